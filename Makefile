@@ -1,0 +1,36 @@
+# Set-up and entry points. `make demo` and `make test` bootstrap .venv on a fresh machine.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+TORCH   := torch==2.13.0
+OUT     ?= runs/demo
+
+.PHONY: demo test bench venv clean
+
+venv: $(STAMP)
+
+# Rebuilt when missing or when the dependency list changes. torch is pinned first so that
+# nothing later pulls an unpinned (CUDA) build.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH)
+	@if [ "$$(id -u)" = 0 ] && ! [ -d /usr/share/datasets/fashion-mnist ]; then \
+	  (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \
+	  || echo "note: dataset-fashion-mnist not installed (only the image experiments need it)"; fi
+	$(BIN)/python -m pip install -q -e ".[test]"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/ganscope dirac --all --out $(OUT)/dirac
+	@echo "Dirac-GAN report: $(OUT)/dirac/README.md"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,1 @@
+"""Analyses of GAN training dynamics."""
