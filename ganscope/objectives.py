@@ -1,7 +1,8 @@
 """The GAN objectives the papers compare, on discriminator logits that are high on real data.
 
 Every objective gives the discriminator's loss ``d_loss(real, fake)`` and the generator's loss
-``g_loss(fake)``, both scalars to minimise. Where the game has Mescheder's f-form
+``g_loss(fake)`` to minimise, each the mean over the sample axis (the last one): a scalar for logits of shape
+(B,), one loss per member, shape (E,), for an ensemble's logits of shape (E, B). Where the game has Mescheder's f-form
 (Mescheder et al. 2018, §2.1, in our sign convention)
 
     L(D, G) = E_x f(d(x)) + E_z f(-d(G(z))),      D maximises L,
@@ -78,7 +79,7 @@ class Objective:
 
 def _f_d_loss(f: FForm):
     """Discriminator loss -L = -(E f(d(x)) + E f(-d(x̃)))."""
-    return lambda real, fake: -(f.f(real).mean() + f.f(-fake).mean())
+    return lambda real, fake: -(f.f(real).mean(-1) + f.f(-fake).mean(-1))
 
 
 OBJECTIVES: dict[str, Objective] = {
@@ -87,7 +88,7 @@ OBJECTIVES: dict[str, Objective] = {
         Objective(
             "minimax",
             _f_d_loss(LOG_SIGMOID),
-            lambda fake: LOG_SIGMOID.f(-fake).mean(),  # G minimises E log(1 - σ(d(G(z))))
+            lambda fake: LOG_SIGMOID.f(-fake).mean(-1),  # G minimises E log(1 - σ(d(G(z))))
             LOG_SIGMOID,
             saturating=True,
             doc="Goodfellow et al. 2014: D max E log σ(d(x)) + E log(1-σ(d(G(z)))); G minimises the same.",
@@ -95,27 +96,27 @@ OBJECTIVES: dict[str, Objective] = {
         Objective(
             "nonsaturating",
             _f_d_loss(LOG_SIGMOID),
-            lambda fake: -LOG_SIGMOID.f(fake).mean(),  # G minimises -E log σ(d(G(z)))
+            lambda fake: -LOG_SIGMOID.f(fake).mean(-1),  # G minimises -E log σ(d(G(z)))
             LOG_SIGMOID,
             doc="Goodfellow et al. 2014, the -log D trick: G minimises -E log σ(d(G(z))).",
         ),
         Objective(
             "lsgan",
-            lambda real, fake: 0.5 * ((real - 1) ** 2).mean() + 0.5 * (fake**2).mean(),
-            lambda fake: 0.5 * ((fake - 1) ** 2).mean(),
+            lambda real, fake: 0.5 * ((real - 1) ** 2).mean(-1) + 0.5 * (fake**2).mean(-1),
+            lambda fake: 0.5 * ((fake - 1) ** 2).mean(-1),
             doc="Mao et al. 2017 with 0/1 targets: D ½E(d(x)-1)² + ½E d(G(z))², G ½E(d(G(z))-1)².",
         ),
         Objective(
             "wgan",
             _f_d_loss(LINEAR),  # = E d(G(z)) - E d(x)
-            lambda fake: -fake.mean(),
+            lambda fake: -fake.mean(-1),
             LINEAR,
             doc="Arjovsky et al. 2017: D minimises E d(G(z)) - E d(x), G minimises -E d(G(z)).",
         ),
         Objective(
             "hinge",
             _f_d_loss(HINGE),  # = E relu(1 - d(x)) + E relu(1 + d(G(z)))
-            lambda fake: -fake.mean(),
+            lambda fake: -fake.mean(-1),
             HINGE,
             doc="Lim & Ye 2017: D E relu(1-d(x)) + E relu(1+d(G(z))), G -E d(G(z)).",
         ),

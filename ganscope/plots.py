@@ -106,3 +106,45 @@ def convergence_map(game, scheme="simgd", n_g=1, n_d=1, h_max=None, v_max=None, 
            + ": ρ < 1 converges (black: ρ = 1)")
     ax.legend(fontsize=8, loc="upper right")
     return fig
+
+
+# ---- training runs ------------------------------------------------------------------------------------
+def samples_through_training(real: np.ndarray, snapshots: dict, title: str):
+    """Generated samples (orange) over held-out data (grey) at several training steps."""
+    steps = sorted(snapshots)
+    fig, axes = plt.subplots(1, len(steps), figsize=(2.6 * len(steps), 2.8), squeeze=False)
+    lim = float(np.percentile(np.abs(real), 99.5)) * 1.4 + 0.1
+    for ax, step in zip(axes[0], steps):
+        fake = snapshots[step]
+        ax.scatter(real[:, 0], real[:, 1], s=2, c="0.6", alpha=0.5)
+        ax.scatter(fake[:, 0], fake[:, 1], s=2, c="tab:orange", alpha=0.6)
+        ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", title=f"step {step}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def metric_curves(jsonl_path):
+    """Every logged scalar (or per-member list) against the step, one panel each, log scale where positive."""
+    import json
+
+    rows = [json.loads(line) for line in Path(jsonl_path).read_text().splitlines() if line.strip()]
+    keys = sorted({k for r in rows for k in r if k != "step"})
+    fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(3.2 * max(len(keys), 1), 2.8), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        pts = [(r["step"], np.atleast_1d(np.asarray(r[key], dtype=float))) for r in rows
+               if key in r and r[key] is not None]
+        if not pts:
+            continue
+        steps = np.array([s for s, _ in pts])
+        vals = np.stack([v for _, v in pts])
+        ax.plot(steps, vals, lw=1, alpha=0.8 if vals.shape[1] == 1 else 0.4)
+        if vals.shape[1] > 1:
+            ax.plot(steps, np.nanmedian(vals, 1), "k", lw=1.5, label="median")
+        if np.all(vals[np.isfinite(vals)] > 0) and np.isfinite(vals).any():
+            ax.set_yscale("log")
+        ax.set(title=key, xlabel="generator step")
+    fig.tight_layout()
+    return fig

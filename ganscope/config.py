@@ -1,0 +1,286 @@
+"""Typed, validated run configuration: YAML file + method preset + command-line overrides (``key.sub=value``).
+
+Resolution order, later wins: the defaults below < the method preset (``method``) < the YAML file < the
+overrides. Anything wrong (unknown key, wrong type, out-of-range value, missing file) raises ``UsageError``
+with one line naming the field and what is allowed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ganscope.errors import UsageError
+
+
+def opt(default, *, low=None, high=None, choices=None, low_open=False, doc=""):
+    """A config field with its default, allowed range or choices, and a one-line doc."""
+    meta = {"low": low, "high": high, "choices": choices, "low_open": low_open, "doc": doc}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class DataConfig:
+    name: str = opt("8gaussians", doc="data set (2-D: 8gaussians, 25gaussians, swissroll, gaussian, line, ...)")
+    batch_size: int = opt(256, low=1)
+    eval_samples: int = opt(1000, low=10, doc="generated and held-out real samples for the metrics")
+
+
+@dataclass
+class ModelConfig:
+    latent_dim: int = opt(2, low=1)
+    g_depth: int = opt(3, low=0)
+    g_width: int = opt(128, low=1)
+    d_depth: int = opt(3, low=0)
+    d_width: int = opt(128, low=1)
+    activation: str = opt("relu", choices=["relu", "leaky_relu", "tanh", "softplus"])
+
+
+@dataclass
+class OptimConfig:
+    name: str = opt("adam", choices=["adam", "rmsprop", "sgd"])
+    lr: float = opt(1e-4, low=0, low_open=True)
+    betas: list = opt([0.5, 0.9], doc="Adam (β₁, β₂)")
+    alpha: float = opt(0.99, low=0, high=1, doc="RMSProp smoothing")
+    eps: float = opt(1e-8, low=0, low_open=True)
+    momentum: float = opt(0.0, low=0, high=1, doc="SGD momentum")
+
+
+@dataclass
+class PenaltyConfig:
+    name: str = opt("none", choices=["none", "r1", "r2", "wgan-gp", "gp0"])
+    weight: float = opt(10.0, low=0, doc="γ for r1/r2/gp0, λ for wgan-gp")
+    every: int = opt(1, low=1, doc="lazy application: every k D steps with gain k")
+
+
+@dataclass
+class NoiseConfig:
+    sigma: float = opt(0.0, low=0, doc="instance noise σ on both inputs of D")
+    schedule: str = opt("constant", choices=["constant", "linear", "exp"])
+    end: float = opt(0.0, low=0, doc="σ at the end of the annealing")
+    steps: int = opt(0, low=0, doc="annealing horizon in steps (0: the whole run)")
+
+
+@dataclass
+class GameConfig:
+    scheme: str = opt("altgd", choices=["altgd", "simgd"])
+    n_d: int = opt(1, low=1, doc="critic steps per generator step")
+    n_g: int = opt(1, low=1)
+    wgan_warmup: bool = opt(False, doc="100 critic steps for the first 25 G steps and every 500th (WGAN)")
+    clip: float = opt(0.0, low=0, doc="weight clipping c after each critic step (0: off)")
+    consensus: float = opt(0.0, low=0, doc="consensus optimisation γ (0: off)")
+    ema: float = opt(0.0, low=0, high=1, doc="EMA β of the generator's weights and buffers (0: off)")
+
+
+@dataclass
+class OptimPair:
+    g: OptimConfig = field(default_factory=OptimConfig)
+    d: OptimConfig = field(default_factory=OptimConfig)
+
+
+@dataclass
+class TrainConfig:
+    steps: int = opt(2000, low=0, doc="generator steps")
+    log_every: int = opt(10, low=1)
+    eval_every: int = opt(250, low=1)
+    plot_every: int = opt(0, low=0, doc="sample snapshots for the training plot (0: 6 evenly spaced)")
+    threads: int = opt(0, low=0, doc="torch CPU threads (0: leave as is)")
+
+
+@dataclass
+class CheckpointConfig:
+    every: int = opt(500, low=1, doc="generator steps between checkpoints")
+
+
+@dataclass
+class Config:
+    method: str = opt("nonsaturating", doc="a preset from ganscope.presets")
+    loss: str = opt("nonsaturating", choices=["minimax", "nonsaturating", "lsgan", "wgan", "hinge"])
+    seed: int = opt(0, low=0)
+    ensemble: int = opt(1, low=1, doc="E independent runs as one batched model (seeds seed..seed+E-1)")
+    members: dict = opt({}, doc="per-member values, e.g. {penalty.weight: [1, 10]} (length E)")
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimPair = field(default_factory=OptimPair)
+    penalty: PenaltyConfig = field(default_factory=PenaltyConfig)
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+    game: GameConfig = field(default_factory=GameConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+
+
+MEMBER_KEYS = ("penalty.weight", "optim.g.lr", "optim.d.lr", "noise.sigma")
+
+
+# ---- building and validating ---------------------------------------------------------------------
+def _hints(cls):
+    return typing.get_type_hints(cls)
+
+
+def _coerce(value, kind, path):
+    """Check a YAML value against a field's type: ints are accepted for floats, nothing else is converted."""
+    if dataclasses.is_dataclass(kind):
+        if not isinstance(value, dict):
+            raise UsageError(f"{path}: expected a mapping of {', '.join(f.name for f in dataclasses.fields(kind))}, "
+                             f"got {value!r}")
+        return _build(kind, value, path + ".")
+    if kind is float and isinstance(value, str):
+        value = _yaml11_float(value)
+    ok = {
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        str: isinstance(value, str),
+        list: isinstance(value, list),
+        dict: isinstance(value, dict),
+    }[kind]
+    if not ok:
+        raise UsageError(f"{path}: expected {kind.__name__}, got {value!r}")
+    return float(value) if kind is float else value
+
+
+def _yaml11_float(text: str):
+    """YAML 1.1 reads 1e-4 (no dot) as a string; accept it as the number everyone means."""
+    try:
+        return float(text) if text.strip().lower() not in ("nan", "inf", "-inf", "+inf") else text
+    except ValueError:
+        return text
+
+
+def _check_range(value, meta, path):
+    if meta.get("choices") and value not in meta["choices"]:
+        raise UsageError(f"{path}: {value!r} is not allowed; allowed: {', '.join(meta['choices'])}")
+    low, high = meta.get("low"), meta.get("high")
+    if low is not None and (value < low or (meta.get("low_open") and value == low)):
+        raise UsageError(f"{path}: must be {'>' if meta.get('low_open') else '>='} {low}, got {value!r}")
+    if high is not None and value > high:
+        raise UsageError(f"{path}: must be <= {high}, got {value!r}")
+
+
+def _build(cls, values: dict, prefix=""):
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise UsageError(f"{prefix}{unknown[0]}: unknown key; allowed: {', '.join(fields)}")
+    hints, kwargs = _hints(cls), {}
+    for name, value in values.items():
+        path = f"{prefix}{name}"
+        kwargs[name] = _coerce(value, hints[name], path)
+        if not dataclasses.is_dataclass(hints[name]):
+            _check_range(kwargs[name], fields[name].metadata, path)
+    return cls(**kwargs)
+
+
+def merge(base: dict, update: dict) -> dict:
+    """Recursive dict merge, ``update`` wins."""
+    out = dict(base)
+    for k, v in update.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "members" else v
+    return out
+
+
+def parse_override(text: str) -> dict:
+    """``a.b.c=value`` -> {"a": {"b": {"c": value}}}, the value parsed as a YAML scalar."""
+    if "=" not in text:
+        raise UsageError(f"override {text!r}: expected key=value (e.g. train.steps=500)")
+    key, raw = text.split("=", 1)
+    if not key or any(not part for part in key.split(".")):
+        raise UsageError(f"override {text!r}: expected key=value (e.g. train.steps=500)")
+    try:
+        value = yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError:
+        value = raw
+    for part in reversed(key.split(".")):
+        value = {part: value}
+    return value
+
+
+def load_yaml(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"config: no such file {str(path)!r}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UsageError(f"config: {path} is not valid YAML{where}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"config: {path} must hold a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def resolve(file_values: dict, overrides=()) -> Config:
+    """Defaults < preset(method) < file < overrides, validated into a Config."""
+    from ganscope.presets import preset
+
+    values = dict(file_values)
+    for text in overrides:
+        values = merge(values, parse_override(text))
+    method = values.get("method", Config.method)
+    if not isinstance(method, str):
+        raise UsageError(f"method: expected str, got {method!r}")
+    cfg = _build(Config, merge(preset(method), values))
+    _check_members(cfg)
+    _check_consistency(cfg)
+    return cfg
+
+
+def _flatten(d: dict, prefix="") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def _check_members(cfg: Config):
+    cfg.members = _flatten(cfg.members)
+    for key, vals in cfg.members.items():
+        if key not in MEMBER_KEYS:
+            raise UsageError(f"members.{key}: not a per-member key; allowed: {', '.join(MEMBER_KEYS)}")
+        if not isinstance(vals, list) or len(vals) != cfg.ensemble:
+            raise UsageError(f"members.{key}: expected a list of {cfg.ensemble} values (one per member), got {vals!r}")
+        for v in vals:
+            _check_range(_coerce(v, float, f"members.{key}"), _field_meta(key), f"members.{key}")
+
+
+def _field_meta(dotted: str):
+    cls, meta = Config, {}
+    for part in dotted.split("."):
+        f = {f.name: f for f in dataclasses.fields(cls)}[part]
+        meta, cls = f.metadata, _hints(cls)[part]
+    return meta
+
+
+def _check_consistency(cfg: Config):
+    if cfg.game.scheme == "simgd" and (cfg.game.n_d, cfg.game.n_g) != (1, 1):
+        raise UsageError("game.n_d: simultaneous updates take one step of each player (n_d = n_g = 1)")
+    betas = cfg.optim.g.betas, cfg.optim.d.betas
+    for who, b in zip("gd", betas):
+        if len(b) != 2 or not all(isinstance(x, (int, float)) and 0 <= x < 1 for x in b):
+            raise UsageError(f"optim.{who}.betas: expected two numbers in [0, 1), got {b!r}")
+    if cfg.noise.schedule == "exp" and cfg.noise.sigma > 0 and cfg.noise.end <= 0:
+        raise UsageError("noise.end: the exp schedule needs a final σ > 0")
+
+
+def to_dict(cfg) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def describe(cls=Config, prefix="") -> list[str]:
+    """One line per key with its default and doc (for --help style listings)."""
+    lines = []
+    for f in dataclasses.fields(cls):
+        kind = _hints(cls)[f.name]
+        if dataclasses.is_dataclass(kind):
+            lines += describe(kind, f"{prefix}{f.name}.")
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        lines.append(f"{prefix}{f.name} = {default!r}  {f.metadata.get('doc', '')}".rstrip())
+    return lines
+

@@ -1,0 +1,220 @@
+"""One step of the two-player game: the only place where update order lives.
+
+Alternating (``altgd``, WGAN-GP Algorithm 1 and GAN_stability's trainer): n_d critic steps, each on a fresh
+real batch and fresh latents, then n_g generator steps on fresh latents. Simultaneous (``simgd``): both
+players' gradients at the same point and the same batch, then both optimizers step. Options: WGAN's
+critic warm-up (100 critic steps for the first 25 generator steps and every 500th, Arjovsky et al. 2017),
+weight clipping after each critic step, instance noise on both inputs of D, a gradient penalty (lazy:
+every k critic steps with gain k), consensus optimisation (both players add (γ/2)‖v‖², v the joint gradient
+field, Mescheder et al. 2017), and an EMA of the generator's weights and buffers.
+
+Losses are per member (shape (E,) for an ensemble, () otherwise); a player's gradient is taken of their
+sum, so every member receives exactly its own gradient.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ganscope import penalties as P
+from ganscope.noise import SigmaSchedule, instance_noise
+from ganscope.objectives import get_objective
+
+
+class NonFiniteLoss(RuntimeError):
+    """A loss became NaN or infinite; the message says which loss, at which step (and which member)."""
+
+
+@dataclass
+class Player:
+    """A network with its optimizer. ``lr_scale``: per-member multipliers of the step (ensembles), or None."""
+
+    net: nn.Module
+    opt: torch.optim.Optimizer
+    lr_scale: torch.Tensor | None = None
+
+    @property
+    def params(self):
+        return [p for p in self.net.parameters() if p.requires_grad]
+
+    def apply(self, grads):
+        """One optimizer step with the given gradients; per-member lr as a scaling of the step."""
+        before = [p.detach().clone() for p in self.params] if self.lr_scale is not None else None
+        for p, g in zip(self.params, grads):
+            p.grad = g
+        self.opt.step()
+        if before is not None:
+            with torch.no_grad():
+                for p, p0 in zip(self.params, before):
+                    p.copy_(p0 + self.lr_scale.view(-1, *[1] * (p.dim() - 1)) * (p - p0))
+
+
+def make_optimizer(params, cfg) -> torch.optim.Optimizer:
+    """Adam, RMSProp or SGD from an OptimConfig."""
+    if cfg.name == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
+    if cfg.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, net: nn.Module, beta: float):
+    """θ_ema ← β θ_ema + (1 − β) θ for parameters and floating buffers; other buffers are copied."""
+    for pe, p in zip(ema.parameters(), net.parameters()):
+        pe.lerp_(p, 1 - beta)
+    for be, b in zip(ema.buffers(), net.buffers()):
+        be.lerp_(b, 1 - beta) if be.is_floating_point() else be.copy_(b)
+
+
+class Game:
+    """The game between ``gen`` and ``disc`` as configured by ``cfg`` (a ganscope Config).
+
+    ``task`` supplies the data and randomness: ``real()``, ``latent()``, ``streams`` (a ganscope.rng.Streams)
+    and ``event_dims``; ``task.member_values`` maps per-member config keys to tensors of shape (E,).
+    """
+
+    def __init__(self, cfg, gen: Player, disc: Player, task):
+        values = task.member_values
+        self.cfg, self.gen, self.disc, self.task = cfg, gen, disc, task
+        self.objective = get_objective(cfg.loss)
+        spec = P.get_penalty(cfg.penalty.name)
+        self.penalty = P.lazy(spec, cfg.penalty.every) if spec.fn is not None else None
+        self.weight = values.get("penalty.weight", cfg.penalty.weight)
+        self.sigma = SigmaSchedule(cfg.noise.sigma, cfg.noise.schedule, cfg.noise.end,
+                                   cfg.noise.steps or max(cfg.train.steps, 1))
+        self.sigma_scale = values.get("noise.sigma", None)
+        self.ema = copy.deepcopy(gen.net).requires_grad_(False) if cfg.game.ema > 0 else None
+        self.d_steps = 0  # critic steps taken: the clock of lazy regularisation
+
+    # ---- the schedule ----------------------------------------------------------------------------
+    def n_critic(self, step: int) -> int:
+        """Critic steps before generator step ``step`` (WGAN warm-up: 100 for the first 25 and every 500th)."""
+        if self.cfg.game.wgan_warmup and (step < 25 or step % 500 == 0):
+            return 100
+        return self.cfg.game.n_d
+
+    def step(self, step: int) -> dict:
+        """One generator iteration at generator step ``step``; returns per-member statistics."""
+        if self.cfg.game.scheme == "simgd":
+            return self._simultaneous(step)
+        for _ in range(self.n_critic(step)):
+            stats = self._critic_step(step)
+        for _ in range(self.cfg.game.n_g):
+            stats.update(self._generator_step(step))
+        return stats
+
+    # ---- pieces ----------------------------------------------------------------------------------
+    def _sigma(self, step):
+        sigma = self.sigma(step)
+        return sigma if self.sigma_scale is None else self.sigma_scale * (sigma / max(self.cfg.noise.sigma, 1e-300))
+
+    def _logits(self, real, fake, step):
+        real_in, fake_in = instance_noise(real, fake, self._sigma(step), self.task.streams)
+        return self.disc.net(real_in), self.disc.net(fake_in)
+
+    def _penalty(self, real, fake):
+        if self.penalty is None:
+            return None
+        return self.penalty(self.disc.net, real, fake.detach(), self.weight, generator=self.task.streams,
+                            event_dims=self.task.event_dims, step=self.d_steps)
+
+    def _consensus(self, g_loss, d_loss):
+        """(γ/2)‖v‖² with v = (∇_θ L_G, ∇_ψ L_D), differentiable (Mescheder et al. 2017)."""
+        grads = torch.autograd.grad(g_loss.sum(), self.gen.params, create_graph=True) + torch.autograd.grad(
+            d_loss.sum(), self.disc.params, create_graph=True)
+        return self.cfg.game.consensus / 2 * sum(g.pow(2).sum() for g in grads)
+
+    def _critic_step(self, step):
+        real, z = self.task.real(), self.task.latent()
+        consensus = self.cfg.game.consensus > 0
+        with torch.set_grad_enabled(consensus):
+            fake = self.gen.net(z)
+        d_real, d_fake = self._logits(real, fake if consensus else fake.detach(), step)
+        d_loss = self.objective.d_loss(d_real, d_fake)
+        stats = {"d_loss": d_loss}
+        total = d_loss
+        pen = self._penalty(real, fake)
+        if pen is not None:
+            stats["penalty"], total = pen, total + pen
+        if consensus:
+            g_loss = self.objective.g_loss(d_fake)
+            total = total.sum() + self._consensus(g_loss, d_loss)
+        _check_finite(stats, step)
+        self.disc.apply(torch.autograd.grad(total.sum(), self.disc.params))
+        self._after_critic_step()
+        return stats
+
+    def _after_critic_step(self):
+        self.d_steps += 1
+        if self.cfg.game.clip > 0:
+            P.clip_weights_(self.disc.net, self.cfg.game.clip)
+
+    def _generator_step(self, step):
+        z = self.task.latent()
+        fake = self.gen.net(z)
+        if self.cfg.game.consensus > 0:
+            real = self.task.real()
+            d_real, d_fake = self._logits(real, fake, step)
+            d_loss, g_loss = self.objective.d_loss(d_real, d_fake), self.objective.g_loss(d_fake)
+            total = g_loss.sum() + self._consensus(g_loss, d_loss)
+        else:
+            sigma = self._sigma(step)
+            fake_in = instance_noise(fake, fake, sigma, self.task.streams)[1] if _nonzero(sigma) else fake
+            g_loss = self.objective.g_loss(self.disc.net(fake_in))
+            total = g_loss.sum()
+        _check_finite({"g_loss": g_loss}, step)
+        self.gen.apply(torch.autograd.grad(total, self.gen.params))
+        self._after_generator_step()
+        return {"g_loss": g_loss}
+
+    def _after_generator_step(self):
+        if self.ema is not None:
+            ema_update(self.ema, self.gen.net, self.cfg.game.ema)
+
+    def _simultaneous(self, step):
+        real, z = self.task.real(), self.task.latent()
+        fake = self.gen.net(z)
+        d_real, d_fake = self._logits(real, fake, step)
+        d_loss, g_loss = self.objective.d_loss(d_real, d_fake), self.objective.g_loss(d_fake)
+        stats = {"d_loss": d_loss, "g_loss": g_loss}
+        d_total, g_total = d_loss.sum(), g_loss.sum()
+        pen = self._penalty(real, fake)
+        if pen is not None:
+            stats["penalty"], d_total = pen, d_total + pen.sum()
+        if self.cfg.game.consensus > 0:
+            reg = self._consensus(g_loss, d_loss)
+            d_total, g_total = d_total + reg, g_total + reg
+        _check_finite(stats, step)
+        g_grads = torch.autograd.grad(g_total, self.gen.params, retain_graph=True)
+        d_grads = torch.autograd.grad(d_total, self.disc.params)
+        self.gen.apply(g_grads)
+        self.disc.apply(d_grads)
+        self._after_critic_step()
+        self._after_generator_step()
+        return stats
+
+    # ---- state for checkpoints ---------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"d_steps": self.d_steps, "ema": None if self.ema is None else self.ema.state_dict()}
+
+    def load_state_dict(self, state: dict):
+        self.d_steps = int(state["d_steps"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+
+
+def _nonzero(sigma) -> bool:
+    return bool((sigma > 0).any()) if torch.is_tensor(sigma) else sigma > 0
+
+
+def _check_finite(losses: dict, step: int):
+    for name, value in losses.items():
+        bad = ~torch.isfinite(value.detach())
+        if bad.any():
+            where = f" (ensemble member {int(bad.nonzero()[0, 0])})" if value.dim() else ""
+            raise NonFiniteLoss(f"{name} is {value.detach().flatten()[bad.flatten()][0].item()} at generator step "
+                                f"{step}{where}")

@@ -1,0 +1,51 @@
+"""Random streams: one ``torch.Generator`` per ensemble member, so that member i of an ensemble draws exactly
+what the single run with seed i draws, whatever the ensemble size.
+
+``Streams.randn(shape)`` / ``rand(shape)`` draw a tensor whose leading axis is the member axis (one draw per
+member from its own generator) when ``members`` is true, or from the single generator otherwise. Penalties
+and instance noise accept a ``Streams`` wherever they take a ``generator``.
+"""
+from __future__ import annotations
+
+import torch
+
+
+class Streams:
+    """Per-member random generators; their states are part of every checkpoint (the data stream position)."""
+
+    def __init__(self, seeds, members: bool = True, device="cpu", dtype=torch.float32):
+        self.generators = [torch.Generator(device).manual_seed(int(s)) for s in seeds]
+        self.members, self.device, self.dtype = members, torch.device(device), dtype
+        if not members and len(self.generators) != 1:
+            raise ValueError("a single model has one random stream")
+
+    def _draw(self, fn, shape, dtype=None):
+        kw = {"device": self.device, "dtype": dtype or self.dtype}
+        if not self.members:
+            return fn(*shape, generator=self.generators[0], **kw)
+        if shape[0] != len(self.generators):
+            raise ValueError(f"leading axis {shape[0]} is not the number of members {len(self.generators)}")
+        return torch.stack([fn(*shape[1:], generator=g, **kw) for g in self.generators])
+
+    def randn(self, shape, dtype=None) -> torch.Tensor:
+        return self._draw(torch.randn, tuple(shape), dtype)
+
+    def rand(self, shape, dtype=None) -> torch.Tensor:
+        return self._draw(torch.rand, tuple(shape), dtype)
+
+    def state(self) -> list[torch.Tensor]:
+        return [g.get_state() for g in self.generators]
+
+    def load_state(self, states):
+        if len(states) != len(self.generators):
+            raise ValueError(f"checkpoint holds {len(states)} random streams, the run has {len(self.generators)}")
+        for g, s in zip(self.generators, states):
+            g.set_state(s)
+
+
+def draw(kind: str, shape, generator, like: torch.Tensor) -> torch.Tensor:
+    """``torch.rand``/``torch.randn`` of ``shape`` from a ``torch.Generator``, a ``Streams`` or None (global RNG)."""
+    if isinstance(generator, Streams):
+        return getattr(generator, kind)(shape, dtype=like.dtype)
+    fn = torch.rand if kind == "rand" else torch.randn
+    return fn(*shape, generator=generator, device=like.device, dtype=like.dtype)

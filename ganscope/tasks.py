@@ -1,0 +1,99 @@
+"""Tasks: what a data domain brings to the engine (data stream, nets, metrics, plots).
+
+``Toy2DTask`` trains E independent 2-D GANs as one batched model: member i is initialised under
+``torch.manual_seed(seed + i)`` and draws its data, latents, noise and interpolation weights from its own
+generator seeded ``seed + i``, so it equals the single run with that seed (an ensemble of one).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ganscope.config import MEMBER_KEYS
+from ganscope.data.toy2d import get_dataset
+from ganscope.metrics.toy2d import evaluate
+from ganscope.nets.mlp import MLP, EnsembleMLP
+from ganscope.rng import Streams
+
+EVAL_SEED_OFFSET = 1_000_003  # held-out data and evaluation latents never touch the training streams
+
+
+class Logit(nn.Module):
+    """A critic head: (..., 1) -> (...)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x).squeeze(-1)
+
+
+class Toy2DTask:
+    event_dims = 1
+
+    def __init__(self, cfg):
+        self.cfg, m = cfg, cfg.model
+        self.dataset = get_dataset(cfg.data.name)
+        self.seeds = [cfg.seed + i for i in range(cfg.ensemble)]
+        gens, discs = [], []
+        for seed in self.seeds:
+            torch.manual_seed(seed)
+            gens.append(MLP(m.latent_dim, 2, m.g_depth, m.g_width, m.activation))
+            discs.append(MLP(2, 1, m.d_depth, m.d_width, m.activation))
+        self.gen = EnsembleMLP.from_members(gens)
+        self.disc = Logit(EnsembleMLP.from_members(discs))
+        self.streams = Streams(self.seeds)
+        self.member_values = {k: torch.tensor(cfg.members[k], dtype=torch.float32)
+                              for k in MEMBER_KEYS if k in cfg.members}
+        self._heldout = None
+
+    @property
+    def size(self) -> int:
+        return len(self.seeds)
+
+    def real(self) -> torch.Tensor:
+        """(E, B, 2): one batch per member from its own stream."""
+        batch = self.cfg.data.batch_size
+        return torch.stack([self.dataset.sample(batch, g) for g in self.streams.generators])
+
+    def latent(self, n=None) -> torch.Tensor:
+        return self.streams.randn((self.size, n or self.cfg.data.batch_size, self.cfg.model.latent_dim))
+
+    # ---- evaluation ----------------------------------------------------------------------------------
+    def _eval_streams(self):
+        return Streams([s + EVAL_SEED_OFFSET for s in self.seeds])
+
+    def heldout(self) -> torch.Tensor:
+        """Fixed held-out real samples per member (E, n, 2), independent of the training stream."""
+        if self._heldout is None:
+            n = self.cfg.data.eval_samples
+            self._heldout = torch.stack([self.dataset.sample(n, g) for g in self._eval_streams().generators])
+        return self._heldout
+
+    @torch.no_grad()
+    def samples(self, gen: nn.Module, n=None) -> torch.Tensor:
+        """Generated samples (E, n, 2) from fixed evaluation latents (the same at every evaluation)."""
+        n = n or self.cfg.data.eval_samples
+        z = self._eval_streams().randn((self.size, n, self.cfg.model.latent_dim))
+        return gen(z)
+
+    def evaluate(self, gen: nn.Module) -> list[dict]:
+        """Metrics per member: W1 to held-out data, and for the mixtures modes / HQ fraction / mode KL."""
+        fake, real = self.samples(gen), self.heldout()
+        return [evaluate(self.dataset, fake[i].numpy(), real[i].numpy()) for i in range(self.size)]
+
+    def plot_samples(self, snapshots: dict[int, np.ndarray], path, member=0):
+        from ganscope import plots
+
+        real = self.heldout()[member].numpy()
+        return plots.save(plots.samples_through_training(real, {k: v[member] for k, v in snapshots.items()},
+                                                         self.cfg.data.name), path)
+
+
+TASKS = {"toy2d": Toy2DTask}
+
+
+def make_task(cfg):
+    return Toy2DTask(cfg)

@@ -1,0 +1,264 @@
+"""The training loop: run directory, logging, evaluation, checkpoints, exact resume, divergence guard.
+
+Run directory: ``config.yaml`` (resolved), ``metrics.jsonl``, TensorBoard events in ``tb/``,
+``checkpoints/last.pt``, ``samples/``, ``plots/``, ``summary.json``. A checkpoint holds everything an exact
+resume needs (weights, EMA, optimizer states, step counters, every RNG state, the random streams that are
+the data stream's position); it is written atomically and loads with ``torch.load(..., weights_only=True)``.
+"""
+from __future__ import annotations
+
+import json
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from ganscope.config import Config, load_yaml, resolve, to_dict
+from ganscope.errors import UsageError
+from ganscope.game import Game, NonFiniteLoss, Player, make_optimizer
+from ganscope.io import atomic_path, write_json, write_text
+from ganscope.tasks import make_task
+
+EXIT_DIVERGED = 3
+
+
+class Run:
+    """A configured training run in ``out``: the task, both players, the game, and the step counter."""
+
+    def __init__(self, cfg: Config, out):
+        self.cfg, self.out = cfg, Path(out)
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        self.task = make_task(cfg)
+        lr = self.task.member_values
+        gen = Player(self.task.gen, make_optimizer(self.task.gen.parameters(), cfg.optim.g),
+                     _scale(lr.get("optim.g.lr"), cfg.optim.g.lr))
+        disc = Player(self.task.disc, make_optimizer(self.task.disc.parameters(), cfg.optim.d),
+                      _scale(lr.get("optim.d.lr"), cfg.optim.d.lr))
+        self.game = Game(cfg, gen, disc, self.task)
+        self.step = 0
+        self.snapshots: dict[int, np.ndarray] = {}
+
+    # ---- checkpoints ---------------------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out / "checkpoints" / "last.pt"
+
+    def state_dict(self) -> dict:
+        g, d = self.game.gen, self.game.disc
+        np_state = np.random.get_state()
+        return {
+            "format": "ganscope-checkpoint-1",
+            "step": self.step,
+            "generator": g.net.state_dict(),
+            "discriminator": d.net.state_dict(),
+            "opt_g": g.opt.state_dict(),
+            "opt_d": d.opt.state_dict(),
+            "game": self.game.state_dict(),
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
+                "python": _python_state_to_lists(random.getstate()),
+                "streams": self.task.streams.state(),
+            },
+            "snapshots": {str(k): torch.from_numpy(v) for k, v in self.snapshots.items()},
+        }
+
+    def save(self):
+        with atomic_path(self.checkpoint_path) as tmp:
+            torch.save(self.state_dict(), tmp)
+
+    def load(self, path):
+        try:
+            state = torch.load(path, weights_only=True)
+            if state.get("format") != "ganscope-checkpoint-1":
+                raise ValueError("not a ganscope checkpoint")
+            g, d = self.game.gen, self.game.disc
+            g.net.load_state_dict(state["generator"])
+            d.net.load_state_dict(state["discriminator"])
+            g.opt.load_state_dict(state["opt_g"])
+            d.opt.load_state_dict(state["opt_d"])
+            self.game.load_state_dict(state["game"])
+            rng = state["rng"]
+            torch.set_rng_state(rng["torch"])
+            np.random.set_state((rng["numpy"][0], rng["numpy"][1].numpy().astype(np.uint32), *rng["numpy"][2:]))
+            random.setstate(_python_state_from_lists(rng["python"]))
+            self.task.streams.load_state(rng["streams"])
+            self.snapshots = {int(k): v.numpy() for k, v in state["snapshots"].items()}
+            self.step = int(state["step"])
+        except (OSError, RuntimeError, KeyError, ValueError, TypeError, AttributeError) as err:
+            reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+            raise UsageError(f"checkpoint: cannot resume from {path}: {reason}") from None
+
+    # ---- the loop --------------------------------------------------------------------------------------
+    def snapshot_steps(self) -> set[int]:
+        steps, every = self.cfg.train.steps, self.cfg.train.plot_every
+        if every:
+            return set(range(0, steps + 1, every)) | {steps}
+        return {int(round(steps * k / 5)) for k in range(6)}
+
+    def evaluate(self) -> list[dict]:
+        gen = self.game.ema if self.game.ema is not None else self.game.gen.net
+        return self.task.evaluate(gen)
+
+    def train(self, progress=True) -> dict:
+        cfg, log = self.cfg, MetricLog(self.out, self.step, squeeze=self.cfg.ensemble == 1)
+        snap_at = self.snapshot_steps()
+        if self.step == 0:
+            self._snapshot(snap_at)
+        bar = _progress(cfg.train.steps, self.step, progress)
+        try:
+            while self.step < cfg.train.steps:
+                stats = self.game.step(self.step)
+                self.step += 1
+                bar.update(1)
+                if self.step % cfg.train.log_every == 0:
+                    log.write(self.step, {k: v.detach() for k, v in stats.items()})
+                if self.step % cfg.train.eval_every == 0 or self.step == cfg.train.steps:
+                    metrics = self.evaluate()
+                    log.write(self.step, _stack(metrics))
+                    bar.set_postfix_str(f"w1={np.mean([m['w1'] for m in metrics]):.4f}")
+                self._snapshot(snap_at)
+                if self.step % cfg.checkpoint.every == 0 or self.step == cfg.train.steps:
+                    log.flush()
+                    self.save()
+        finally:
+            bar.close()
+            log.close()
+        return self.finish()
+
+    def _snapshot(self, snap_at):
+        if self.step in snap_at:
+            self.snapshots[self.step] = self.task.samples(self.game.gen.net, 500).numpy()
+
+    def finish(self) -> dict:
+        final = self.evaluate()
+        summary = {"steps": self.step, "method": self.cfg.method, "data": self.cfg.data.name,
+                   "final": final[0] if len(final) == 1 else _mean_metrics(final)}
+        if self.cfg.ensemble > 1:
+            summary["members"] = final
+            summary["seeds"] = self.task.seeds
+        write_json(self.out / "summary.json", _json_safe(summary))
+        for member in range(min(self.cfg.ensemble, 4)):
+            suffix = "" if self.cfg.ensemble == 1 else f"_member{member}"
+            self.task.plot_samples(self.snapshots, self.out / "plots" / f"samples{suffix}.png", member)
+        from ganscope import plots
+
+        plots.save(plots.metric_curves(self.out / "metrics.jsonl"), self.out / "plots" / "metrics.png")
+        return summary
+
+
+class MetricLog:
+    """metrics.jsonl (one JSON object per line) and TensorBoard; on resume, lines past ``step`` are dropped."""
+
+    def __init__(self, out: Path, step: int, squeeze: bool = False):
+        self.path, self.squeeze = out / "metrics.jsonl", squeeze
+        if self.path.exists():
+            kept = [ln for ln in self.path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
+            write_text(self.path, "".join(ln + "\n" for ln in kept))
+        self.fh = open(self.path, "a", encoding="utf-8")
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.tb = SummaryWriter(str(out / "tb"), purge_step=step or None)
+
+    def write(self, step: int, values: dict):
+        row = {"step": step}
+        for k, v in values.items():
+            v = v.tolist() if torch.is_tensor(v) else v
+            if self.squeeze and isinstance(v, list) and len(v) == 1:
+                v = v[0]
+            row[k] = v
+            for i, x in enumerate(np.atleast_1d(v)):
+                self.tb.add_scalar(k if np.ndim(v) == 0 else f"{k}/member{i}", float(x), step)
+        self.fh.write(json.dumps(_json_safe(row)) + "\n")
+
+    def flush(self):
+        self.fh.flush()
+        self.tb.flush()
+
+    def close(self):
+        self.fh.close()
+        self.tb.close()
+
+
+# ---- entry points ----------------------------------------------------------------------------------------
+def start(config_path, overrides, out) -> int:
+    """``ganscope train CONFIG [key=value ...] --out DIR``."""
+    cfg = resolve(load_yaml(config_path), overrides)
+    out = Path(out)
+    if (out / "checkpoints" / "last.pt").exists() or (out / "config.yaml").exists():
+        raise UsageError(f"--out: {out} already holds a run; resume it with --resume {out} or choose another directory")
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    return _execute(Run(cfg, out))
+
+
+def resume(out) -> int:
+    """``ganscope train --resume DIR``: continue from checkpoints/last.pt, bit-identical to an uninterrupted run."""
+    out = Path(out)
+    if not (out / "config.yaml").is_file():
+        raise UsageError(f"--resume: {out} is not a run directory (no config.yaml)")
+    cfg = resolve(load_yaml(out / "config.yaml"))
+    run = Run(cfg, out)
+    if run.checkpoint_path.exists():
+        run.load(run.checkpoint_path)
+    return _execute(run)
+
+
+def _execute(run: Run) -> int:
+    try:
+        summary = run.train(progress=sys.stderr.isatty())
+    except NonFiniteLoss as err:
+        kept = f"last good checkpoint: {run.checkpoint_path}" if run.checkpoint_path.exists() else "no checkpoint yet"
+        print(f"error: training diverged: {err}; {kept}", file=sys.stderr)
+        return EXIT_DIVERGED
+    print(json.dumps({"out": str(run.out), **_json_safe(summary)}))
+    return 0
+
+
+# ---- helpers -----------------------------------------------------------------------------------------------
+def _scale(values, base):
+    return None if values is None else values / base
+
+
+def _progress(total, initial, enabled):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True)
+
+
+def _stack(metrics: list[dict]) -> dict:
+    """Per-member metric dicts -> one dict of values (scalars for one member, lists for an ensemble)."""
+    if len(metrics) == 1:
+        return dict(metrics[0])
+    return {k: [m[k] for m in metrics] for k in metrics[0]}
+
+
+def _mean_metrics(metrics: list[dict]) -> dict:
+    return {k: float(np.mean([m[k] for m in metrics])) for k in metrics[0]}
+
+
+def _json_safe(obj):
+    """JSON has no NaN or infinity: write them as null."""
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def _python_state_to_lists(state):
+    version, internal, gauss = state
+    return [version, list(internal), gauss]
+
+
+def _python_state_from_lists(state):
+    version, internal, gauss = state
+    return (int(version), tuple(int(x) for x in internal), gauss)
