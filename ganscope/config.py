@@ -180,7 +180,7 @@ def merge(base: dict, update: dict) -> dict:
     """Recursive dict merge, ``update`` wins."""
     out = dict(base)
     for k, v in update.items():
-        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "members" else v
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 
@@ -245,8 +245,9 @@ def _check_members(cfg: Config):
             raise UsageError(f"members.{key}: not a per-member key; allowed: {', '.join(MEMBER_KEYS)}")
         if not isinstance(vals, list) or len(vals) != cfg.ensemble:
             raise UsageError(f"members.{key}: expected a list of {cfg.ensemble} values (one per member), got {vals!r}")
-        for v in vals:
-            _check_range(_coerce(v, float, f"members.{key}"), _field_meta(key), f"members.{key}")
+        cfg.members[key] = [_coerce(v, float, f"members.{key}") for v in vals]
+        for v in cfg.members[key]:
+            _check_range(v, _field_meta(key), f"members.{key}")
 
 
 def _field_meta(dotted: str):

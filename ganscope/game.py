@@ -215,6 +215,6 @@ def _check_finite(losses: dict, step: int):
     for name, value in losses.items():
         bad = ~torch.isfinite(value.detach())
         if bad.any():
-            where = f" (ensemble member {int(bad.nonzero()[0, 0])})" if value.dim() else ""
+            where = f" (ensemble member {int(bad.nonzero()[0, 0])})" if value.numel() > 1 else ""
             raise NonFiniteLoss(f"{name} is {value.detach().flatten()[bad.flatten()][0].item()} at generator step "
                                 f"{step}{where}")

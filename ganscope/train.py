@@ -32,6 +32,7 @@ class Run:
         self.cfg, self.out = cfg, Path(out)
         if cfg.train.threads:
             torch.set_num_threads(cfg.train.threads)
+        seed_everything(cfg.seed)
         self.task = make_task(cfg)
         lr = self.task.member_values
         gen = Player(self.task.gen, make_optimizer(self.task.gen.parameters(), cfg.optim.g),
@@ -89,7 +90,7 @@ class Run:
             self.task.streams.load_state(rng["streams"])
             self.snapshots = {int(k): v.numpy() for k, v in state["snapshots"].items()}
             self.step = int(state["step"])
-        except (OSError, RuntimeError, KeyError, ValueError, TypeError, AttributeError) as err:
+        except Exception as err:  # any unreadable or foreign file is bad input, not a crash
             reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
             raise UsageError(f"checkpoint: cannot resume from {path}: {reason}") from None
 
@@ -220,6 +221,13 @@ def _execute(run: Run) -> int:
 
 
 # ---- helpers -----------------------------------------------------------------------------------------------
+def seed_everything(seed: int):
+    """Seed the global RNGs (torch, numpy, python): the run's own draws use per-member streams."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
 def _scale(values, base):
     return None if values is None else values / base
 
