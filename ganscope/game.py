@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ganscope import penalties as P
-from ganscope.noise import SigmaSchedule, instance_noise
+from ganscope.noise import SigmaSchedule, add_noise, instance_noise
 from ganscope.objectives import get_objective
 
 
@@ -162,8 +162,7 @@ class Game:
             d_loss, g_loss = self.objective.d_loss(d_real, d_fake), self.objective.g_loss(d_fake)
             total = g_loss.sum() + self._consensus(g_loss, d_loss)
         else:
-            sigma = self._sigma(step)
-            fake_in = instance_noise(fake, fake, sigma, self.task.streams)[1] if _nonzero(sigma) else fake
+            fake_in = add_noise(fake, self._sigma(step), self.task.streams)
             g_loss = self.objective.g_loss(self.disc.net(fake_in))
             total = g_loss.sum()
         _check_finite({"g_loss": g_loss}, step)
@@ -205,10 +204,6 @@ class Game:
         self.d_steps = int(state["d_steps"])
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
-
-
-def _nonzero(sigma) -> bool:
-    return bool((sigma > 0).any()) if torch.is_tensor(sigma) else sigma > 0
 
 
 def _check_finite(losses: dict, step: int):

@@ -72,21 +72,21 @@ def _per_member(sigma: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return sigma.to(x).reshape(*sigma.shape, *([1] * (x.ndim - sigma.ndim)))
 
 
-def instance_noise(real: torch.Tensor, fake: torch.Tensor, sigma, generator: torch.Generator | None = None):
-    """Return ``(real + σ·ε₁, fake + σ·ε₂)`` with independent ε₁, ε₂ ~ N(0, I) drawn in that order from ``generator``.
+def add_noise(x: torch.Tensor, sigma, generator=None) -> torch.Tensor:
+    """``x + σ·ε``, ε ~ N(0, I) from ``generator`` (a ``torch.Generator``, a ``ganscope.rng.Streams`` or None).
 
-    ``sigma`` is a float or a tensor of the leading member shape (e.g. ``(E,)`` for inputs ``(E, B, *event)``),
-    one σ per member. A float σ = 0 returns the inputs themselves and draws nothing. The result is
-    differentiable in ``fake``, so the generator's gradient passes through the noisy input. ``generator``:
-    a ``torch.Generator`` on the inputs' device, a ``ganscope.rng.Streams`` (one stream per member), or None.
+    ``sigma`` is a float or a tensor of the leading member shape (one σ per member, e.g. ``(E,)`` for inputs
+    ``(E, B, *event)``). A float σ = 0 returns ``x`` itself and draws nothing. Differentiable in ``x``.
     """
     if torch.is_tensor(sigma):
-        s_real, s_fake = _per_member(sigma, real), _per_member(sigma, fake)
-    else:
-        _number("sigma", sigma, 0.0)
-        if sigma == 0:
-            return real, fake
-        s_real = s_fake = sigma
-    eps_real = draw("randn", real.shape, generator, real)
-    eps_fake = draw("randn", fake.shape, generator, fake)
-    return real + s_real * eps_real, fake + s_fake * eps_fake
+        return x + _per_member(sigma, x) * draw("randn", x.shape, generator, x)
+    _number("sigma", sigma, 0.0)
+    return x if sigma == 0 else x + sigma * draw("randn", x.shape, generator, x)
+
+
+def instance_noise(real: torch.Tensor, fake: torch.Tensor, sigma, generator=None):
+    """``(real + σ·ε₁, fake + σ·ε₂)``: the same σ on both inputs of D, independent ε₁ then ε₂ (see add_noise).
+
+    The generator's gradient passes through the noisy fake input.
+    """
+    return add_noise(real, sigma, generator), add_noise(fake, sigma, generator)
