@@ -95,6 +95,7 @@ class TrainConfig:
 @dataclass
 class CheckpointConfig:
     every: int = opt(500, low=1, doc="generator steps between checkpoints")
+    keep: list = opt([], doc="generator steps whose checkpoint is also kept as checkpoints/step_NNNNNN.pt")
 
 
 @dataclass
@@ -265,6 +266,9 @@ def _check_consistency(cfg: Config):
     for who, b in zip("gd", betas):
         if len(b) != 2 or not all(isinstance(x, (int, float)) and 0 <= x < 1 for x in b):
             raise UsageError(f"optim.{who}.betas: expected two numbers in [0, 1), got {b!r}")
+    if not all(isinstance(k, int) and not isinstance(k, bool) and 0 <= k <= cfg.train.steps
+               for k in cfg.checkpoint.keep):
+        raise UsageError(f"checkpoint.keep: expected generator steps in [0, train.steps], got {cfg.checkpoint.keep!r}")
     if cfg.noise.schedule == "exp" and cfg.noise.sigma > 0 and cfg.noise.end <= 0:
         raise UsageError("noise.end: the exp schedule needs a final σ > 0")
 

@@ -20,6 +20,7 @@ from ganscope.config import Config, load_yaml, resolve, to_dict
 from ganscope.errors import UsageError
 from ganscope.game import Game, NonFiniteLoss, Player, make_optimizer
 from ganscope.io import atomic_path, write_json, write_text
+from ganscope.metrics.toy2d import mode_collapse
 from ganscope.tasks import make_task
 
 EXIT_DIVERGED = 3
@@ -68,9 +69,12 @@ class Run:
             "snapshots": {str(k): torch.from_numpy(v) for k, v in self.snapshots.items()},
         }
 
-    def save(self):
-        with atomic_path(self.checkpoint_path) as tmp:
+    def save(self, path=None):
+        with atomic_path(path or self.checkpoint_path) as tmp:
             torch.save(self.state_dict(), tmp)
+
+    def kept_path(self, step: int) -> Path:
+        return self.out / "checkpoints" / f"step_{step:06d}.pt"
 
     def load(self, path):
         try:
@@ -110,6 +114,8 @@ class Run:
         snap_at = self.snapshot_steps()
         if self.step == 0:
             self._snapshot(snap_at)
+            if 0 in cfg.checkpoint.keep:
+                self.save(self.kept_path(0))
         bar = _progress(cfg.train.steps, self.step, progress)
         try:
             while self.step < cfg.train.steps:
@@ -126,6 +132,8 @@ class Run:
                 if self.step % cfg.checkpoint.every == 0 or self.step == cfg.train.steps:
                     log.flush()
                     self.save()
+                if self.step in cfg.checkpoint.keep:
+                    self.save(self.kept_path(self.step))
         finally:
             bar.close()
             log.close()
@@ -137,6 +145,7 @@ class Run:
 
     def finish(self) -> dict:
         final = self.evaluate()
+        self._add_collapse(final)
         summary = {"steps": self.step, "method": self.cfg.method, "data": self.cfg.data.name,
                    "final": final[0] if len(final) == 1 else _mean_metrics(final)}
         if self.cfg.ensemble > 1:
@@ -150,6 +159,18 @@ class Run:
 
         plots.save(plots.metric_curves(self.out / "metrics.jsonl"), self.out / "plots" / "metrics.png")
         return summary
+
+
+    def _add_collapse(self, final: list[dict]):
+        """For the mixtures: the mode-collapse flag and the modes dropped, from the logged evaluations."""
+        centres = self.task.dataset.centres
+        if centres is None:
+            return
+        rows = [json.loads(ln) for ln in (self.out / "metrics.jsonl").read_text().splitlines() if ln]
+        history = [np.atleast_1d(r["modes_covered"]) for r in rows if "modes_covered" in r]
+        for i, metrics in enumerate(final):
+            counts = [int(h[i]) for h in history] + [metrics["modes_covered"]]
+            metrics.update(mode_collapse(counts, len(centres)))
 
 
 class MetricLog:
@@ -246,7 +267,8 @@ def _stack(metrics: list[dict]) -> dict:
 
 
 def _mean_metrics(metrics: list[dict]) -> dict:
-    return {k: float(np.mean([m[k] for m in metrics])) for k in metrics[0]}
+    """Mean over members of each numeric metric; flags become the fraction of members where they hold."""
+    return {k: float(np.mean([float(m[k]) for m in metrics])) for k in metrics[0]}
 
 
 def _json_safe(obj):

@@ -187,3 +187,12 @@ def test_evaluate_survives_a_diverged_generator():
     assert math.isnan(out["w1"])
     assert out["hq_fraction"] <= 0.5 and math.isfinite(out["mode_kl"])
     json.dumps(out)  # serialisable (nan is written as NaN)
+
+
+def test_mode_collapse_summary():
+    from ganscope.metrics.toy2d import mode_collapse
+
+    assert mode_collapse([3, 20, 25, 9], 25) == {"mode_collapse": True, "modes_dropped": 16, "peak_modes": 25,
+                                                 "n_modes": 25}
+    assert mode_collapse([5, 24, 25], 25)["mode_collapse"] is False
+    assert mode_collapse([4, 4], 8)["mode_collapse"] is False and mode_collapse([3], 8)["mode_collapse"] is True

@@ -51,7 +51,9 @@ def test_run_directory_contract(tmp_path):
     assert ckpt["step"] == 60 and "weights.0" in ckpt["generator"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 60
-    assert set(summary["final"]) == {"w1", "modes_covered", "hq_fraction", "mode_kl"}
+    assert set(summary["final"]) == {"w1", "modes_covered", "hq_fraction", "mode_kl", "mode_collapse",
+                                     "modes_dropped", "peak_modes", "n_modes"}
+    assert summary["final"]["n_modes"] == 25 and summary["final"]["mode_collapse"] is True  # 60 steps: not yet
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "w1" in r] == [50, 60]
     resolved = resolve(__import__("yaml").safe_load((out / "config.yaml").read_text()))
@@ -136,6 +138,18 @@ def test_existing_run_is_not_overwritten_and_bad_checkpoint_is_refused(tmp_path)
     res = cli("train", "--resume", out)
     assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1 and "checkpoint" in res.stderr
     assert before != b"not a checkpoint"
+
+
+def test_kept_checkpoints(tmp_path):
+    out = tmp_path / "k"
+    res = cli("train", "configs/toy2d.yaml", "train.steps=20", "checkpoint.keep=[0,10,20]", "checkpoint.every=7",
+              *SMALL, "--out", out)
+    assert res.returncode == 0, res.stderr
+    kept = sorted(p.name for p in (out / "checkpoints").glob("step_*.pt"))
+    assert kept == ["step_000000.pt", "step_000010.pt", "step_000020.pt"]
+    assert torch.load(out / "checkpoints" / "step_000010.pt", weights_only=True)["step"] == 10
+    assert torch.equal(tensors(out / "checkpoints" / "step_000020.pt")[".generator.weights.0"],
+                       tensors(out / "checkpoints" / "last.pt")[".generator.weights.0"])
 
 
 def test_list_shows_configs_and_methods():

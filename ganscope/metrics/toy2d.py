@@ -108,3 +108,16 @@ def evaluate(dataset, fake, real) -> dict:
     if dataset.centres is not None:
         out.update(mode_stats(fake, dataset.centres, dataset.std))
     return out
+
+
+def mode_collapse(history: list[int], n_modes: int, threshold: float = 0.5) -> dict:
+    """Mode-collapse summary from the modes covered at successive evaluations (Barnett 2018 §mode collapse).
+
+    ``modes_dropped`` = peak − final modes covered (modes the generator had and lost); ``mode_collapse`` is
+    true when the final count is below ``threshold`` · K. Both refer to the run's own evaluations.
+    """
+    if not history:
+        raise UsageError("history: needs at least one evaluation of modes_covered")
+    final, peak = int(history[-1]), int(max(history))
+    return {"mode_collapse": bool(final < threshold * n_modes), "modes_dropped": peak - final,
+            "peak_modes": peak, "n_modes": int(n_modes)}
