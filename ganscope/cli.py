@@ -144,7 +144,25 @@ def _list_configs():
     return 0
 
 
-COMMANDS = [_add_dirac, _add_train]
+def _add_toy2d(sub):
+    from ganscope.experiments.wgan_toy import register
+
+    register(sub)
+
+
+def _add_theory(sub):
+    from ganscope.analysis.theory import register
+
+    register(sub)
+
+
+def _add_spectrum(sub):
+    from ganscope.analysis.spectrum import register
+
+    register(sub)
+
+
+COMMANDS = [_add_dirac, _add_train, _add_toy2d, _add_theory, _add_spectrum]
 
 
 def build_parser() -> argparse.ArgumentParser:

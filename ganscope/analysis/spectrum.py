@@ -1,0 +1,701 @@
+"""The Jacobian spectrum of a GAN's joint gradient field at a training point (REFERENCE §1.1).
+
+Mescheder et al. 2018 (§2.1) read local convergence from the Jacobian v' of the gradient vector field
+
+    v(θ, ψ) = (−∇_θ L_G(θ, ψ), −∇_ψ L_D(θ, ψ)),
+
+with L_G = objective.g_loss(d(G_θ(z))) and L_D = objective.d_loss(d(x), d(G_θ(z))) + penalty, our logits d
+being high on real data. For the Dirac-GAN, where D minimises d_loss = −L, this is Mescheder's
+v = (−∇_θ L, ∇_ψ L). The field is evaluated on FIXED batches (real x, latents z, instance-noise draws,
+interpolation weights ε, all drawn once), so v is a deterministic function of the flat float64 parameter
+vector x = (θ, ψ); expectations may carry weights (Gauss–Hermite nodes give exact Gaussian expectations).
+
+* Continuous time: the ODE ẋ = v(x) is locally stable where every eigenvalue λ of v' has Re λ < 0.
+* SimGD x ← x + h v(x): update Jacobian I + hJ, eigenvalues 1 + hλ; converges iff |1 + hλ| < 1 for all λ,
+  i.e. every λ lies in the disc of centre −1/h and radius 1/h.
+* AltGD (n_g generator sub-steps, then n_d discriminator sub-steps):
+  (I + hP_dJ)^{n_d} (I + hP_gJ)^{n_g}, P_g and P_d the projections on θ and ψ (as ``dirac.update_matrix``).
+  The engine runs the critic first; eig(AB) = eig(BA), so the spectral radius is the same.
+
+Dense (n ≤ ``DENSE_MAX`` parameters): v' by reverse-mode autodiff, one vector-Jacobian product per row, all
+eigenvalues by LAPACK. Matrix-free (larger models): Jacobian-vector products by the double-backward trick
+J u = ∂/∂w ⟨Jᵀw, u⟩, and ARPACK (``scipy.sparse.linalg.eigs``) for the k eigenvalues of largest real part and
+of largest modulus; the spectral radii are then estimated from those eigenvalues of (F_h' − I)/h.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import random
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigs
+from torch import nn
+from torch.func import functional_call
+
+from ganscope.analysis import dirac
+from ganscope.errors import UsageError
+from ganscope.objectives import Objective, get_objective
+from ganscope.penalties import GP_EPS, get_penalty
+
+DENSE_MAX = 2000  # largest parameter count for the dense Jacobian (LAPACK eig is O(n³))
+K_DEFAULT = 6  # eigenvalues per ARPACK request
+CHUNK = 256  # Jacobian rows per batched backward pass
+DIRAC_REGS = ("none", "r1", "r2", "consensus", "noise")
+DTYPE = torch.float64
+
+
+# ---- penalties on inputs that keep their graph --------------------------------------------------------
+def input_grad_sq(critic, x: torch.Tensor, event_dims: int = 1) -> torch.Tensor:
+    """Per-sample ‖∇ₓ d(x)‖², with a graph to the critic's parameters AND to x itself.
+
+    Unlike ``penalties.grad_sq_norm`` the input is not detached: for R2 and WGAN-GP, x depends on θ, and
+    ∂v_ψ/∂θ must see it. The values equal the registry's penalties (tested).
+    """
+    if not x.requires_grad:
+        x = x.detach().requires_grad_(True)
+    (g,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True, allow_unused=True)
+    g = torch.zeros_like(x) if g is None else g
+    return g.pow(2).reshape(*g.shape[: g.ndim - event_dims], -1).sum(-1)
+
+
+# name -> (which input, per-sample term of ‖∇d‖², weight w and target g₀); penalties.py §R1/R2/WGAN-GP/gp0
+PENALTY_TERMS = {
+    "r1": ("real", lambda sq, w, g0: w / 2 * sq),  # (γ/2)‖∇d(x)‖², Mescheder 2018 eq. 9
+    "r2": ("fake", lambda sq, w, g0: w / 2 * sq),  # (γ/2)‖∇d(x̃)‖², eq. 10
+    "wgan-gp": ("interp", lambda sq, w, g0: w * (torch.sqrt(sq + GP_EPS) - g0) ** 2),  # Gulrajani Alg. 1
+    "gp0": ("interp", lambda sq, w, g0: w * sq),  # λ‖∇d(x̂)‖²
+}
+
+
+# ---- the field on fixed batches -------------------------------------------------------------------------
+def _layout(module: nn.Module):
+    return [(name, p.shape, p.numel()) for name, p in module.named_parameters()]
+
+
+@dataclass
+class GameField:
+    """v(θ, ψ) = (−∇_θ L_G, −∇_ψ L_D) of ``gen`` and ``disc`` on fixed batches, as a function of x = (θ, ψ).
+
+    ``weights`` (B,) sum to 1: every expectation is Σ_b w_b ℓ_b of per-sample terms (every objective is a
+    mean of per-sample terms). Instance noise: d sees real + σ·noise_real and fake + σ·noise_fake (the same
+    fake draw in L_G). Consensus (Mescheder et al. 2017, as the engine): w = v − γ ∇_x ½‖v₀‖², v₀ the
+    unpenalised field, so w = v − γ v₀'ᵀv₀. Modules are copied to float64; the originals are untouched.
+    """
+
+    gen: nn.Module
+    disc: nn.Module
+    objective: Objective
+    real: torch.Tensor
+    z: torch.Tensor
+    weights: torch.Tensor | None = None
+    penalty: str = "none"
+    weight: float = 0.0
+    target: float = 1.0
+    sigma: float = 0.0
+    noise_real: torch.Tensor | None = None
+    noise_fake: torch.Tensor | None = None
+    interp: torch.Tensor | None = None
+    consensus: float = 0.0
+    event_dims: int = 1
+    x0: torch.Tensor = field(init=False)
+
+    def __post_init__(self):
+        self.gen = copy.deepcopy(self.gen).to(DTYPE).requires_grad_(False)
+        self.disc = copy.deepcopy(self.disc).to(DTYPE).requires_grad_(False)
+        for name in ("real", "z", "noise_real", "noise_fake", "interp", "weights"):
+            value = getattr(self, name)
+            setattr(self, name, None if value is None else torch.as_tensor(value).to(DTYPE))
+        if self.weights is None:
+            self.weights = torch.full((len(self.real),), 1.0 / len(self.real), dtype=DTYPE)
+        if self.penalty not in PENALTY_TERMS:
+            get_penalty(self.penalty)  # UsageError naming the allowed penalties, unless "none"
+        if self.interp is None:  # ε ~ U[0,1] per sample, seed 0
+            shape = (len(self.real), *[1] * self.event_dims)
+            self.interp = torch.rand(shape, generator=torch.Generator().manual_seed(0), dtype=DTYPE)
+        self._g, self._d = _layout(self.gen), _layout(self.disc)
+        params = [p for _, p in self.gen.named_parameters()] + [p for _, p in self.disc.named_parameters()]
+        self.x0 = torch.cat([p.detach().reshape(-1) for p in params])
+
+    @property
+    def n_gen(self) -> int:
+        return sum(n for _, _, n in self._g)
+
+    @property
+    def n_params(self) -> int:
+        return len(self.x0)
+
+    def split(self, x: torch.Tensor) -> tuple[dict, dict]:
+        """The flat vector as two parameter dicts (views) for ``functional_call``."""
+        out, i = [], 0
+        for name, shape, n in self._g + self._d:
+            out.append((name, x[i: i + n].view(shape)))
+            i += n
+        return dict(out[: len(self._g)]), dict(out[len(self._g):])
+
+    def losses(self, x: torch.Tensor):
+        """(L_G, L_D without penalty, penalty) at x, each a weighted mean over the fixed batch."""
+        p_g, p_d = self.split(x)
+        fake = functional_call(self.gen, p_g, (self.z,))
+        critic = lambda inp: functional_call(self.disc, p_d, (inp,))  # noqa: E731
+        real_in, fake_in = self._noisy(self.real, self.noise_real), self._noisy(fake, self.noise_fake)
+        d_real, d_fake = critic(real_in), critic(fake_in)
+        w = self.weights
+        l_d = (w * self.objective.d_loss(d_real[..., None], d_fake[..., None])).sum()
+        l_g = (w * self.objective.g_loss(d_fake[..., None])).sum()
+        return l_g, l_d, self._penalty(critic, fake)
+
+    def _noisy(self, x, noise):
+        return x if self.sigma == 0 or noise is None else x + self.sigma * noise
+
+    def _penalty(self, critic, fake):
+        if self.penalty == "none":
+            return torch.zeros((), dtype=DTYPE)
+        where, term = PENALTY_TERMS[self.penalty]
+        eps = self.interp
+        x = {"real": self.real, "fake": fake}.get(where)
+        x = eps * self.real + (1 - eps) * fake if x is None else x
+        sq = input_grad_sq(critic, x, self.event_dims)
+        return (self.weights * term(sq, self.weight, self.target)).sum()
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """v(x) with a graph to x (x must require grad)."""
+        l_g, l_d, pen = self.losses(x)
+        n = self.n_gen
+        d_g = _grad(l_g, x)
+        d_d = _grad(l_d + pen, x)
+        v = torch.cat([-d_g[:n], -d_d[n:]])
+        if self.consensus > 0:
+            v0 = torch.cat([-d_g[:n], -_grad(l_d, x)[n:]])
+            v = v - self.consensus * _grad(0.5 * v0.pow(2).sum(), x)
+        return v
+
+    def graph(self, x=None):
+        """(x as a leaf that requires grad, v(x) with its graph)."""
+        x = (self.x0 if x is None else torch.as_tensor(x, dtype=DTYPE)).detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            return x, self(x)
+
+    def value(self, x=None) -> np.ndarray:
+        """v(x) as a numpy array (x defaults to the stored parameters)."""
+        return self.graph(x)[1].detach().numpy()
+
+
+def _grad(y, x):
+    (g,) = torch.autograd.grad(y, x, create_graph=True, allow_unused=True)
+    return torch.zeros_like(x) if g is None else g
+
+
+def make_field(gen, disc, objective, real, z, *, penalty="none", weight=None, sigma=0.0, consensus=0.0,
+               seed=0, event_dims=1) -> GameField:
+    """A field with fixed draws: interpolation ε ~ U[0,1] (B, 1, ...) from seed, noise N(0, I) from seed + 1."""
+    spec = get_penalty(penalty)
+    weight = spec.default if weight is None else weight
+    if spec.fn is not None and weight is None:
+        raise UsageError(f"penalty.weight: penalty {penalty!r} needs a weight")
+    real = torch.as_tensor(real).to(DTYPE)
+    fake_shape = (len(real), *real.shape[real.ndim - event_dims:])
+    eps = torch.rand((len(real), *[1] * event_dims), generator=torch.Generator().manual_seed(seed), dtype=DTYPE)
+    g_noise = torch.Generator().manual_seed(seed + 1)
+    noise = [torch.randn(real.shape, generator=g_noise, dtype=DTYPE),
+             torch.randn(fake_shape, generator=g_noise, dtype=DTYPE)] if sigma > 0 else [None, None]
+    return GameField(gen, disc, objective, real, z, penalty=penalty, weight=float(weight or 0.0), sigma=sigma,
+                     noise_real=noise[0], noise_fake=noise[1], interp=eps, consensus=consensus,
+                     event_dims=event_dims)
+
+
+# ---- the Jacobian: dense and matrix-free ------------------------------------------------------------------
+def jacobian(fld: GameField, x=None, chunk: int = CHUNK, batched: bool = True) -> np.ndarray:
+    """v'(x), row i = e_iᵀ v' by a vector-Jacobian product (batched over ``chunk`` rows when possible)."""
+    x, v = fld.graph(x)
+    n = len(x)
+    rows = []
+    for start in range(0, n, chunk):
+        idx = torch.arange(start, min(start + chunk, n))
+        basis = torch.zeros(len(idx), n, dtype=DTYPE)
+        basis[torch.arange(len(idx)), idx] = 1.0
+        rows.append(_vjp_rows(v, x, basis, batched))
+    return torch.cat(rows).numpy()
+
+
+def _vjp_rows(v, x, basis, batched):
+    if batched:
+        try:
+            (rows,) = torch.autograd.grad(v, x, basis, retain_graph=True, is_grads_batched=True,
+                                          allow_unused=True, materialize_grads=True)
+            return rows.detach()
+        except RuntimeError:  # an op without a batching rule: fall back to one row at a time
+            pass
+    return torch.stack([_vjp(v, x, u) for u in basis])
+
+
+def _vjp(v, x, u):
+    (g,) = torch.autograd.grad(v, x, u, retain_graph=True, allow_unused=True)
+    return torch.zeros_like(x) if g is None else g.detach()
+
+
+class JacobianOperator(LinearOperator):
+    """v'(x) as a scipy LinearOperator: J u = ∂/∂w ⟨Jᵀw, u⟩ (double backward), Jᵀu a plain VJP."""
+
+    def __init__(self, fld: GameField, x=None):
+        self.x, self.v = fld.graph(x)
+        self.w = torch.zeros_like(self.v, requires_grad=True)
+        with torch.enable_grad():
+            (self.jt_w,) = torch.autograd.grad(self.v, self.x, self.w, create_graph=True)
+        self.n_gen = fld.n_gen
+        super().__init__(np.float64, (len(self.x), len(self.x)))
+
+    def _matvec(self, u):
+        u = torch.as_tensor(np.ascontiguousarray(np.real(u)).reshape(-1), dtype=DTYPE)
+        (g,) = torch.autograd.grad(self.jt_w, self.w, u, retain_graph=True, allow_unused=True)
+        return np.zeros(self.shape[0]) if g is None else g.detach().numpy()
+
+    def _rmatvec(self, u):
+        u = torch.as_tensor(np.ascontiguousarray(np.real(u)).reshape(-1), dtype=DTYPE)
+        return _vjp(self.v, self.x, u).numpy()
+
+
+def update_matrix(jac, h, scheme="simgd", n_g=1, n_d=1, n_gen=None) -> np.ndarray:
+    """F_h' = I + hJ (SimGD) or (I + hP_dJ)^{n_d} (I + hP_gJ)^{n_g} (AltGD); θ = the first n_gen coordinates."""
+    dirac.check_scheme(scheme, h, n_g, n_d)
+    jac = np.asarray(jac, float)
+    eye = np.eye(len(jac))
+    if scheme == "simgd":
+        return eye + h * jac
+    a_g, a_d = eye.copy(), eye.copy()
+    a_g[:n_gen] += h * jac[:n_gen]
+    a_d[n_gen:] += h * jac[n_gen:]
+    return np.linalg.matrix_power(a_d, int(n_d)) @ np.linalg.matrix_power(a_g, int(n_g))
+
+
+def update_operator(op: JacobianOperator, h, scheme="simgd", n_g=1, n_d=1) -> LinearOperator:
+    """(F_h' − I)/h matrix-free; its eigenvalues ν give those of F_h' as 1 + hν (= J itself for SimGD)."""
+    dirac.check_scheme(scheme, h, n_g, n_d)
+    if scheme == "simgd":
+        return op
+    mask_g = np.arange(op.shape[0]) < op.n_gen
+
+    def matvec(u):
+        u = np.real(np.asarray(u, float)).reshape(-1)
+        y = u.copy()
+        for mask, steps in ((mask_g, n_g), (~mask_g, n_d)):
+            for _ in range(int(steps)):
+                y = y + h * np.where(mask, op.matvec(y), 0.0)
+        return (y - u) / h
+
+    return LinearOperator(op.shape, matvec=matvec, dtype=np.float64)
+
+
+def arnoldi(op: LinearOperator, k: int, which: str, seed: int = 0, tol: float = 1e-10) -> np.ndarray:
+    """k eigenvalues of op by ARPACK (``which``: "LR" largest real part, "LM" largest modulus), residuals
+    ‖Ax − λx‖ ≤ tol·|λ|, a Krylov space of max(2k + 1, 40) vectors and a deterministic start vector; where
+    ARPACK stops short, the eigenvalues that converged."""
+    n = op.shape[0]
+    k = max(1, min(int(k), n - 2))
+    v0 = np.random.default_rng(seed).standard_normal(n)
+    ncv = min(n - 1, max(2 * k + 1, 40))
+    try:
+        return eigs(op, k=k, which=which, v0=v0, ncv=ncv, tol=tol, return_eigenvectors=False)
+    except ArpackNoConvergence as err:
+        return np.asarray(err.eigenvalues)
+
+
+# ---- the spectrum of one field ------------------------------------------------------------------------------
+def _top(lam, key, k):
+    order = np.lexsort((-lam.imag, -key(lam)))  # descending key; conjugates with Im > 0 first
+    return lam[order[:k]]
+
+
+def _union(*groups, tol=1e-9):
+    out = []
+    for lam in np.concatenate(groups):
+        if all(abs(lam - m) > tol * max(1.0, abs(m)) for m in out):
+            out.append(lam)
+    return np.array(out, complex)
+
+
+def _dense(fld, h, n_g, n_d):
+    jac = jacobian(fld)
+    lam = np.linalg.eigvals(jac)
+    alt = np.linalg.eigvals(update_matrix(jac, h, "altgd", n_g, n_d, fld.n_gen))
+    return lam, float(np.abs(1 + h * lam).max()), float(np.abs(alt).max())
+
+
+def _matrix_free(fld, h, n_g, n_d, k):
+    op = JacobianOperator(fld)
+    lam = _union(arnoldi(op, k, "LR"), arnoldi(op, k, "LM"))
+    alt_op = update_operator(op, h, "altgd", n_g, n_d)
+    nu = _union(arnoldi(alt_op, k, "LR"), arnoldi(alt_op, k, "LM"))
+    return lam, float(np.abs(1 + h * lam).max()), float(np.abs(1 + h * nu).max())
+
+
+def _pairs(lam):
+    return [[float(z.real), float(z.imag)] for z in np.asarray(lam).ravel()]
+
+
+def spectrum(fld: GameField, h: float, scheme: str = "simgd", n_g: int = 1, n_d: int = 1, k: int = K_DEFAULT,
+             max_dense: int = DENSE_MAX) -> dict:
+    """Eigenvalues of v' at the field's point, spectral radii of the SimGD and AltGD update operators with
+    step h, and ``dirac.local_verdict`` for ``scheme``. Dense when n ≤ max_dense, else ARPACK (top k)."""
+    dirac.check_scheme(scheme, h, n_g, n_d)
+    _check_int("--k", k, 1)
+    dense = fld.n_params <= max(max_dense, 3)  # ARPACK needs k < n - 1
+    lam, rho_sim, rho_alt = _dense(fld, h, n_g, n_d) if dense else _matrix_free(fld, h, n_g, n_d, k)
+    by_real = _top(lam, lambda z: z.real, len(lam))
+    rho = {"simgd": rho_sim, "altgd": rho_alt}
+    scale = max(1.0, float(np.abs(lam).max(initial=0.0)))
+    return {
+        "method": "dense" if dense else "arnoldi",
+        "n_params": fld.n_params, "n_gen_params": fld.n_gen, "n_disc_params": fld.n_params - fld.n_gen,
+        "h": float(h), "scheme": scheme, "n_g": int(n_g), "n_d": int(n_d),
+        "field_norm": float(np.linalg.norm(fld.value())),
+        "eigenvalues": _pairs(by_real),
+        "eigenvalues_largest_real": _pairs(by_real[:k]),
+        "eigenvalues_largest_modulus": _pairs(_top(lam, np.abs, k)),
+        "max_real_part": float(lam.real.max()), "max_modulus": float(np.abs(lam).max()),
+        "n_positive_real": int((lam.real > 1e-9 * scale).sum()) if dense else None,
+        "n_negative_real": int((lam.real < -1e-9 * scale).sum()) if dense else None,
+        "spectral_radius_simgd": rho_sim, "spectral_radius_altgd": rho_alt,
+        "radius_exact": dense,
+        "max_step_simgd": float(dirac.max_step_simgd(lam)) if dense else None,
+        "local_verdict": dirac.local_verdict(rho[scheme]),
+        "local_verdict_simgd": dirac.local_verdict(rho_sim), "local_verdict_altgd": dirac.local_verdict(rho_alt),
+        "notes": [] if dense else [f"matrix-free: the {k} eigenvalues of largest real part and of largest "
+                                   "modulus; radii estimated from those (lower bounds)"],
+    }
+
+
+# ---- the Dirac-GAN as torch modules -----------------------------------------------------------------------
+class DiracGenerator(nn.Module):
+    """G_θ(z) = θ for every z (p_θ = δ_θ): one parameter, samples of shape (..., 1)."""
+
+    def __init__(self, theta: float = 0.0):
+        super().__init__()
+        self.theta = nn.Parameter(torch.tensor([float(theta)], dtype=DTYPE))
+
+    def forward(self, z):
+        return self.theta.expand(*z.shape[:-1], 1)
+
+
+class DiracCritic(nn.Module):
+    """Our logit d(x) = −ψx, high on real; Mescheder's D_ψ(x) = ψx is minus our logit (DESIGN conventions)."""
+
+    def __init__(self, psi: float = 0.0):
+        super().__init__()
+        self.psi = nn.Parameter(torch.tensor([float(psi)], dtype=DTYPE))
+
+    def forward(self, x):
+        return -self.psi * x[..., 0]
+
+
+def dirac_modules(loss: str = "standard", reg: str = "none", gamma=None, sigma=None, theta: float = 0.0,
+                  psi: float = 0.0) -> GameField:
+    """The Dirac-GAN (Mescheder et al. 2018, Def. 2.1) as modules and a field at (θ, ψ): data δ₀ (real batch
+    of zeros), G_θ(z) = θ, d(x) = −ψx. Losses standard (objective minimax), nonsaturating, wgan; regs none,
+    r1/r2 ((γ/2)ψ²), consensus (γ), noise (σ, both inputs; the 80 Gauss–Hermite nodes as a weighted batch,
+    an exact Gaussian expectation of the Jacobian at (0, 0)). Defaults and checks: ``dirac.DiracGAN``."""
+    params = {k: v for k, v in (("gamma", gamma), ("sigma", sigma)) if v is not None}
+    game = dirac.DiracGAN(loss, reg, **params)
+    if reg not in DIRAC_REGS:
+        raise UsageError(f"--reg: the spectrum's Dirac-GAN supports {', '.join(DIRAC_REGS)}; got {reg!r} "
+                         "(its field has no Jacobian at the equilibrium, or is a projection)")
+    nodes = torch.from_numpy(dirac.GH_NODES)[:, None] if reg == "noise" else torch.zeros(1, 1, dtype=DTYPE)
+    weights = torch.from_numpy(dirac.GH_WEIGHTS) if reg == "noise" else None
+    zeros = torch.zeros(len(nodes), 1, dtype=DTYPE)
+    return GameField(DiracGenerator(theta), DiracCritic(psi), get_objective(dirac.LOSSES[loss]), zeros, zeros,
+                     weights=weights, penalty=reg if reg in ("r1", "r2") else "none",
+                     weight=float(game.gamma) if reg in ("r1", "r2") else 0.0,
+                     sigma=float(game.sigma) if reg == "noise" else 0.0, noise_real=nodes, noise_fake=nodes,
+                     consensus=float(game.gamma) if reg == "consensus" else 0.0)
+
+
+def spectrum_of_dirac(loss="standard", reg="none", gamma=None, sigma=None, h=0.1, scheme="simgd", n_g=1,
+                      n_d=1) -> dict:
+    """``spectrum`` of the Dirac modules at (0, 0), beside the lab's closed form (``DiracGAN.eigenvalues``)."""
+    fld = dirac_modules(loss, reg, gamma, sigma)
+    params = {k: v for k, v in (("gamma", gamma), ("sigma", sigma)) if v is not None}
+    game = dirac.DiracGAN(loss, reg, **params)
+    out = spectrum(fld, h, scheme, n_g, n_d, k=2)
+    closed = np.asarray(game.eigenvalues())
+    got = np.array([complex(a, b) for a, b in out["eigenvalues"]])
+    out["closed_form_eigenvalues"] = _pairs(closed)
+    out["closed_form_max_error"] = match_error(got, closed)
+    out["source"] = {"dirac": {"loss": loss, "reg": reg, **{k: float(v) for k, v in game.params.items()}}}
+    return out
+
+
+def match_error(a, b) -> float:
+    """max |a_i − b_π(i)| for the best matching π of two small sets of eigenvalues (greedy, nearest first)."""
+    a, b = list(np.asarray(a, complex)), list(np.asarray(b, complex))
+    if len(a) != len(b):
+        return math.inf
+    err = 0.0
+    for z in a:
+        j = int(np.argmin([abs(z - w) for w in b]))
+        err = max(err, abs(z - b.pop(j)))
+    return float(err)
+
+
+# ---- stored runs ---------------------------------------------------------------------------------------------
+_STEP_FILE = re.compile(r"step_(\d+)\.pt$")
+
+
+def _check_int(name, value, low):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise UsageError(f"{name}: must be an integer >= {low}, got {value!r}")
+
+
+@contextmanager
+def _global_state_kept():
+    """Run.__init__/Run.load seed and set the global RNGs (and maybe threads); put them back afterwards."""
+    np_state, py_state, threads = np.random.get_state(), random.getstate(), torch.get_num_threads()
+    with torch.random.fork_rng(devices=[]):
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)
+            random.setstate(py_state)
+            torch.set_num_threads(threads)
+
+
+def checkpoint_path(run_dir: Path, step: int | None) -> Path:
+    """checkpoints/last.pt, or checkpoints/step_NNNNNN.pt for ``step`` (UsageError naming --step if not kept)."""
+    folder = run_dir / "checkpoints"
+    if step is None:
+        if not (folder / "last.pt").is_file():
+            raise UsageError(f"RUN_DIR: {run_dir} has no checkpoints/last.pt")
+        return folder / "last.pt"
+    _check_int("--step", step, 0)
+    path = folder / f"step_{step:06d}.pt"
+    if not path.is_file():
+        kept = sorted(int(_STEP_FILE.search(p.name).group(1)) for p in folder.glob("step_*.pt")
+                      if _STEP_FILE.search(p.name))
+        raise UsageError(f"--step: {run_dir} kept no checkpoint for step {step}; kept steps: "
+                         f"{', '.join(map(str, kept)) or 'none (set checkpoint.keep when training)'}")
+    return path
+
+
+def load_run(run_dir, step=None):
+    """(config, ganscope.train.Run holding the checkpoint's weights) without touching the global RNG state."""
+    from ganscope.config import load_yaml, resolve
+    from ganscope.train import Run
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise UsageError(f"RUN_DIR: {run_dir} is not a run directory (no config.yaml)")
+    cfg = resolve(load_yaml(run_dir / "config.yaml"))
+    path = checkpoint_path(run_dir, step)
+    with _global_state_kept():
+        run = Run(cfg, run_dir)
+        try:
+            run.load(path)
+        except UsageError as err:
+            raise UsageError(f"RUN_DIR: cannot read checkpoint {path}: {str(err).split(': ', 2)[-1]}") from None
+    return cfg, run
+
+
+def _member_value(run, key, member, default):
+    values = run.task.member_values.get(key)
+    return default if values is None else float(values[member])
+
+
+def run_field(run, member=0, batch=256, seed=0) -> tuple[GameField, dict]:
+    """The field of ensemble member ``member`` of a loaded run, on a fixed batch of size ``batch``: real data
+    from seed, latents from seed + 1, interpolation and noise from seed + 2 and seed + 3."""
+    from ganscope.noise import SigmaSchedule
+    from ganscope.tasks import Logit
+
+    cfg = run.cfg
+    _check_int("--batch", batch, 1)
+    _check_int("--seed", seed, 0)
+    if isinstance(member, bool) or not isinstance(member, (int, np.integer)) or not 0 <= member < cfg.ensemble:
+        raise UsageError(f"--member: the run has {cfg.ensemble} member(s) (0..{cfg.ensemble - 1}), got {member!r}")
+    gen, disc = run.task.gen.member(member), Logit(run.task.disc.net.member(member))
+    real = run.task.dataset.sample(batch, torch.Generator().manual_seed(seed))
+    z = torch.randn(batch, cfg.model.latent_dim, generator=torch.Generator().manual_seed(seed + 1), dtype=DTYPE)
+    noise = cfg.noise
+    sched = SigmaSchedule(noise.sigma, noise.schedule, noise.end, noise.steps or max(cfg.train.steps, 1))
+    sigma = sched(run.step) * _member_value(run, "noise.sigma", member, noise.sigma) / max(noise.sigma, 1e-300)
+    weight = _member_value(run, "penalty.weight", member, cfg.penalty.weight)
+    fld = make_field(gen, disc, get_objective(cfg.loss), real, z, penalty=cfg.penalty.name,
+                     weight=weight if cfg.penalty.name != "none" else None, sigma=sigma,
+                     consensus=cfg.game.consensus, seed=seed + 2)
+    info = {"loss": cfg.loss, "penalty": cfg.penalty.name, "weight": weight if cfg.penalty.name != "none" else None,
+            "sigma": sigma, "consensus": cfg.game.consensus, "step": run.step, "member": int(member),
+            "batch": int(batch), "seed": int(seed)}
+    return fld, info
+
+
+def _run_notes(cfg) -> list[str]:
+    notes = ["the point is a training iterate, not necessarily a stationary point: the spectrum describes the "
+             "local linearisation of the field there (see field_norm)"]
+    if cfg.optim.g.lr != cfg.optim.d.lr:
+        notes.append(f"the run's learning rates differ (G {cfg.optim.g.lr:g}, D {cfg.optim.d.lr:g}); one step h "
+                     "is used for both players")
+    if cfg.optim.d.name != "sgd" or cfg.optim.g.name != "sgd":
+        notes.append("the update operators are those of plain gradient steps; Adam/RMSProp rescale each coordinate")
+    if cfg.penalty.every > 1:
+        notes.append(f"lazy penalty (every {cfg.penalty.every}): the field uses its average, the dense penalty")
+    if cfg.game.clip > 0:
+        notes.append("weight clipping is a projection after each critic step, not part of the field")
+    if cfg.game.wgan_warmup:
+        notes.append("the WGAN warm-up's 100 critic steps are not modelled (n_d from the config)")
+    return notes
+
+
+def spectrum_of_run(run_dir, member: int = 0, batch: int = 256, h: float | None = None, seed: int = 0,
+                    step: int | None = None, k: int = K_DEFAULT, max_dense: int = DENSE_MAX,
+                    scheme: str | None = None, n_g: int | None = None, n_d: int | None = None) -> dict:
+    """``spectrum`` of a stored run (config.yaml + checkpoints/last.pt, or step_NNNNNN.pt for ``step``) at
+    member ``member``; h defaults to the member's D learning rate, the scheme and n_g/n_d to the run's."""
+    cfg, run = load_run(run_dir, step)
+    fld, info = run_field(run, member, batch, seed)
+    h = _member_value(run, "optim.d.lr", member, cfg.optim.d.lr) if h is None else h
+    game = cfg.game
+    out = spectrum(fld, h, scheme or game.scheme, _default(n_g, game.n_g), _default(n_d, game.n_d), k, max_dense)
+    out["notes"] = out["notes"] + _run_notes(cfg)
+    out["source"] = {"run": str(run_dir), **info}
+    return out
+
+
+# ---- the figure ---------------------------------------------------------------------------------------------
+def plot_spectrum(result: dict, ax=None):
+    """Eigenvalues of v' in the complex plane with the SimGD region {λ : |1 + hλ| < 1} (disc of centre −1/h,
+    radius 1/h) for the result's h; returns the Figure."""
+    from matplotlib.patches import Circle
+
+    from ganscope import plots
+
+    if ax is None:
+        fig, ax = plots.plt.subplots(figsize=(5, 4.2))
+    lam = np.array([complex(a, b) for a, b in result["eigenvalues"]])
+    h = result["h"]
+    ax.add_patch(Circle((-1 / h, 0), 1 / h, color="tab:green", alpha=0.15, lw=0, label="|1 + hλ| < 1"))
+    ax.add_patch(Circle((-1 / h, 0), 1 / h, fill=False, color="tab:green", lw=1))
+    ax.axhline(0, color="0.6", lw=0.6)
+    ax.axvline(0, color="0.6", lw=0.6)
+    ax.scatter(lam.real, lam.imag, s=12, color="tab:blue", label=f"eigenvalues of v′ ({result['method']})")
+    span = max(float(np.abs(lam).max(initial=0.0)), 1e-3) * 1.15
+    left = min(float(lam.real.min(initial=0.0)) * 1.15, -0.1 * span)
+    right = max(float(lam.real.max(initial=0.0)) * 1.15, 0.1 * span)
+    top = max(float(np.abs(lam.imag).max(initial=0.0)) * 1.15, 0.25 * (right - left))
+    ax.set(xlim=(left, right), ylim=(-top, top), xlabel="Re λ", ylabel="Im λ")
+    ax.set_title(f"{result['n_params']} params, h={h:g}: ρ_simgd={result['spectral_radius_simgd']:.6g}, "
+                 f"ρ_altgd={result['spectral_radius_altgd']:.6g}\nlocal verdict ({result['scheme']}): "
+                 f"{result['local_verdict']}", fontsize=8)
+    ax.legend(fontsize=7, loc="best")
+    return ax.figure
+
+
+# ---- command line ---------------------------------------------------------------------------------------------
+RUN_ONLY = ("step", "member", "batch", "seed")
+DIRAC_ONLY = ("loss", "reg", "gamma", "sigma")
+
+
+def register(sub) -> argparse.ArgumentParser:
+    """Add the ``spectrum`` command to an argparse subparsers action (as ``cli._add_dirac``)."""
+    p = sub.add_parser("spectrum", help="Jacobian spectrum of the gradient field of a stored run or the Dirac-GAN",
+                       description="Eigenvalues of v' at a training point, spectral radii of the SimGD/AltGD "
+                                   "update operators and the local verdict (Mescheder et al. 2018 §2.1).")
+    p.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="a run directory (ganscope train --out)")
+    p.add_argument("--step", type=int, help="a kept checkpoint (checkpoints/step_NNNNNN.pt) instead of last.pt")
+    p.add_argument("--member", type=int, help="ensemble member (default 0)")
+    p.add_argument("--batch", type=int, help="fixed batch size for the field (default 256)")
+    p.add_argument("--seed", type=int, help="seed of the fixed batch (default 0)")
+    p.add_argument("--h", type=float, help="step size (default: the run's D learning rate; 0.1 for --dirac)")
+    p.add_argument("--scheme", help="simgd or altgd for the verdict (default: the run's; simgd for --dirac)")
+    p.add_argument("--n-g", type=int, help="generator sub-steps of AltGD (default: the run's, or 1)")
+    p.add_argument("--n-d", type=int, help="discriminator sub-steps of AltGD (default: the run's, or 1)")
+    p.add_argument("--k", type=int, default=K_DEFAULT, help=f"eigenvalues per ARPACK request (default {K_DEFAULT})")
+    p.add_argument("--max-dense", type=int, default=DENSE_MAX,
+                   help=f"largest parameter count for the dense Jacobian (default {DENSE_MAX})")
+    p.add_argument("--dirac", action="store_true", help="the Dirac-GAN as torch modules instead of a run")
+    p.add_argument("--loss", help=f"Dirac-GAN loss: {', '.join(dirac.LOSSES)} (default standard)")
+    p.add_argument("--reg", help=f"Dirac-GAN regulariser: {', '.join(DIRAC_REGS)} (default none)")
+    p.add_argument("--gamma", type=float, help="γ of r1, r2, consensus")
+    p.add_argument("--sigma", type=float, help="σ of instance noise")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--plot", metavar="FILE.png", help="write the eigenvalue figure")
+    p.set_defaults(run=run_command)
+    return p
+
+
+def _check_args(args):
+    if args.dirac and args.run_dir:
+        raise UsageError("RUN_DIR: --dirac analyses the Dirac-GAN; give no run directory with it")
+    if not args.dirac and not args.run_dir:
+        raise UsageError("RUN_DIR: give a run directory, or --dirac")
+    wrong = [k for k in (RUN_ONLY if args.dirac else DIRAC_ONLY) if getattr(args, k) is not None]
+    if wrong:
+        raise UsageError(f"--{wrong[0]}: only for {'a run directory' if args.dirac else '--dirac'}")
+    if args.plot and not args.plot.lower().endswith(".png"):
+        raise UsageError(f"--plot: expected a .png file name, got {args.plot!r}")
+    _check_int("--max-dense", args.max_dense, 0)
+
+
+def run_command(args) -> int:
+    """``ganscope spectrum RUN_DIR ...`` or ``ganscope spectrum --dirac ...``."""
+    _check_args(args)
+    if args.dirac:
+        result = spectrum_of_dirac(args.loss or "standard", args.reg or "none", args.gamma, args.sigma,
+                                   _default(args.h, 0.1), args.scheme or "simgd", _default(args.n_g, 1),
+                                   _default(args.n_d, 1))
+    else:
+        result = spectrum_of_run(args.run_dir, _default(args.member, 0), _default(args.batch, 256), args.h,
+                                 _default(args.seed, 0), args.step, args.k, args.max_dense, args.scheme,
+                                 args.n_g, args.n_d)
+    if args.plot:
+        from ganscope import plots
+
+        plots.save(plot_spectrum(result), args.plot)
+    print(json.dumps(json_safe(result), allow_nan=False) if args.json else summary(result))
+    return 0
+
+
+def _default(value, default):
+    return default if value is None else value
+
+
+def json_safe(obj):
+    """JSON has no NaN or infinity: write them as null."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+def _fmt(pairs, n=6):
+    return ", ".join(f"{a:+.4g}{b:+.4g}i" for a, b in pairs[:n])
+
+
+def summary(r: dict) -> str:
+    """A few lines for the terminal."""
+    src = r.get("source", {})
+    what = f"Dirac-GAN {src['dirac']}" if "dirac" in src else f"run {src.get('run')} step {src.get('step')}"
+    lines = [f"{what}: {r['n_params']} parameters ({r['n_gen_params']} G + {r['n_disc_params']} D), {r['method']}",
+             f"  ‖v‖ = {r['field_norm']:.4g}; max Re λ = {r['max_real_part']:.4g}; "
+             f"max |λ| = {r['max_modulus']:.4g}",
+             f"  largest real part: {_fmt(r['eigenvalues_largest_real'])}",
+             f"  largest modulus:   {_fmt(r['eigenvalues_largest_modulus'])}",
+             f"  h = {r['h']:g}: ρ(SimGD) = {r['spectral_radius_simgd']:.10g}, ρ(AltGD n_g={r['n_g']}, "
+             f"n_d={r['n_d']}) = {r['spectral_radius_altgd']:.10g}; local verdict ({r['scheme']}): "
+             f"{r['local_verdict']}"]
+    if "closed_form_eigenvalues" in r:
+        lines.append(f"  closed form: {_fmt(r['closed_form_eigenvalues'])} (max error "
+                     f"{r['closed_form_max_error']:.2e})")
+    lines += [f"  note: {n}" for n in r["notes"]]
+    return "\n".join(lines)

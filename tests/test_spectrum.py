@@ -1,0 +1,289 @@
+"""The Jacobian spectrum tool: autodiff vs finite differences, the Dirac-GAN bridge to the closed forms,
+matrix-free vs dense, stored runs, and the `spectrum` command's JSON and bad input."""
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ganscope.analysis import dirac
+from ganscope.analysis import spectrum as S
+from ganscope.cli import _Parser
+from ganscope.errors import UsageError
+from ganscope.nets.mlp import MLP
+from ganscope.objectives import get_objective
+from ganscope.penalties import get_penalty
+from ganscope.tasks import Logit
+
+SMALL_RUN = ["train.steps=20", "model.g_width=8", "model.d_width=8", "model.g_depth=1", "model.d_depth=1",
+             "data.batch_size=32", "data.eval_samples=50", "checkpoint.keep=[10]"]  # 42 + 33 parameters
+
+
+def tiny_field(penalty="none", loss="nonsaturating", **kw):
+    """A 2-D MLP GAN (tanh, one hidden layer of 8: 42 + 33 = 75 parameters) on a fixed batch of 24."""
+    torch.manual_seed(3)
+    gen, disc = MLP(2, 2, 1, 8, "tanh"), Logit(MLP(2, 1, 1, 8, "tanh"))
+    g = torch.Generator().manual_seed(4)
+    real, z = torch.randn(24, 2, generator=g) + 1.0, torch.randn(24, 2, generator=g)
+    return S.make_field(gen, disc, get_objective(loss), real, z, penalty=penalty, **kw)
+
+
+def fd_jacobian(fld, eps=1e-6):
+    """Central finite differences of the field, column by column."""
+    x0 = fld.x0.numpy()
+    cols = []
+    for j in range(len(x0)):
+        e = np.zeros_like(x0)
+        e[j] = eps
+        cols.append((fld.value(x0 + e) - fld.value(x0 - e)) / (2 * eps))
+    return np.stack(cols, 1)
+
+
+# ---- autodiff Jacobian ----------------------------------------------------------------------------------------
+CASES = {
+    "r1": dict(penalty="r1", weight=10.0),
+    "wgan-gp": dict(penalty="wgan-gp", loss="wgan"),
+    "r2": dict(penalty="r2", weight=3.0),
+    "consensus+r1": dict(penalty="r1", weight=1.0, consensus=0.5),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_jacobian_matches_finite_differences(case):
+    fld = tiny_field(**CASES[case])
+    jac, fd = S.jacobian(fld), fd_jacobian(fld)
+    assert jac.shape == (75, 75) and fld.n_gen == 42
+    assert np.abs(jac - fd).max() < 1e-7 * np.abs(jac).max()
+    plain = S.jacobian(tiny_field(loss=CASES[case].get("loss", "nonsaturating")))
+    assert np.abs(jac - plain).max() > 1e-2  # the regulariser is really in the field
+
+
+def test_batched_and_row_by_row_vjps_agree():
+    fld = tiny_field("r1", weight=5.0)
+    assert np.abs(S.jacobian(fld, chunk=16) - S.jacobian(fld, batched=False)).max() < 1e-13
+
+
+@pytest.mark.parametrize("name, weight", [("r1", 4.0), ("r2", 4.0), ("wgan-gp", 10.0), ("gp0", 2.0)])
+def test_penalty_values_match_the_registry(name, weight):
+    """The field's penalty (inputs kept attached) has the value of penalties.py's (detached inputs)."""
+    fld = tiny_field(name, weight=weight, seed=11)
+    ours = fld.losses(fld.x0.clone().requires_grad_(True))[2].item()
+    fake = fld.gen(fld.z)
+    theirs = get_penalty(name)(fld.disc, fld.real, fake, weight, generator=torch.Generator().manual_seed(11))
+    assert ours == pytest.approx(theirs.item(), rel=1e-12, abs=0) and ours > 1e-3
+
+
+def test_field_signs_are_minus_the_players_gradients():
+    """v = (−∇_θ L_G, −∇_ψ L_D) computed with plain modules and autograd, against the flat-vector field."""
+    fld = tiny_field("r1", weight=2.0)
+    gen, disc, obj = fld.gen.requires_grad_(True), fld.disc.requires_grad_(True), fld.objective
+    fake = gen(fld.z)
+    l_g = obj.g_loss(disc(fake))
+    l_d = obj.d_loss(disc(fld.real), disc(fake.detach())) + get_penalty("r1")(disc, fld.real, None, 2.0)
+    g_g = torch.autograd.grad(l_g, list(gen.parameters()))
+    g_d = torch.autograd.grad(l_d, list(disc.parameters()))
+    expected = -torch.cat([g.reshape(-1) for g in g_g + g_d]).numpy()
+    assert np.abs(fld.value() - expected).max() < 1e-13 and np.abs(expected).max() > 1e-3
+
+
+# ---- the Dirac-GAN bridge --------------------------------------------------------------------------------------
+BRIDGE = [(loss, reg) for loss in ("standard", "nonsaturating", "wgan") for reg in S.DIRAC_REGS]
+
+
+@pytest.mark.parametrize("loss, reg", BRIDGE)
+def test_dirac_modules_reproduce_the_closed_forms(loss, reg):
+    game = dirac.DiracGAN(loss, reg)
+    fld = S.dirac_modules(loss, reg)
+    jac = S.jacobian(fld)
+    assert np.abs(jac - game.jacobian()).max() < 1e-12
+    lam = np.linalg.eigvals(jac)
+    assert S.match_error(lam, game.eigenvalues()) < 1e-10
+    assert np.abs(lam).min() > 0.1  # nothing trivially zero
+    away = S.dirac_modules(loss, reg, theta=0.7, psi=-0.4)  # the field itself, off the equilibrium
+    assert np.abs(away.value() - np.ravel(game.field(0.7, -0.4))).max() < 1e-12
+
+
+@pytest.mark.parametrize("loss, reg, params", [("standard", "r1", {"gamma": 1.7}),
+                                               ("wgan", "consensus", {"gamma": 0.2}),
+                                               ("nonsaturating", "noise", {"sigma": 1.5})])
+def test_dirac_bridge_with_other_parameters(loss, reg, params):
+    out = S.spectrum_of_dirac(loss, reg, h=0.3, **params)
+    assert out["closed_form_max_error"] < 1e-10
+    expected = dirac.DiracGAN(loss, reg, **params).eigenvalues()
+    assert S.match_error([complex(*p) for p in out["eigenvalues"]], expected) < 1e-10
+
+
+@pytest.mark.parametrize("h, scheme, n_g, n_d", [(0.1, "simgd", 1, 1), (0.7, "simgd", 1, 1), (0.1, "altgd", 1, 1),
+                                                 (0.4, "altgd", 2, 3), (2.5, "altgd", 1, 1)])
+@pytest.mark.parametrize("loss, reg", [("standard", "none"), ("standard", "r1"), ("wgan", "consensus"),
+                                       ("nonsaturating", "noise")])
+def test_update_radius_matches_the_lab(loss, reg, h, scheme, n_g, n_d):
+    game, fld = dirac.DiracGAN(loss, reg), S.dirac_modules(loss, reg)
+    mat = S.update_matrix(S.jacobian(fld), h, scheme, n_g, n_d, fld.n_gen)
+    assert np.abs(mat - game.update_matrix(h, scheme, n_g, n_d)).max() < 1e-12
+    out = S.spectrum(fld, h, scheme, n_g, n_d)
+    rho = float(game.spectral_radius(h, scheme, n_g, n_d))
+    assert out[f"spectral_radius_{scheme}"] == pytest.approx(rho, rel=1e-12)
+    assert out["local_verdict"] == dirac.local_verdict(rho)
+
+
+def test_dirac_verdicts():
+    assert S.spectrum_of_dirac("standard", "none", h=0.1)["local_verdict"] == "diverges"
+    assert S.spectrum_of_dirac("standard", "none", h=0.1, scheme="altgd")["local_verdict"] == "no-convergence"
+    assert S.spectrum_of_dirac("standard", "r1", gamma=0.5, h=0.1)["local_verdict"] == "converges"
+
+
+# ---- matrix-free ------------------------------------------------------------------------------------------------
+def test_operator_products_match_the_dense_jacobian():
+    fld = tiny_field("wgan-gp", loss="wgan")
+    jac, op = S.jacobian(fld), S.JacobianOperator(fld)
+    u = np.random.default_rng(0).standard_normal(fld.n_params)
+    assert np.abs(op.matvec(u) - jac @ u).max() < 1e-12 * np.abs(jac @ u).max()
+    assert np.abs(op.rmatvec(u) - jac.T @ u).max() < 1e-12 * np.abs(jac.T @ u).max()
+
+
+def test_matrix_free_eigenvalues_match_dense():
+    fld = tiny_field("r1", weight=3.0)
+    k, h = 5, 0.05
+    dense = S.spectrum(fld, h, "altgd", 1, 2, k=k)
+    free = S.spectrum(fld, h, "altgd", 1, 2, k=k, max_dense=10)
+    assert (dense["method"], free["method"]) == ("dense", "arnoldi")
+    lam = np.array([complex(*p) for p in dense["eigenvalues"]])
+    top_real = np.sort(lam.real)[::-1][:k]
+    top_mod = np.sort(np.abs(lam))[::-1][:k]
+    got = np.array([complex(*p) for p in free["eigenvalues_largest_real"]])
+    assert np.abs(np.sort(got.real)[::-1] - top_real).max() < 1e-8
+    got = np.array([complex(*p) for p in free["eigenvalues_largest_modulus"]])
+    assert np.abs(np.sort(np.abs(got))[::-1] - top_mod).max() < 1e-8
+    assert all(np.abs(lam - z).min() < 1e-8 for z in got)  # true eigenvalues, not just the right moduli
+    for scheme in ("simgd", "altgd"):  # estimates from the top eigenvalues: here the exact radii
+        assert free[f"spectral_radius_{scheme}"] == pytest.approx(dense[f"spectral_radius_{scheme}"], abs=1e-10)
+    assert len(dense["eigenvalues"]) == fld.n_params and dense["radius_exact"] and not free["radius_exact"]
+
+
+def test_altgd_operator_matches_the_dense_update_matrix():
+    fld = tiny_field("r1", weight=3.0)
+    jac, h = S.jacobian(fld), 0.05
+    mat = S.update_matrix(jac, h, "altgd", 2, 3, fld.n_gen)
+    op = S.update_operator(S.JacobianOperator(fld), h, "altgd", 2, 3)
+    u = np.random.default_rng(1).standard_normal(fld.n_params)
+    assert np.abs(op.matvec(u) - (mat - np.eye(len(u))) @ u / h).max() < 1e-10
+
+
+# ---- stored runs ---------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    from ganscope.presets import CONFIG_DIR
+    from ganscope.train import start
+
+    out = tmp_path_factory.mktemp("spectrum") / "run"
+    assert start(CONFIG_DIR / "toy2d.yaml", SMALL_RUN, out) == 0
+    return out
+
+
+def test_spectrum_of_a_stored_run(run_dir):
+    out = S.spectrum_of_run(run_dir, batch=64)
+    assert out["method"] == "dense" and out["n_params"] == 42 + 33 == len(out["eigenvalues"])
+    assert (out["n_gen_params"], out["h"], out["scheme"]) == (42, 1e-4, "altgd")  # r1 preset: RMSProp 1e-4
+    assert out["source"]["penalty"] == "r1" and out["source"]["weight"] == 20.0 and out["source"]["step"] == 20
+    lam = np.array([complex(*p) for p in out["eigenvalues"]])
+    assert out["spectral_radius_simgd"] == pytest.approx(np.abs(1 + 1e-4 * lam).max(), rel=1e-14)
+    assert out["local_verdict"] == dirac.local_verdict(out["spectral_radius_altgd"])
+    _, run10 = S.load_run(run_dir, step=10)
+    _, run20 = S.load_run(run_dir)
+    assert (run10.step, run20.step) == (10, 20)
+    assert float((S.run_field(run10)[0].x0 - S.run_field(run20)[0].x0).abs().max()) > 1e-6
+
+
+def test_run_field_is_the_engines_field(run_dir):
+    """The run's member as modules + R1 γ = 20 + nonsaturating loss, differentiated by plain autograd."""
+    cfg, run = S.load_run(run_dir)
+    fld, info = S.run_field(run, batch=16, seed=5)
+    gen = run.task.gen.member(0).double()
+    disc = Logit(run.task.disc.net.member(0)).double()
+    obj, real, z = get_objective(cfg.loss), fld.real, fld.z
+    fake = gen(z)
+    l_g = obj.g_loss(disc(fake))
+    l_d = obj.d_loss(disc(real), disc(fake.detach())) + get_penalty("r1")(disc, real, None, 20.0)
+    grads = torch.autograd.grad(l_g, list(gen.parameters())) + torch.autograd.grad(l_d, list(disc.parameters()))
+    expected = -torch.cat([g.reshape(-1) for g in grads]).numpy()
+    assert np.abs(fld.value() - expected).max() < 1e-12 and np.abs(expected).max() > 1e-4
+
+
+def test_stored_run_bad_input(run_dir, tmp_path):
+    with pytest.raises(UsageError, match=r"^--step: .*kept no checkpoint for step 7; kept steps: 10"):
+        S.spectrum_of_run(run_dir, step=7)
+    with pytest.raises(UsageError, match=r"^--member: the run has 1 member"):
+        S.spectrum_of_run(run_dir, member=1)
+    with pytest.raises(UsageError, match=r"^RUN_DIR: .* is not a run directory"):
+        S.spectrum_of_run(tmp_path / "nowhere")
+    with pytest.raises(UsageError, match=r"^--batch: must be an integer >= 1"):
+        cli([run_dir, "--batch", "0"])
+
+
+# ---- command line ----------------------------------------------------------------------------------------------
+def cli(argv):
+    parser = _Parser(prog="ganscope")
+    S.register(parser.add_subparsers(parser_class=_Parser))
+    args = parser.parse_args(["spectrum", *map(str, argv)])
+    return args.run(args)
+
+
+def strict_json(text):
+    def refuse(name):
+        raise ValueError(f"non-finite number {name} in JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+KEYS = {"eigenvalues", "spectral_radius_simgd", "spectral_radius_altgd", "h", "local_verdict", "n_params", "method"}
+
+
+def test_cli_dirac_json(capsys):
+    assert cli(["--dirac", "--loss", "wgan", "--reg", "r1", "--gamma", "0.5", "--h", "0.2", "--json"]) == 0
+    out = strict_json(capsys.readouterr().out)
+    assert KEYS <= set(out) and out["method"] == "dense" and out["n_params"] == 2 and out["h"] == 0.2
+    lam = [complex(*p) for p in out["eigenvalues"]]
+    assert S.match_error(lam, [-0.25 + math.sqrt(0.9375) * 1j, -0.25 - math.sqrt(0.9375) * 1j]) < 1e-12
+    assert out["spectral_radius_simgd"] == pytest.approx(abs(1 + 0.2 * lam[0]), rel=1e-12)
+
+
+def test_cli_run_json_and_plot(run_dir, tmp_path, capsys):
+    png = tmp_path / "spectrum.png"
+    assert cli([run_dir, "--batch", "32", "--h", "0.01", "--json", "--plot", png]) == 0
+    out = strict_json(capsys.readouterr().out)
+    assert KEYS <= set(out) and out["h"] == 0.01 and out["n_params"] == 75
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_json_safe_writes_null_for_non_finite():
+    safe = S.json_safe({"a": [math.inf, np.float64("nan"), 1.5], "b": np.int64(3)})
+    assert safe == {"a": [None, None, 1.5], "b": 3}
+
+
+def test_plot_draws_the_simgd_region():
+    out = S.spectrum_of_dirac("standard", "r1", h=0.5)
+    fig = S.plot_spectrum(out)
+    disc = fig.axes[0].patches[0]
+    assert disc.center == pytest.approx((-2.0, 0.0)) and disc.radius == pytest.approx(2.0)
+    assert len(fig.axes[0].collections[0].get_offsets()) == 2
+
+
+@pytest.mark.parametrize("argv, field", [
+    (["no/such/run"], "RUN_DIR"),
+    (["--dirac", "--loss", "hinge"], "--loss"),
+    (["--dirac", "--reg", "wgan-gp"], "--reg"),
+    (["--dirac", "--reg", "noise", "--gamma", "1"], "--gamma"),
+    (["--dirac", "--h", "-1"], "--h"),
+    (["--dirac", "--step", "3"], "--step"),
+    (["some/run", "--loss", "wgan"], "--loss"),
+    ([], "RUN_DIR"),
+    (["--dirac", "--plot", "x.pdf"], "--plot"),
+    (["--dirac", "--n-d", "0"], "--n-d"),
+    (["--dirac", "--scheme", "rk4"], "--scheme"),
+])
+def test_cli_bad_input_names_the_field(argv, field):
+    with pytest.raises(UsageError) as err:
+        cli(argv)
+    assert str(err.value).startswith(f"{field}:")
