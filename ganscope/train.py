@@ -20,6 +20,7 @@ from ganscope.config import Config, load_yaml, resolve, to_dict
 from ganscope.errors import UsageError
 from ganscope.game import Game, NonFiniteLoss, Player, make_optimizer
 from ganscope.io import atomic_path, write_json, write_text
+from ganscope.io import json_safe as _json_safe
 from ganscope.metrics.toy2d import mode_collapse
 from ganscope.tasks import make_task
 
@@ -269,19 +270,6 @@ def _stack(metrics: list[dict]) -> dict:
 def _mean_metrics(metrics: list[dict]) -> dict:
     """Mean over members of each numeric metric; flags become the fraction of members where they hold."""
     return {k: float(np.mean([float(m[k]) for m in metrics])) for k in metrics[0]}
-
-
-def _json_safe(obj):
-    """JSON has no NaN or infinity: write them as null."""
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if np.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
 
 
 def _python_state_to_lists(state):

@@ -42,6 +42,7 @@ from torch.func import functional_call
 
 from ganscope.analysis import dirac
 from ganscope.errors import UsageError
+from ganscope.io import json_safe
 from ganscope.objectives import Objective, get_objective
 from ganscope.penalties import GP_EPS, get_penalty
 
@@ -661,21 +662,6 @@ def run_command(args) -> int:
 
 def _default(value, default):
     return default if value is None else value
-
-
-def json_safe(obj):
-    """JSON has no NaN or infinity: write them as null."""
-    if isinstance(obj, dict):
-        return {k: json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_safe(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
 
 
 def _fmt(pairs, n=6):

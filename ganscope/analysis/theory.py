@@ -50,6 +50,7 @@ from scipy import integrate
 from scipy.special import expit, log_expit
 
 from ganscope.errors import UsageError
+from ganscope.io import json_safe as to_jsonable
 from ganscope.nets.mlp import MLP
 from ganscope.objectives import get_objective
 
@@ -606,21 +607,6 @@ def optimal_d_report(real, fake, steps: int = 2000, seed: int = 0, held_out: int
 def _check_int(value, flag: str, least: int):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
         raise UsageError(f"{flag}: must be an integer >= {least}, got {value!r}")
-
-
-def to_jsonable(obj):
-    """Arrays to lists, numpy scalars to Python, nan/±inf to None (JSON has neither)."""
-    if isinstance(obj, dict):
-        return {k: to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, np.ndarray)):
-        return [to_jsonable(v) for v in (obj.tolist() if isinstance(obj, np.ndarray) else obj)]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
 
 
 # ---- JSD saturation ---------------------------------------------------------------------------------------------
