@@ -162,7 +162,13 @@ def _add_spectrum(sub):
     register(sub)
 
 
-COMMANDS = [_add_dirac, _add_train, _add_toy2d, _add_theory, _add_spectrum]
+def _add_probe(sub):
+    from ganscope.analysis.probe import register
+
+    register(sub)
+
+
+COMMANDS = [_add_dirac, _add_train, _add_toy2d, _add_theory, _add_spectrum, _add_probe]
 
 
 def build_parser() -> argparse.ArgumentParser:

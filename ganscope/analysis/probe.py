@@ -1,0 +1,384 @@
+"""The frozen-generator gradient probe (Arjovsky & Bottou 2017, §2, Figures 1–3; REFERENCE §3.4).
+
+For each kept generator checkpoint of a run, the generator G is frozen and a **fresh** discriminator D (the
+run's critic architecture, new initialisation) is trained from scratch, alone, for N iterations with the
+minimax / cross-entropy loss on logits t = D(x) (high on real):
+
+    L_D = E_x softplus(−D(x)) + E_z softplus(D(G(z)))            (= −E log σ(D(x)) − E log(1 − σ(D(G(z)))))
+
+At every iteration, on the current batch and *before* D's update on it, the probe records
+
+* ``d_loss``: L_D above, and ``accuracy``: the fraction of the 2B inputs D classifies right (real: t > 0);
+* ``grad_norm_original``: ‖∇_θ E_z log(1 − σ(D(G_θ(z))))‖₂ = ‖∇_θ E_z[−softplus(D(G_θ(z)))]‖₂, the original
+  (saturating) cost, which Theorem 2.4 bounds by M·ε/(1 − ε) when ‖D − D*‖ < ε (→ 0 as D → D*, Cor. 2.1);
+* ``grad_norm_minus_log_d``: ‖∇_θ E_z[−log σ(D(G_θ(z)))]‖₂ = ‖∇_θ E_z softplus(−D(G_θ(z)))‖₂, the −log D cost,
+  whose updates Theorem 2.6 says become unstable (Cauchy-like) as D improves;
+
+the norm over all of G's parameters, which are never updated. With instance noise of standard deviation σ
+(§3.3, Thm 3.2), N(0, σ²I) is added independently to real and generated inputs of D, both for training D and
+for the gradients (accuracy is then measured on the noisy inputs D sees). Probe seed k (k = 0..K−1) fixes D's
+initialisation and three random streams (data, latents, noise; see :func:`probe_streams`); seed k uses the
+same streams at every checkpoint and with or without noise (common random numbers). Curves are raw
+per-iteration values (the paper plots running averages); the plot shows the median over seeds and its
+inter-quartile band.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganscope.config import load_yaml, resolve
+from ganscope.data.toy2d import get_dataset
+from ganscope.errors import UsageError
+from ganscope.io import write_json
+from ganscope.nets.mlp import MLP, EnsembleMLP
+from ganscope.noise import add_noise
+from ganscope.tasks import Logit
+
+METRICS = ("d_loss", "accuracy", "grad_norm_original", "grad_norm_minus_log_d")
+TITLES = {"d_loss": "D loss (cross-entropy)", "accuracy": "D accuracy",
+          "grad_norm_original": "‖∇θ‖, original cost E log(1−D(G(z)))",
+          "grad_norm_minus_log_d": "‖∇θ‖, −log D cost E[−log D(G(z))]"}
+LOG_SCALE = ("d_loss", "grad_norm_original", "grad_norm_minus_log_d")
+SEED_OFFSET = 7_000_003  # probe seed k: torch seeds SEED_OFFSET + 4k + {0,1,2,3}, apart from the run's own seeds
+DEFAULTS = {"steps": 1000, "sigma": 0.1, "seeds": 3, "member": 0, "lr": 1e-4, "betas": (0.5, 0.999)}
+_STEP_FILE = re.compile(r"step_(\d+)\.pt$")
+
+
+# ---- the run: config, checkpoints, networks --------------------------------------------------------------
+def load_config(run_dir):
+    """The resolved config of a run directory; UsageError naming RUN_DIR if it is not one."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise UsageError(f"RUN_DIR: {run_dir} is not a run directory (no config.yaml)")
+    return resolve(load_yaml(run_dir / "config.yaml"))
+
+
+def find_checkpoints(run_dir) -> list[Path]:
+    """Every ``checkpoints/step_NNNNNN.pt`` by step, or ``[checkpoints/last.pt]`` when no step was kept."""
+    folder = Path(run_dir) / "checkpoints"
+    kept = sorted((p for p in folder.glob("step_*.pt") if _STEP_FILE.search(p.name)),
+                  key=lambda p: int(_STEP_FILE.search(p.name).group(1)))
+    if kept:
+        return kept
+    if (folder / "last.pt").is_file():
+        return [folder / "last.pt"]
+    raise UsageError(f"RUN_DIR: no checkpoints in {folder} (neither step_*.pt nor last.pt)")
+
+
+def read_checkpoint(path) -> dict:
+    """A ganscope checkpoint, loaded without executing code (``weights_only=True``)."""
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+        if not isinstance(state, dict) or state.get("format") != "ganscope-checkpoint-1":
+            raise ValueError("not a ganscope checkpoint")
+        return state
+    except Exception as err:  # an unreadable or foreign file is bad input
+        reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        raise UsageError(f"RUN_DIR: cannot read checkpoint {path}: {reason}") from None
+
+
+def load_member(cfg, state: dict, which: str, member: int) -> MLP:
+    """Member ``member`` of the run's ``which`` ("generator" or "discriminator") as a standalone MLP."""
+    m = cfg.model
+    shape = (m.latent_dim, 2, m.g_depth, m.g_width) if which == "generator" else (2, 1, m.d_depth, m.d_width)
+    ens = EnsembleMLP(cfg.ensemble, *shape, m.activation, init=False)
+    weights = state[which]
+    if which == "discriminator":  # saved from the Logit wrapper: keys "net.weights.k", "net.biases.k"
+        weights = {k.removeprefix("net."): v for k, v in weights.items()}
+    ens.load_state_dict(weights)
+    return ens.member(member)
+
+
+def fresh_discriminator(model_cfg, seed: int) -> Logit:
+    """A new critic of the run's architecture, ``MLP(2, 1, d_depth, d_width, activation)`` with PyTorch's default
+    initialisation drawn under ``torch.manual_seed(seed)``; the global RNG state is left as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return Logit(MLP(2, 1, model_cfg.d_depth, model_cfg.d_width, model_cfg.activation))
+
+
+def probe_streams(seed: int) -> dict[str, torch.Generator]:
+    """The random streams of probe seed ``seed``: ``data`` (real batches), ``latent`` (z), ``noise``
+    (instance noise: real then fake, each iteration); D's initialisation uses seed ``SEED_OFFSET + 4·seed``."""
+    base = init_seed(seed)
+    return {name: torch.Generator().manual_seed(base + i) for i, name in enumerate(("data", "latent", "noise"), 1)}
+
+
+def init_seed(seed: int) -> int:
+    """The torch seed of probe seed ``seed``'s fresh discriminator."""
+    return SEED_OFFSET + 4 * seed
+
+
+# ---- one probe: a frozen G, a D trained alone -------------------------------------------------------------
+def _iteration(gen, disc, opt, sample_real, latent_dim, batch, sigma, streams) -> dict[str, float]:
+    """Record the four metrics on a fresh batch, then take one Adam step of D on it (G untouched).
+
+    D sees a detached copy ``a`` of its noisy fake input; G's gradients are then the chain rule
+    ∇_θ E_z c(D(a(z))) = (1/B) Σ_i c'(t_i) (∂t_i/∂a_i) · ∂G(z_i)/∂θ, one vector-Jacobian product through G per
+    cost, with c'(t) = −σ(t) for c(t) = log(1 − σ(t)) = −softplus(t) and c'(t) = −σ(−t) for c(t) = −log σ(t).
+    """
+    real = sample_real(batch, streams["data"])
+    z = torch.randn(batch, latent_dim, generator=streams["latent"])
+    fake = gen(z)
+    real_in, fake_in = add_noise(real, sigma, streams["noise"]), add_noise(fake, sigma, streams["noise"])
+    a = fake_in.detach().requires_grad_(True)
+    t_real, t_fake = disc(real_in), disc(a)
+    d_loss = F.softplus(-t_real).mean() + F.softplus(t_fake).mean()
+    d_params = list(disc.parameters())
+    d_grads = torch.autograd.grad(d_loss, d_params, retain_graph=True)
+    (dt_da,) = torch.autograd.grad(t_fake.sum(), a)  # per-sample ∂t_i/∂a_i (no coupling across the batch)
+    t = t_fake.detach().unsqueeze(-1)
+    out = {
+        "d_loss": float(d_loss.detach()),
+        "accuracy": float(((t_real > 0).sum() + (t_fake <= 0).sum()) / (2 * batch)),
+        "grad_norm_original": _vjp_norm(fake, gen, -torch.sigmoid(t) * dt_da / batch),  # E log(1 − σ(t))
+        "grad_norm_minus_log_d": _vjp_norm(fake, gen, -torch.sigmoid(-t) * dt_da / batch),  # E[−log σ(t)]
+    }
+    for p, g in zip(d_params, d_grads):
+        p.grad = g
+    opt.step()
+    return out
+
+
+def _vjp_norm(fake, gen, upstream) -> float:
+    """‖(∂ fake/∂θ)ᵀ upstream‖₂ over all of G's parameters θ."""
+    grads = torch.autograd.grad(fake, list(gen.parameters()), grad_outputs=upstream, retain_graph=True)
+    return float(torch.linalg.vector_norm(torch.stack([g.double().norm() for g in grads])))
+
+
+def probe_generator(gen: nn.Module, disc: nn.Module, sample_real, latent_dim: int, *, iterations: int,
+                    batch_size: int, sigma: float = 0.0, seed: int = 0, lr: float = DEFAULTS["lr"],
+                    betas=DEFAULTS["betas"]) -> dict[str, np.ndarray]:
+    """Train ``disc`` (in place) against a frozen copy of ``gen`` for ``iterations`` Adam steps; return each metric
+    of the module docstring as an array over iterations. ``gen`` itself is never modified.
+
+    ``sample_real(n, generator)`` draws real points; ``seed`` selects :func:`probe_streams`.
+    """
+    gen = copy.deepcopy(gen).requires_grad_(True)
+    streams = probe_streams(seed)
+    opt = torch.optim.Adam(disc.parameters(), lr=lr, betas=tuple(betas))
+    rows = [_iteration(gen, disc, opt, sample_real, latent_dim, batch_size, sigma, streams)
+            for _ in range(iterations)]
+    return {k: np.array([r[k] for r in rows], dtype=np.float64) for k in METRICS}
+
+
+# ---- a whole run --------------------------------------------------------------------------------------------
+def _check(steps, sigma, seeds, member, lr, ensemble):
+    def integer(v):
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+    if not integer(steps) or steps < 1:
+        raise UsageError(f"--steps: discriminator iterations must be an integer >= 1, got {steps!r}")
+    if not isinstance(sigma, (int, float)) or isinstance(sigma, bool) or not math.isfinite(sigma) or sigma < 0:
+        raise UsageError(f"--sigma: instance-noise σ must be a finite number >= 0, got {sigma!r}")
+    if not integer(seeds) or seeds < 1:
+        raise UsageError(f"--seeds: must be an integer >= 1, got {seeds!r}")
+    if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise UsageError(f"--lr: must be a finite number > 0, got {lr!r}")
+    if not integer(member) or not 0 <= member < ensemble:
+        raise UsageError(f"--member: the run has {ensemble} generator member(s) (0..{ensemble - 1}), got {member!r}")
+
+
+def noise_settings(sigma: float) -> dict[str, float]:
+    """{"none": 0} plus {"sigma=S": S} when σ > 0."""
+    return {"none": 0.0, **({f"sigma={sigma:g}": float(sigma)} if sigma > 0 else {})}
+
+
+def spread(per_seed: list[dict]) -> dict:
+    """Median and 25/75 % quantiles over seeds, per metric and iteration."""
+    stacked = {k: np.stack([s[k] for s in per_seed]) for k in METRICS}
+    return {name: {k: np.quantile(v, q, axis=0) for k, v in stacked.items()}
+            for name, q in (("median", 0.5), ("q25", 0.25), ("q75", 0.75))}
+
+
+def summarise(median: dict, per_seed: list[dict]) -> dict:
+    """Start (iteration 0) and end (mean over the last tenth) of each median curve; for the gradient norms also
+    the peak, log10(end/start), log10(end/peak) (a fresh D's input gradient first grows, so the decay of
+    Cor. 2.1 shows from the peak on), and the jitter: the median over seeds of the standard deviation of the
+    iteration-to-iteration change of log10‖∇‖ over the second half (≈ 0 for a smooth curve; large for noisy
+    updates, Thm 2.6)."""
+    out = {}
+    for k in METRICS:
+        v = median[k]
+        row = {"start": float(v[0]), "end": float(np.mean(v[-max(1, len(v) // 10):]))}
+        if k.startswith("grad_norm"):
+            row["peak"] = float(np.max(v))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                row["log10_change"] = float(np.log10(row["end"] / row["start"]))
+                row["log10_from_peak"] = float(np.log10(row["end"] / row["peak"]))
+                row["log10_jitter"] = float(np.median([_jitter(s[k]) for s in per_seed]))
+        out[k] = row
+    return out
+
+
+def _jitter(curve: np.ndarray) -> float:
+    half = np.log10(curve[len(curve) // 2:])
+    return float(np.std(np.diff(half))) if len(half) > 1 else 0.0
+
+
+def probe_checkpoint(cfg, state, *, steps, sigma, seeds, member, lr, betas, progress=None) -> dict:
+    """Every noise setting × seed for one checkpoint: {setting: {"sigma", "seeds", "median", "q25", "q75",
+    "summary"}}."""
+    gen = load_member(cfg, state, "generator", member)
+    dataset = get_dataset(cfg.data.name)
+    result = {}
+    for name, s in noise_settings(sigma).items():
+        per_seed = []
+        for k in range(seeds):
+            disc = fresh_discriminator(cfg.model, init_seed(k))
+            per_seed.append(probe_generator(gen, disc, dataset.sample, cfg.model.latent_dim, iterations=steps,
+                                            batch_size=cfg.data.batch_size, sigma=s, seed=k, lr=lr, betas=betas))
+            if progress is not None:
+                progress.update(1)
+        stats = spread(per_seed)
+        result[name] = {"sigma": s, "seeds": per_seed, **stats, "summary": summarise(stats["median"], per_seed)}
+    return result
+
+
+def probe_run(run_dir, steps: int = DEFAULTS["steps"], sigma: float = DEFAULTS["sigma"],
+              seeds: int = DEFAULTS["seeds"], member: int = DEFAULTS["member"], lr: float = DEFAULTS["lr"],
+              betas=DEFAULTS["betas"], checkpoints=None, progress: bool = False) -> dict:
+    """The frozen-generator probe of every kept checkpoint of ``run_dir`` (module docstring).
+
+    ``steps`` discriminator iterations, instance noise ``sigma`` (0: the noise-free setting only), ``seeds``
+    fresh discriminators per checkpoint and setting, generator ``member`` of an ensemble run, Adam ``lr`` and
+    ``betas``; ``checkpoints`` optionally restricts to those generator steps. Returns
+    ``{"run", "data", "loss", "member", "iterations", "sigma", "seeds", "lr", "betas", "batch_size",
+    "checkpoints": {generator_step: {setting: {"sigma", "seeds": [{metric: array}], "median", "q25", "q75":
+    {metric: array}, "summary"}}}}`` with settings "none" and "sigma=S".
+    """
+    cfg = load_config(run_dir)
+    _check(steps, sigma, seeds, member, lr, cfg.ensemble)
+    states = [read_checkpoint(p) for p in find_checkpoints(run_dir)]
+    if checkpoints is not None:
+        states = [s for s in states if int(s["step"]) in set(checkpoints)]
+        if not states:
+            raise UsageError(f"checkpoints: none of {list(checkpoints)} is a kept step of {run_dir}")
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(states) * len(noise_settings(sigma)) * seeds, disable=not progress, unit="probe")
+    try:
+        per_step = {int(s["step"]): probe_checkpoint(cfg, s, steps=steps, sigma=float(sigma), seeds=seeds,
+                                                     member=member, lr=float(lr), betas=betas, progress=bar)
+                    for s in states}
+    finally:
+        bar.close()
+    return {"run": str(run_dir), "data": cfg.data.name, "loss": cfg.loss, "method": cfg.method, "member": member,
+            "iterations": steps, "sigma": float(sigma), "seeds": seeds, "lr": float(lr), "betas": list(betas),
+            "batch_size": cfg.data.batch_size, "checkpoints": per_step}
+
+
+# ---- figure and files ----------------------------------------------------------------------------------------
+def plot_probe(result: dict):
+    """Arjovsky & Bottou's Figures 1–3 as one grid: columns D loss, accuracy, ‖∇‖ original cost, ‖∇‖ −log D cost;
+    rows without / with instance noise; one curve per checkpoint (median over seeds, inter-quartile band).
+    Takes :func:`probe_run`'s result or the same read back from ``probe.json``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = sorted(result["checkpoints"], key=int)
+    settings = list(result["checkpoints"][steps[0]])
+    colours = plt.cm.viridis(np.linspace(0, 0.9, len(steps)))
+    fig, axes = plt.subplots(len(settings), len(METRICS), figsize=(3.6 * len(METRICS), 2.9 * len(settings)),
+                             squeeze=False)
+    for row, setting in enumerate(settings):
+        for col, metric in enumerate(METRICS):
+            ax = axes[row, col]
+            for colour, step in zip(colours, steps):
+                _curve(ax, result["checkpoints"][step][setting], metric, colour, f"G step {step}")
+            if metric in LOG_SCALE:
+                ax.set_yscale("log")
+            ax.set_title(f"{TITLES[metric]}\n{_row_label(setting)}", fontsize=8)
+            ax.set_xlabel("discriminator iterations", fontsize=8)
+            ax.tick_params(labelsize=7)
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f"frozen-generator probe: {result['run']} ({result['data']}, member {result['member']}, "
+                 f"{result['seeds']} seed(s), Adam lr {result['lr']:g})", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _curve(ax, entry, metric, colour, label):
+    median, q25, q75 = (np.asarray(entry[k][metric], dtype=float) for k in ("median", "q25", "q75"))  # null: NaN
+    x = np.arange(len(median))
+    ax.plot(x, median, color=colour, lw=1, label=label)
+    ax.fill_between(x, q25, q75, color=colour, alpha=0.25, lw=0)
+
+
+def _row_label(setting: str) -> str:
+    return "no noise" if setting == "none" else f"instance noise {setting.replace('sigma', 'σ')}"
+
+
+def to_jsonable(obj):
+    """Arrays to lists, NaN and ±inf to None (JSON has neither), keys to strings."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def run_probe(run_dir, out, **kwargs) -> dict:
+    """:func:`probe_run`, then ``out/probe.json`` and ``out/probe.png``, each written atomically."""
+    if out is None or str(out) == "":
+        raise UsageError("--out: give the output directory")
+    result = probe_run(run_dir, **kwargs)
+    out = Path(out)
+    from ganscope import plots
+
+    plots.save(plot_probe(result), out / "probe.png")
+    write_json(out / "probe.json", to_jsonable(result))
+    return result
+
+
+# ---- command line ---------------------------------------------------------------------------------------------
+def register(subparsers):
+    """Add ``ganscope probe RUN_DIR [--steps N] [--sigma S] [--seeds K] [--member I] [--lr LR] --out DIR``."""
+    p = subparsers.add_parser(
+        "probe", help="frozen-generator gradient probe (Arjovsky & Bottou 2017, Figs. 1-3)",
+        description="Freeze the generator of each kept checkpoint of a run, train a fresh discriminator alone, and "
+                    "record its loss and accuracy and the generator's gradient norm under the original and the "
+                    "-log D costs, with and without instance noise. Writes probe.png and probe.json.")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (ganscope train ... --out RUN_DIR)")
+    p.add_argument("--steps", type=int, default=DEFAULTS["steps"],
+                   help=f"discriminator iterations (default {DEFAULTS['steps']})")
+    p.add_argument("--sigma", type=float, default=DEFAULTS["sigma"],
+                   help=f"instance-noise σ of the noisy row; 0 for none (default {DEFAULTS['sigma']})")
+    p.add_argument("--seeds", type=int, default=DEFAULTS["seeds"],
+                   help=f"fresh discriminators per checkpoint (default {DEFAULTS['seeds']})")
+    p.add_argument("--member", type=int, default=0, help="generator member of an ensemble run (default 0)")
+    p.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="Adam learning rate of D (default 1e-4)")
+    p.add_argument("--out", metavar="DIR", help="output directory for probe.png and probe.json")
+    p.set_defaults(run=_run_cli)
+    return p
+
+
+def _run_cli(args) -> int:
+    if not args.out:
+        raise UsageError("--out: give the output directory for probe.png and probe.json")
+    result = run_probe(args.run_dir, args.out, steps=args.steps, sigma=args.sigma, seeds=args.seeds,
+                       member=args.member, lr=args.lr, progress=sys.stderr.isatty())
+    for step, entry in sorted(result["checkpoints"].items()):
+        for setting, e in entry.items():
+            s = e["summary"]
+            g, h = s["grad_norm_original"], s["grad_norm_minus_log_d"]
+            print(f"G step {step:>6} {setting:<11} accuracy {s['accuracy']['end']:.3f}  ‖∇‖ original "
+                  f"{g['start']:.3g} -> peak {g['peak']:.3g} -> {g['end']:.3g}  "
+                  f"−log D {h['start']:.3g} -> {h['end']:.3g}")
+    print(f"probe written to {Path(args.out) / 'probe.png'} and probe.json")
+    return 0
