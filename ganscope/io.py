@@ -38,9 +38,9 @@ def write_text(path, text: str) -> Path:
 
 
 def json_safe(obj):
-    """Arrays to lists, numpy scalars to Python, NaN/±inf to None: JSON has neither."""
+    """Arrays to lists, numpy scalars to Python, keys to strings, NaN/±inf to None: JSON has neither."""
     if isinstance(obj, dict):
-        return {k: json_safe(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, np.ndarray)):
         return [json_safe(v) for v in (obj.tolist() if isinstance(obj, np.ndarray) else obj)]
     if isinstance(obj, (bool, np.bool_)):

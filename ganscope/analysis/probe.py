@@ -38,6 +38,7 @@ from torch import nn
 from ganscope.config import load_yaml, resolve
 from ganscope.data.toy2d import get_dataset
 from ganscope.errors import UsageError
+from ganscope.io import json_safe as to_jsonable
 from ganscope.io import write_json
 from ganscope.nets.mlp import MLP, EnsembleMLP
 from ganscope.noise import add_noise
@@ -318,19 +319,6 @@ def _curve(ax, entry, metric, colour, label):
 
 def _row_label(setting: str) -> str:
     return "no noise" if setting == "none" else f"instance noise {setting.replace('sigma', 'σ')}"
-
-
-def to_jsonable(obj):
-    """Arrays to lists, NaN and ±inf to None (JSON has neither), keys to strings."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, np.ndarray)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
 
 
 def run_probe(run_dir, out, **kwargs) -> dict:
