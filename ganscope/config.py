@@ -26,9 +26,15 @@ def opt(default, *, low=None, high=None, choices=None, low_open=False, doc=""):
 
 @dataclass
 class DataConfig:
-    name: str = opt("8gaussians", doc="data set (2-D: 8gaussians, 25gaussians, swissroll, gaussian, line, ...)")
+    name: str = opt("8gaussians", doc="2-D: 8gaussians, 25gaussians, ...; images: digits, fashion-mnist, mnist5k, "
+                                      "folder:PATH; text: fortunes, text:PATH")
     batch_size: int = opt(256, low=1)
     eval_samples: int = opt(1000, low=10, doc="generated and held-out real samples for the metrics")
+    image_size: int = opt(0, low=0, doc="images: resize to S×S (0: native size)")
+    dequantize: bool = opt(False, doc="images: add U(0, 1/128) to each real batch (GAN_stability)")
+    skip_bad: bool = opt(False, doc="images: skip unreadable files in a folder (counted) instead of failing")
+    seq_len: int = opt(32, low=1, doc="text: characters per sample (lines cut or padded)")
+    vocab: int = opt(96, low=2, doc="text: the most frequent characters kept; the rest map to the unknown symbol")
 
 
 @dataclass
@@ -99,10 +105,23 @@ class CheckpointConfig:
 
 
 @dataclass
+class RPConfig:
+    k: int = opt(1, low=1, doc="RP-GAN: K discriminators on random projections (1: one full-view discriminator)")
+
+
+@dataclass
+class MetricsConfig:
+    extractor: str = opt("fmnist-cnn", doc="images: feature extractor for FID/KID/PRDC (a name or a file)")
+    reference: str = opt("", doc="images: reference set for FID (default: the test split of data.name)")
+
+
+@dataclass
 class Config:
     method: str = opt("nonsaturating", doc="a preset from ganscope.presets")
     loss: str = opt("nonsaturating", choices=["minimax", "nonsaturating", "lsgan", "wgan", "hinge"])
     seed: int = opt(0, low=0)
+    net: str = opt("mlp", choices=["mlp", "dcgan", "resnet", "wgangp-resnet", "charcnn"],
+                   doc="mlp (2-D), dcgan / resnet / wgangp-resnet (images), charcnn (text)")
     ensemble: int = opt(1, low=1, doc="E independent runs as one batched model (seeds seed..seed+E-1)")
     members: dict = opt({}, doc="per-member values, e.g. {penalty.weight: [1, 10]} (length E)")
     data: DataConfig = field(default_factory=DataConfig)
@@ -113,6 +132,8 @@ class Config:
     game: GameConfig = field(default_factory=GameConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    rp: RPConfig = field(default_factory=RPConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
 
 MEMBER_KEYS = ("penalty.weight", "optim.g.lr", "optim.d.lr", "noise.sigma")
@@ -259,7 +280,27 @@ def _field_meta(dotted: str):
     return meta
 
 
+NETS = {"toy2d": ("mlp",), "images": ("dcgan", "resnet", "wgangp-resnet"), "text": ("charcnn",)}
+
+
+def _check_task(cfg: Config):
+    """The net, ensembles and RP-GAN must fit the kind of data."""
+    from ganscope.tasks import task_kind
+
+    kind = task_kind(cfg.data.name)
+    if cfg.net not in NETS[kind]:
+        raise UsageError(f"net: {cfg.data.name!r} is {kind} data; allowed nets: {', '.join(NETS[kind])}")
+    if kind != "toy2d" and cfg.ensemble > 1:
+        raise UsageError("ensemble: only the 2-D experiments run as ensembles; use 1 (or a sweep over seeds)")
+    if cfg.rp.k > 1:
+        if kind != "images":
+            raise UsageError("rp.k: random projections are for image data; use 1")
+        if cfg.penalty.name != "none" or cfg.game.consensus > 0 or cfg.game.scheme != "altgd":
+            raise UsageError("rp.k: RP-GAN trains K plain discriminators (penalty.name none, no consensus, altgd)")
+
+
 def _check_consistency(cfg: Config):
+    _check_task(cfg)
     if cfg.game.scheme == "simgd" and (cfg.game.n_d, cfg.game.n_g) != (1, 1):
         raise UsageError("game.n_d: simultaneous updates take one step of each player (n_d = n_g = 1)")
     betas = cfg.optim.g.betas, cfg.optim.d.betas

@@ -8,8 +8,9 @@ weight clipping after each critic step, instance noise on both inputs of D, a gr
 every k critic steps with gain k), consensus optimisation (both players add (γ/2)‖v‖², v the joint gradient
 field, Mescheder et al. 2017), and an EMA of the generator's weights and buffers.
 
-Losses are per member (shape (E,) for an ensemble, () otherwise); a player's gradient is taken of their
-sum, so every member receives exactly its own gradient.
+Losses are per member (shape (E,) for an ensemble or the K discriminators of RP-GAN, () otherwise). The
+critic's gradient is taken of their sum, so every member receives exactly its own gradient; the
+generator's objective is ``task.g_loss_total`` (the sum over independent members, the mean over RP-GAN's K).
 """
 from __future__ import annotations
 
@@ -160,11 +161,11 @@ class Game:
             real = self.task.real()
             d_real, d_fake = self._logits(real, fake, step)
             d_loss, g_loss = self.objective.d_loss(d_real, d_fake), self.objective.g_loss(d_fake)
-            total = g_loss.sum() + self._consensus(g_loss, d_loss)
+            total = self.task.g_loss_total(g_loss) + self._consensus(g_loss, d_loss)
         else:
             fake_in = add_noise(fake, self._sigma(step), self.task.streams)
             g_loss = self.objective.g_loss(self.disc.net(fake_in))
-            total = g_loss.sum()
+            total = self.task.g_loss_total(g_loss)
         _check_finite({"g_loss": g_loss}, step)
         self.gen.apply(torch.autograd.grad(total, self.gen.params))
         self._after_generator_step()
@@ -180,7 +181,7 @@ class Game:
         d_real, d_fake = self._logits(real, fake, step)
         d_loss, g_loss = self.objective.d_loss(d_real, d_fake), self.objective.g_loss(d_fake)
         stats = {"d_loss": d_loss, "g_loss": g_loss}
-        d_total, g_total = d_loss.sum(), g_loss.sum()
+        d_total, g_total = d_loss.sum(), self.task.g_loss_total(g_loss)
         pen = self._penalty(real, fake)
         if pen is not None:
             stats["penalty"], d_total = pen, d_total + pen.sum()

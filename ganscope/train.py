@@ -128,7 +128,8 @@ class Run:
                 if self.step % cfg.train.eval_every == 0 or self.step == cfg.train.steps:
                     metrics = self.evaluate()
                     log.write(self.step, _stack(metrics))
-                    bar.set_postfix_str(f"w1={np.mean([m['w1'] for m in metrics]):.4f}")
+                    key = self.task.progress_key
+                    bar.set_postfix_str(f"{key}={np.mean([m[key] for m in metrics]):.4f}")
                 self._snapshot(snap_at)
                 if self.step % cfg.checkpoint.every == 0 or self.step == cfg.train.steps:
                     log.flush()
@@ -164,7 +165,7 @@ class Run:
 
     def _add_collapse(self, final: list[dict]):
         """For the mixtures: the mode-collapse flag and the modes dropped, from the logged evaluations."""
-        centres = self.task.dataset.centres
+        centres = self.task.centres
         if centres is None:
             return
         rows = [json.loads(ln) for ln in (self.out / "metrics.jsonl").read_text().splitlines() if ln]

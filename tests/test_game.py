@@ -38,7 +38,8 @@ def dirac_game(scheme="altgd", theta=1.0, psi=0.5, h=0.1, **game):
     cfg = resolve({"method": "wgan-clip"}, [f"game.scheme={scheme}", "game.n_d=1", "game.clip=0",
                                              *[f"game.{k}={v}" for k, v in game.items()]])
     task = types.SimpleNamespace(real=lambda: torch.zeros(4, 1), latent=lambda: torch.zeros(4, 1),
-                                 streams=Streams([0], members=False), event_dims=1, member_values={})
+                                 streams=Streams([0], members=False), event_dims=1, member_values={},
+                                 g_loss_total=torch.sum)
     gen, disc = Theta(theta), Linear(psi)
     game = Game(cfg, Player(gen, torch.optim.SGD(gen.parameters(), lr=h)),
                 Player(disc, torch.optim.SGD(disc.parameters(), lr=h)), task)

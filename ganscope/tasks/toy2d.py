@@ -1,6 +1,4 @@
-"""Tasks: what a data domain brings to the engine (data stream, nets, metrics, plots).
-
-``Toy2DTask`` trains E independent 2-D GANs as one batched model: member i is initialised under
+"""The 2-D task (ganscope.tasks protocol). ``Toy2DTask`` trains E independent 2-D GANs as one batched model: member i is initialised under
 ``torch.manual_seed(seed + i)`` and draws its data, latents, noise and interpolation weights from its own
 generator seeded ``seed + i``, so it equals the single run with that seed (an ensemble of one).
 """
@@ -32,6 +30,7 @@ class Logit(nn.Module):
 
 class Toy2DTask:
     event_dims = 1
+    progress_key = "w1"
 
     def __init__(self, cfg):
         self.cfg, m = cfg, cfg.model
@@ -52,6 +51,15 @@ class Toy2DTask:
     @property
     def size(self) -> int:
         return len(self.seeds)
+
+    @property
+    def centres(self):
+        return self.dataset.centres
+
+    @staticmethod
+    def g_loss_total(g_loss):
+        """Independent members: the sum, so that each receives exactly its own gradient."""
+        return g_loss.sum()
 
     def real(self) -> torch.Tensor:
         """(E, B, 2): one batch per member from its own stream."""
@@ -90,10 +98,3 @@ class Toy2DTask:
         real = self.heldout()[member].numpy()
         return plots.save(plots.samples_through_training(real, {k: v[member] for k, v in snapshots.items()},
                                                          self.cfg.data.name), path)
-
-
-TASKS = {"toy2d": Toy2DTask}
-
-
-def make_task(cfg):
-    return Toy2DTask(cfg)
