@@ -131,7 +131,7 @@ def metric_curves(jsonl_path):
     import json
 
     rows = [json.loads(line) for line in Path(jsonl_path).read_text().splitlines() if line.strip()]
-    keys = sorted({k for r in rows for k in r if k != "step"})
+    keys = sorted({k for r in rows for k in r if k not in ("step", "wall_s")})
     fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(3.2 * max(len(keys), 1), 2.8), squeeze=False)
     for ax, key in zip(axes[0], keys):
         pts = [(r["step"], np.atleast_1d(np.asarray(r[key], dtype=float))) for r in rows
@@ -146,5 +146,20 @@ def metric_curves(jsonl_path):
         if np.all(vals[np.isfinite(vals)] > 0) and np.isfinite(vals).any():
             ax.set_yscale("log")
         ax.set(title=key, xlabel="generator step")
+    fig.tight_layout()
+    return fig
+
+
+def image_snapshots(snapshots: dict, title: str):
+    """Image grids of the generator's samples at the snapshot steps, side by side (fixed latents)."""
+    from ganscope.imageio import grid_array
+
+    steps = sorted(snapshots)
+    fig, axes = plt.subplots(1, len(steps), figsize=(2.6 * len(steps), 2.9), squeeze=False)
+    for ax, step in zip(axes[0], steps):
+        grid = grid_array(np.asarray(snapshots[step]))
+        ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray", vmin=0, vmax=255)
+        ax.set(title=f"step {step}", xticks=[], yticks=[])
+    fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,7 @@ class Run:
                       _scale(lr.get("optim.d.lr"), cfg.optim.d.lr))
         self.game = Game(cfg, gen, disc, self.task)
         self.step = 0
+        self.elapsed = 0.0  # training wall-clock seconds over all sessions (for metrics against time)
         self.snapshots: dict[int, np.ndarray] = {}
 
     # ---- checkpoints ---------------------------------------------------------------------------------
@@ -56,6 +58,7 @@ class Run:
         return {
             "format": "ganscope-checkpoint-1",
             "step": self.step,
+            "elapsed": float(self.elapsed),
             "generator": g.net.state_dict(),
             "discriminator": d.net.state_dict(),
             "opt_g": g.opt.state_dict(),
@@ -95,6 +98,7 @@ class Run:
             self.task.streams.load_state(rng["streams"])
             self.snapshots = {int(k): v.numpy() for k, v in state["snapshots"].items()}
             self.step = int(state["step"])
+            self.elapsed = float(state.get("elapsed", 0.0))
         except Exception as err:  # any unreadable or foreign file is bad input, not a crash
             reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
             raise UsageError(f"checkpoint: cannot resume from {path}: {reason}") from None
@@ -118,16 +122,19 @@ class Run:
             if 0 in cfg.checkpoint.keep:
                 self.save(self.kept_path(0))
         bar = _progress(cfg.train.steps, self.step, progress)
+        clock = time.perf_counter()
         try:
             while self.step < cfg.train.steps:
                 stats = self.game.step(self.step)
                 self.step += 1
+                self.elapsed, clock = self.elapsed + time.perf_counter() - clock, time.perf_counter()
                 bar.update(1)
                 if self.step % cfg.train.log_every == 0:
                     log.write(self.step, {k: v.detach() for k, v in stats.items()})
                 if self.step % cfg.train.eval_every == 0 or self.step == cfg.train.steps:
                     metrics = self.evaluate()
-                    log.write(self.step, _stack(metrics))
+                    log.write(self.step, {**_stack(metrics), "wall_s": self.elapsed})
+                    clock = time.perf_counter()  # evaluation time is not training time
                     key = self.task.progress_key
                     bar.set_postfix_str(f"{key}={np.mean([m[key] for m in metrics]):.4f}")
                 self._snapshot(snap_at)
@@ -143,7 +150,7 @@ class Run:
 
     def _snapshot(self, snap_at):
         if self.step in snap_at:
-            self.snapshots[self.step] = self.task.samples(self.game.gen.net, 500).numpy()
+            self.snapshots[self.step] = np.asarray(self.task.samples(self.game.gen.net, self.task.snapshot_samples))
 
     def finish(self) -> dict:
         final = self.evaluate()
@@ -230,6 +237,27 @@ def resume(out) -> int:
     if run.checkpoint_path.exists():
         run.load(run.checkpoint_path)
     return _execute(run)
+
+
+def load_run(run_dir) -> Run:
+    """The run stored in ``run_dir`` at its last checkpoint (UsageError if it is not a run directory)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise UsageError(f"run: {run_dir} is not a run directory (no config.yaml)")
+    run = Run(resolve(load_yaml(run_dir / "config.yaml")), run_dir)
+    if not run.checkpoint_path.exists():
+        raise UsageError(f"run: {run_dir} has no checkpoint yet (checkpoints/last.pt)")
+    run.load(run.checkpoint_path)
+    return run
+
+
+def sample_run(run_dir, n: int, seed: int = 0) -> torch.Tensor:
+    """n samples from a stored run's generator (its EMA when the run keeps one), latents seeded by ``seed``."""
+    run = load_run(run_dir)
+    if not hasattr(run.task, "generate"):
+        raise UsageError(f"run: {run_dir} is a {run.cfg.data.name} run; only image runs give images")
+    gen = run.game.ema if run.game.ema is not None else run.game.gen.net
+    return run.task.generate(gen, n, seed_offset=seed - run.cfg.seed)
 
 
 def _execute(run: Run) -> int:

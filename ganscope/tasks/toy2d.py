@@ -31,6 +31,7 @@ class Logit(nn.Module):
 class Toy2DTask:
     event_dims = 1
     progress_key = "w1"
+    snapshot_samples = 500
 
     def __init__(self, cfg):
         self.cfg, m = cfg, cfg.model

@@ -1,0 +1,362 @@
+"""Convolutional generators and discriminators for images: DCGAN, GAN_stability's ResNet, WGAN-GP's CIFAR ResNet.
+
+Every generator maps ``(B, latent_dim) -> (B, C, S, S)`` in [−1, 1] (tanh); every discriminator maps
+``(B, C, S, S) -> (B,)``, a logit high on real data. ``C`` is 1 or 3.
+
+**Widths.** ``g_width`` / ``d_width`` are the channels of each net's **widest** layer, the one at the coarsest
+resolution: the generator's first stage and the discriminator's last. Channels halve at every stage towards
+the image (never below 1), so ``g_width == d_width`` gives mirrored nets and the parameter count grows like
+``width²`` whatever the image size. In the papers' terms: DCGAN's ``8·ngf`` / ``8·ndf`` at 64 px,
+GAN_stability's ``nf0 = nf·2^L`` (``nf_max`` never binding below 256 px), WGAN-GP's ``DIM`` (all stages equal).
+
+**Stages.** The coarsest resolution is s₀ = 7 when 7 divides S (28 px: 7 → 14 → 28), else 4
+(32 px: 4 → 8 → 16 → 32); the number of ×2 stages is log₂(S/s₀). 8 px (sklearn digits) is one stage 4 → 8.
+
+* ``DCGANGenerator`` / ``DCGANDiscriminator`` (Radford et al. 2016): G = Linear → BN → ReLU, then 4×4 stride-2
+  transposed convs with BN + ReLU, the last to C channels with tanh; D = 4×4 stride-2 convs (pad 1: s → ⌊s/2⌋)
+  with LeakyReLU(0.2) while the map is larger than 4×4 (at least one: 8 → 4, 28 → 14 → 7 → 3, 32 → 16 → 8 → 4,
+  64 → … → 4), ``norm`` ∈ {"none", "batch", "layer"} after every conv but the first, and a final s×s conv to one
+  logit (a linear map of the last feature map). Weights N(0, 0.02), BN scales N(1, 0.02), biases 0 (DCGAN paper).
+  ``norm="none"`` (default) keeps samples independent, as a gradient penalty requires; "layer" is
+  ``GroupNorm(1, C)`` = normalisation over (C, H, W) per sample with a per-channel affine (WGAN-GP's choice).
+* ``ResNetGenerator`` / ``ResNetDiscriminator`` (Mescheder et al. 2018, GAN_stability ``resnet``; REFERENCE §1.7):
+  ``ResnetBlock`` = shortcut(x) + 0.1·conv3×3(lrelu(conv3×3(lrelu(x)))), hidden width min(fin, fout), learned 1×1
+  shortcut without bias only when fin ≠ fout, LeakyReLU 0.2, **no normalisation**. G: Linear → (g_width, s₀, s₀)
+  → L × (block, nearest ×2 upsample) → block → lrelu → 3×3 conv → tanh. D: 3×3 conv → block → L × (avg-pool 3×3
+  stride 2 pad 1, block doubling channels) → lrelu → Linear. PyTorch's default initialisation (as GAN_stability).
+* ``WGANGPResNetGenerator`` / ``WGANGPResNetDiscriminator`` (Gulrajani et al. 2017, App. F, ``gan_cifar_resnet``;
+  REFERENCE §2.4), 32 px only, pre-activation blocks with ReLU, all stages ``width`` channels (paper 128).
+  G: Linear → (w, 4, 4) → 3 × up-block (BN, ReLU, nearest ×2 upsample, 3×3 conv, BN, ReLU, 3×3 conv; shortcut
+  upsample + 1×1 conv) → BN → ReLU → 3×3 conv → tanh. D (no normalisation): optimised first block (3×3 conv,
+  ReLU, 3×3 conv, 2×2 mean-pool; shortcut mean-pool + 1×1 conv) → down-block (ReLU, conv, ReLU, conv, mean-pool;
+  shortcut 1×1 conv + mean-pool) → 2 plain blocks (identity shortcut) at 8×8 → ReLU → global mean pool → Linear.
+  Following the code, the up-block upsamples before its first conv. PyTorch's default initialisation.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganscope.errors import UsageError
+
+IMAGE_NETS = ("dcgan", "resnet", "wgangp-resnet")
+IMAGE_SIZES = {"dcgan": (8, 28, 32, 64), "resnet": (8, 28, 32, 64), "wgangp-resnet": (32,)}
+CHANNELS = (1, 3)
+NORMS = ("none", "batch", "layer")
+LRELU = 0.2
+
+
+def param_count(module: nn.Module) -> int:
+    """Number of parameters (buffers such as fixed random projections or BN statistics are not counted)."""
+    return sum(p.numel() for p in module.parameters())
+
+
+def _check_int(field: str, value, least: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise UsageError(f"{field}: must be an integer >= {least}, got {value!r}")
+
+
+def _check_channels(channels) -> None:
+    if channels not in CHANNELS or isinstance(channels, bool):
+        raise UsageError(f"model.channels: must be 1 or 3, got {channels!r}")
+
+
+def _stages(size: int) -> tuple[int, int]:
+    """(s₀, L): coarsest resolution (7 if 7 | S, else 4) and the number of ×2 stages, S = s₀·2^L, L ≥ 1."""
+    _check_int("data.image_size", size, 8)
+    s0 = 7 if size % 7 == 0 else 4
+    n = round(math.log2(size / s0))
+    if s0 * 2**n != size or n < 1:
+        raise UsageError(f"data.image_size: must be 4·2^L or 7·2^L (L >= 1), e.g. 8, 28, 32, 64; got {size}")
+    return s0, n
+
+
+def _widths(width: int, n: int) -> list[int]:
+    """Channels of n stages from the widest (``width``) down, halving, never below 1."""
+    return [max(1, width >> i) for i in range(n)]
+
+
+def _dcgan_init(module: nn.Module) -> None:
+    """DCGAN initialisation: conv/linear weights N(0, 0.02), BN scales N(1, 0.02), biases 0."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+# ---- DCGAN ------------------------------------------------------------------------------------------
+
+class DCGANGenerator(nn.Module):
+    """Linear → (g_width, s₀, s₀) → BN → ReLU → (L−1) × [ConvT 4×4/2, BN, ReLU] → ConvT 4×4/2 → tanh."""
+
+    def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 128, g_width: int = 64):
+        super().__init__()
+        _check_channels(channels)
+        _check_int("model.latent_dim", latent_dim)
+        _check_int("model.g_width", g_width)
+        s0, n = _stages(image_size)
+        ch = _widths(g_width, n)
+        self.image_size, self.channels, self.latent_dim, self.g_width = image_size, channels, latent_dim, g_width
+        self.s0 = s0
+        self.fc = nn.Linear(latent_dim, ch[0] * s0 * s0, bias=False)
+        layers = [nn.BatchNorm2d(ch[0]), nn.ReLU()]
+        for cin, cout in zip(ch[:-1], ch[1:]):
+            layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+        layers += [nn.ConvTranspose2d(ch[-1], channels, 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        _dcgan_init(self)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(self.fc(z).view(z.shape[0], -1, self.s0, self.s0))
+
+
+def _down_plan(size: int) -> tuple[int, int]:
+    """(n, s): stride-2 stages of a DCGAN discriminator (each ⌊s/2⌋, while s > 4, at least one) and the final size."""
+    _check_int("image_size", size, 4)
+    n, s = 0, size
+    while s > 4 or n == 0:
+        n, s = n + 1, s // 2
+    return n, s
+
+
+def _norm_layer(norm: str, c: int, groups: int = 1) -> nn.Module:
+    if norm == "batch":
+        return nn.BatchNorm2d(c * groups)
+    return nn.GroupNorm(groups, c * groups)  # "layer": per sample (and per group) over (C, H, W)
+
+
+def dcgan_d_layers(size: int, in_channels: int, d_width: int, norm: str = "none", groups: int = 1) -> nn.Sequential:
+    """The DCGAN discriminator stack; with ``groups = K`` it holds K such discriminators side by side.
+
+    Layer j of the grouped stack is the member's layer j with every channel count multiplied by K and
+    ``groups=K``: its tensors are the K members' tensors concatenated along the first axis.
+    """
+    _check_int("in_channels", in_channels)
+    _check_int("model.d_width", d_width)
+    if norm not in NORMS:
+        raise UsageError(f"model.d_norm: unknown norm {norm!r}; allowed: {', '.join(NORMS)}")
+    n, s = _down_plan(size)
+    ch = _widths(d_width, n)[::-1]
+    g = groups
+    layers = [nn.Conv2d(in_channels * g, ch[0] * g, 4, 2, 1, groups=g), nn.LeakyReLU(LRELU)]
+    for cin, cout in zip(ch[:-1], ch[1:]):
+        layers.append(nn.Conv2d(cin * g, cout * g, 4, 2, 1, bias=norm == "none", groups=g))
+        if norm != "none":
+            layers.append(_norm_layer(norm, cout, g))
+        layers.append(nn.LeakyReLU(LRELU))
+    layers.append(nn.Conv2d(ch[-1] * g, g, s, groups=g))  # the linear head: one logit per member
+    return nn.Sequential(*layers)
+
+
+class DCGANDiscriminator(nn.Module):
+    """[Conv 4×4/2, LReLU] → (n−1) × [Conv 4×4/2, norm, LReLU] → Conv s×s → logit; ``(B, C, S, S) -> (B,)``.
+
+    Any S >= 4 is accepted (the views of RP-GAN are 4–32 px).
+    """
+
+    def __init__(self, image_size: int = 32, channels: int = 3, d_width: int = 64, norm: str = "none"):
+        super().__init__()
+        self.image_size, self.channels, self.d_width, self.norm = image_size, channels, d_width, norm
+        self.net = dcgan_d_layers(image_size, channels, d_width, norm)
+        _dcgan_init(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten()
+
+
+# ---- GAN_stability ResNet ---------------------------------------------------------------------------
+
+class ResnetBlock(nn.Module):
+    """x_s + 0.1·conv_1(lrelu(conv_0(lrelu(x)))); 3×3 convs, hidden min(fin, fout), 1×1 shortcut iff fin ≠ fout."""
+
+    def __init__(self, fin: int, fout: int):
+        super().__init__()
+        hidden = min(fin, fout)
+        self.conv_0 = nn.Conv2d(fin, hidden, 3, 1, 1)
+        self.conv_1 = nn.Conv2d(hidden, fout, 3, 1, 1)
+        self.shortcut = nn.Conv2d(fin, fout, 1, bias=False) if fin != fout else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x_s = x if self.shortcut is None else self.shortcut(x)
+        dx = self.conv_1(F.leaky_relu(self.conv_0(F.leaky_relu(x, LRELU)), LRELU))
+        return x_s + 0.1 * dx
+
+
+class ResNetGenerator(nn.Module):
+    """Linear → (g_width, s₀, s₀) → L × [block (c → c/2), upsample ×2] → block → lrelu → conv 3×3 → tanh."""
+
+    def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 128, g_width: int = 64):
+        super().__init__()
+        _check_channels(channels)
+        _check_int("model.latent_dim", latent_dim)
+        _check_int("model.g_width", g_width)
+        s0, n = _stages(image_size)
+        ch = _widths(g_width, n + 1)
+        self.image_size, self.channels, self.latent_dim, self.g_width = image_size, channels, latent_dim, g_width
+        self.s0 = s0
+        self.fc = nn.Linear(latent_dim, ch[0] * s0 * s0)
+        blocks = []
+        for cin, cout in zip(ch[:-1], ch[1:]):
+            blocks += [ResnetBlock(cin, cout), nn.Upsample(scale_factor=2, mode="nearest")]
+        blocks.append(ResnetBlock(ch[-1], ch[-1]))
+        self.blocks = nn.Sequential(*blocks)
+        self.conv_img = nn.Conv2d(ch[-1], channels, 3, 1, 1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.blocks(self.fc(z).view(z.shape[0], -1, self.s0, self.s0))
+        return torch.tanh(self.conv_img(F.leaky_relu(h, LRELU)))
+
+
+class ResNetDiscriminator(nn.Module):
+    """conv 3×3 → block → L × [avg-pool 3×3/2, block (c → 2c)] → lrelu → Linear → logit; no normalisation."""
+
+    def __init__(self, image_size: int = 32, channels: int = 3, d_width: int = 64):
+        super().__init__()
+        _check_channels(channels)
+        _check_int("model.d_width", d_width)
+        s0, n = _stages(image_size)
+        ch = _widths(d_width, n + 1)[::-1]
+        self.image_size, self.channels, self.d_width = image_size, channels, d_width
+        self.conv_img = nn.Conv2d(channels, ch[0], 3, 1, 1)
+        blocks = [ResnetBlock(ch[0], ch[0])]
+        for cin, cout in zip(ch[:-1], ch[1:]):
+            blocks += [nn.AvgPool2d(3, stride=2, padding=1), ResnetBlock(cin, cout)]
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(ch[-1] * s0 * s0, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.blocks(self.conv_img(x))
+        return self.fc(F.leaky_relu(h, LRELU).flatten(1)).squeeze(1)
+
+
+# ---- WGAN-GP CIFAR ResNet ---------------------------------------------------------------------------
+
+def _up(x):
+    return F.interpolate(x, scale_factor=2, mode="nearest")
+
+
+def _pool(x):
+    return F.avg_pool2d(x, 2)
+
+
+class UpBlock(nn.Module):
+    """G block: BN, ReLU, upsample, conv3×3, BN, ReLU, conv3×3; shortcut upsample + conv1×1."""
+
+    def __init__(self, fin: int, fout: int):
+        super().__init__()
+        self.bn_1, self.conv_1 = nn.BatchNorm2d(fin), nn.Conv2d(fin, fout, 3, 1, 1)
+        self.bn_2, self.conv_2 = nn.BatchNorm2d(fout), nn.Conv2d(fout, fout, 3, 1, 1)
+        self.shortcut = nn.Conv2d(fin, fout, 1)
+
+    def forward(self, x):
+        h = self.conv_1(_up(F.relu(self.bn_1(x))))
+        return self.shortcut(_up(x)) + self.conv_2(F.relu(self.bn_2(h)))
+
+
+class DownBlock(nn.Module):
+    """D block: ReLU, conv3×3, ReLU, conv3×3 (+ mean-pool 2×2 if ``down``); shortcut conv1×1 (+ pool), or identity."""
+
+    def __init__(self, fin: int, fout: int, down: bool):
+        super().__init__()
+        self.down = down
+        self.conv_1, self.conv_2 = nn.Conv2d(fin, fin, 3, 1, 1), nn.Conv2d(fin, fout, 3, 1, 1)
+        self.shortcut = nn.Conv2d(fin, fout, 1) if down or fin != fout else None
+
+    def forward(self, x):
+        h = self.conv_2(F.relu(self.conv_1(F.relu(x))))
+        x_s = x if self.shortcut is None else self.shortcut(x)
+        return _pool(x_s) + _pool(h) if self.down else x_s + h
+
+
+class OptimizedBlock(nn.Module):
+    """First D block: conv3×3, ReLU, conv3×3, mean-pool; shortcut mean-pool + conv1×1 (no pre-activation)."""
+
+    def __init__(self, fin: int, fout: int):
+        super().__init__()
+        self.conv_1, self.conv_2 = nn.Conv2d(fin, fout, 3, 1, 1), nn.Conv2d(fout, fout, 3, 1, 1)
+        self.shortcut = nn.Conv2d(fin, fout, 1)
+
+    def forward(self, x):
+        return self.shortcut(_pool(x)) + _pool(self.conv_2(F.relu(self.conv_1(x))))
+
+
+def _check_wgangp_size(image_size) -> None:
+    if image_size != 32 or isinstance(image_size, bool):
+        raise UsageError(f"data.image_size: the WGAN-GP CIFAR ResNet is defined for 32 px only, got {image_size!r}")
+
+
+class WGANGPResNetGenerator(nn.Module):
+    """Linear → (w, 4, 4) → 3 × UpBlock(w, w) → BN → ReLU → conv 3×3 → tanh; 32 px."""
+
+    def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 128, g_width: int = 128):
+        super().__init__()
+        _check_wgangp_size(image_size)
+        _check_channels(channels)
+        _check_int("model.latent_dim", latent_dim)
+        _check_int("model.g_width", g_width)
+        self.image_size, self.channels, self.latent_dim, self.g_width = image_size, channels, latent_dim, g_width
+        self.fc = nn.Linear(latent_dim, 16 * g_width)
+        self.blocks = nn.Sequential(*(UpBlock(g_width, g_width) for _ in range(3)))
+        self.bn = nn.BatchNorm2d(g_width)
+        self.conv_img = nn.Conv2d(g_width, channels, 3, 1, 1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.blocks(self.fc(z).view(z.shape[0], -1, 4, 4))
+        return torch.tanh(self.conv_img(F.relu(self.bn(h))))
+
+
+class WGANGPResNetDiscriminator(nn.Module):
+    """OptimizedBlock → DownBlock → 2 × plain block (8×8) → ReLU → global mean pool → Linear; no normalisation."""
+
+    def __init__(self, image_size: int = 32, channels: int = 3, d_width: int = 128):
+        super().__init__()
+        _check_wgangp_size(image_size)
+        _check_channels(channels)
+        _check_int("model.d_width", d_width)
+        self.image_size, self.channels, self.d_width = image_size, channels, d_width
+        w = d_width
+        self.blocks = nn.Sequential(OptimizedBlock(channels, w), DownBlock(w, w, True),
+                                    DownBlock(w, w, False), DownBlock(w, w, False))
+        self.fc = nn.Linear(w, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(F.relu(self.blocks(x)).mean((2, 3))).squeeze(1)
+
+
+# ---- factory ----------------------------------------------------------------------------------------
+
+_NETS = {
+    "dcgan": (DCGANGenerator, DCGANDiscriminator),
+    "resnet": (ResNetGenerator, ResNetDiscriminator),
+    "wgangp-resnet": (WGANGPResNetGenerator, WGANGPResNetDiscriminator),
+}
+
+
+def make_image_nets(net: str, image_size: int, channels: int, latent_dim: int = 128, g_width: int = 64,
+                    d_width: int = 64, d_norm: str = "none") -> tuple[nn.Module, nn.Module]:
+    """``(G, D)`` for ``net`` ∈ IMAGE_NETS at ``image_size`` (see IMAGE_SIZES) with ``channels`` ∈ {1, 3}.
+
+    ``d_norm`` (DCGAN only; the ResNets have none by design): "none", "batch" or "layer".
+    Parameters are drawn from the global RNG: seed before calling.
+    """
+    if net not in _NETS:
+        raise UsageError(f"model.net: unknown image net {net!r}; allowed: {', '.join(IMAGE_NETS)}")
+    if image_size not in IMAGE_SIZES[net] or isinstance(image_size, bool):
+        allowed = ", ".join(map(str, IMAGE_SIZES[net]))
+        raise UsageError(f"data.image_size: {net!r} supports image sizes {allowed}; got {image_size!r}")
+    _check_channels(channels)
+    if net != "dcgan" and d_norm != "none":
+        raise UsageError(f"model.d_norm: {net!r} has no normalisation in D; only 'none' is allowed, got {d_norm!r}")
+    if d_norm not in NORMS:
+        raise UsageError(f"model.d_norm: unknown norm {d_norm!r}; allowed: {', '.join(NORMS)}")
+    g_cls, d_cls = _NETS[net]
+    gen = g_cls(image_size, channels, latent_dim, g_width)
+    disc = d_cls(image_size, channels, d_width, d_norm) if net == "dcgan" else d_cls(image_size, channels, d_width)
+    return gen, disc

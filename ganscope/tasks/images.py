@@ -1,0 +1,84 @@
+"""The image task (ganscope.tasks protocol): one generator against one discriminator, or against the K
+random-projection discriminators of RP-GAN (Neyshabur et al. 2017) when ``rp.k > 1``.
+
+Real batches are drawn uniformly from the training split with the run's stream (optionally dequantised
+as GAN_stability does); evaluation compares ``data.eval_samples`` images from fixed latents with the
+reference set (``metrics.reference``, default the data set's test split) by FID, KID and PRDC.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ganscope.data.images import dequantize, load_images, parse_data_spec
+from ganscope.nets.conv import make_image_nets
+from ganscope.nets.rp import RPDiscriminator
+from ganscope.rng import Streams
+from ganscope.tasks.toy2d import EVAL_SEED_OFFSET
+
+
+class ImageTask:
+    event_dims = 3
+    progress_key = "fid"
+    snapshot_samples = 64
+    centres = None
+    size = 1
+    member_values: dict = {}
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.data = load_images(cfg.data.name, split="train", image_size=cfg.data.image_size or None,
+                                skip_bad=cfg.data.skip_bad)
+        channels, size = self.data.x.shape[1], self.data.x.shape[-1]
+        m = cfg.model
+        torch.manual_seed(cfg.seed)
+        self.gen, disc = make_image_nets(cfg.net, size, channels, m.latent_dim, m.g_width, m.d_width)
+        self.disc = RPDiscriminator(cfg.rp.k, channels, size, m.d_width, cfg.seed) if cfg.rp.k > 1 else disc
+        self.streams = Streams([cfg.seed], members=False)
+
+    @property
+    def reference(self) -> str:
+        """The reference set of the metrics: ``metrics.reference`` or the data set's test split."""
+        if self.cfg.metrics.reference:
+            return self.cfg.metrics.reference
+        name, _ = parse_data_spec(self.cfg.data.name)
+        return name if name.startswith("folder:") else f"{name}:test"
+
+    def real(self) -> torch.Tensor:
+        gen = self.streams.generators[0]
+        x = self.data.x[torch.randint(len(self.data.x), (self.cfg.data.batch_size,), generator=gen)]
+        return dequantize(x, gen) if self.cfg.data.dequantize else x
+
+    def latent(self, n=None) -> torch.Tensor:
+        return self.streams.randn((n or self.cfg.data.batch_size, self.cfg.model.latent_dim))
+
+    @staticmethod
+    def g_loss_total(g_loss):
+        """One loss, or RP-GAN's K losses: the generator minimises their mean (Neyshabur et al. 2017, eq. 2)."""
+        return g_loss.mean()
+
+    # ---- evaluation ----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, gen, n: int, seed_offset: int = EVAL_SEED_OFFSET, batch: int = 500) -> torch.Tensor:
+        """n images from fixed latents (the same at every call), the generator in eval mode (BatchNorm stats)."""
+        z = torch.randn(n, self.cfg.model.latent_dim, generator=torch.Generator().manual_seed(self.cfg.seed + seed_offset))
+        was_training = gen.training
+        gen.eval()
+        try:
+            return torch.cat([gen(chunk) for chunk in z.split(batch)])
+        finally:
+            gen.train(was_training)
+
+    def samples(self, gen, n=None) -> np.ndarray:
+        return self.generate(gen, n or self.snapshot_samples).numpy()
+
+    def evaluate(self, gen) -> list[dict]:
+        from ganscope.metrics.images import compare
+
+        fake = self.generate(gen, self.cfg.data.eval_samples)
+        return [compare(fake, self.reference, extractor=self.cfg.metrics.extractor)]
+
+    def plot_samples(self, snapshots: dict[int, np.ndarray], path, member=0):
+        from ganscope import plots
+
+        return plots.save(plots.image_snapshots(snapshots, self.cfg.data.name), path)
