@@ -5,6 +5,8 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 TORCH   := torch==2.13.0
 OUT     ?= runs/demo
+# Debian packages: Fashion-MNIST (images), English text (char-level LM), Chromium (the report's browser check)
+APT_PACKAGES := dataset-fashion-mnist fortunes chromium
 
 .PHONY: demo test bench venv clean
 
@@ -16,9 +18,10 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
-	@if [ "$$(id -u)" = 0 ] && ! [ -d /usr/share/datasets/fashion-mnist ]; then \
-	  (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) >/dev/null 2>&1 \
-	  || echo "note: dataset-fashion-mnist not installed (only the image experiments need it)"; fi
+	@if [ "$$(id -u)" = 0 ] && ! { [ -d /usr/share/datasets/fashion-mnist ] && [ -d /usr/share/games/fortunes ] \
+	  && command -v chromium >/dev/null; }; then \
+	  (apt-get update -qq && apt-get install -y -qq $(APT_PACKAGES)) >/dev/null 2>&1 \
+	  || echo "note: could not install $(APT_PACKAGES) (images, text and the report's browser check need them)"; fi
 	$(BIN)/python -m pip install -q -e ".[test]"
 	@touch $(STAMP)
 

@@ -144,31 +144,19 @@ def _list_configs():
     return 0
 
 
-def _add_toy2d(sub):
-    from ganscope.experiments.wgan_toy import register
-
-    register(sub)
-
-
-def _add_theory(sub):
-    from ganscope.analysis.theory import register
-
-    register(sub)
+# Modules that add their own subcommand with ``register(subparsers)``.
+REGISTERED = ["ganscope.experiments.wgan_toy", "ganscope.analysis.theory", "ganscope.analysis.spectrum",
+              "ganscope.analysis.probe", "ganscope.report"]
 
 
-def _add_spectrum(sub):
-    from ganscope.analysis.spectrum import register
+def _add_registered(sub):
+    import importlib
 
-    register(sub)
-
-
-def _add_probe(sub):
-    from ganscope.analysis.probe import register
-
-    register(sub)
+    for name in REGISTERED:
+        importlib.import_module(name).register(sub)
 
 
-COMMANDS = [_add_dirac, _add_train, _add_toy2d, _add_theory, _add_spectrum, _add_probe]
+COMMANDS = [_add_dirac, _add_train, _add_registered]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -74,7 +74,8 @@ class RandomProjections(nn.Module):
         _check_int("model.rp_seed", seed, 0)
         f, self.stride, self.padding, self.view_size = projection_geometry(image_size)
         self.k, self.channels, self.image_size, self.seed = k, channels, image_size, seed
-        w = torch.randn(k, channels, f, f, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        w = torch.randn(k, channels, f, f, generator=torch.Generator().manual_seed(seed), dtype=torch.float64,
+                        device="cpu")  # the same filters on every device; move the module with .to()
         w = w / w.flatten(1).norm(dim=1).view(k, 1, 1, 1)
         self.register_buffer("weight", w.float())
 
@@ -102,7 +103,9 @@ class GroupedDiscriminators(nn.Module):
             raise UsageError(f"model.d_norm: grouped discriminators allow norms {', '.join(GROUPED_NORMS)}; "
                              f"got {norm!r}")
         self.k, self.view_size, self.d_width, self.in_channels, self.norm = k, view_size, d_width, in_channels, norm
-        self.net = dcgan_d_layers(view_size, in_channels, d_width, norm, groups=k)
+        with torch.device("meta"):  # no RNG draws here: members are drawn one by one below
+            net = dcgan_d_layers(view_size, in_channels, d_width, norm, groups=k)
+        self.net = net.to_empty(device=torch.empty(0).device)  # the default device (honours `with torch.device`)
         if init:
             self.reset_parameters()
 

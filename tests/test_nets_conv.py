@@ -1,0 +1,146 @@
+"""Image nets (ganscope.nets.conv): shapes for every net × size × channels, widths, trainability, no coupling
+of samples in the discriminators, and the factory's errors."""
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganscope.errors import UsageError
+from ganscope.nets.conv import (IMAGE_NETS, IMAGE_SIZES, DCGANDiscriminator, ResnetBlock, make_image_nets,
+                                param_count)
+
+Z = 8
+CASES = [(net, size, c) for net in IMAGE_NETS for size in IMAGE_SIZES[net] for c in (1, 3)]
+
+
+def small(net, size, channels, width=4, **kw):
+    torch.manual_seed(0)
+    return make_image_nets(net, size, channels, latent_dim=Z, g_width=width, d_width=width, **kw)
+
+
+@pytest.mark.parametrize("net,size,channels", CASES)
+def test_shapes_and_range(net, size, channels):
+    gen, disc = small(net, size, channels)
+    x = gen(torch.randn(3, Z))
+    assert x.shape == (3, channels, size, size)
+    assert x.abs().max() <= 1
+    assert disc(x).shape == (3,)
+
+
+def convs(module, cls=nn.Conv2d):
+    return [m for m in module.modules() if isinstance(m, cls)]
+
+
+@pytest.mark.parametrize("size,g_widths,d_widths", [(8, [16], [16]), (28, [16, 8], [4, 8, 16]),
+                                                     (32, [16, 8, 4], [4, 8, 16]), (64, [16, 8, 4, 2], [2, 4, 8, 16])])
+def test_dcgan_widths_halve_from_the_widest_layer(size, g_widths, d_widths):
+    gen, disc = small("dcgan", size, 3, width=16)
+    assert [c.out_channels for c in convs(disc)] == d_widths + [1]  # last conv is the linear head
+    assert gen.fc.out_features == 16 * gen.s0**2
+    assert [c.out_channels for c in convs(gen, nn.ConvTranspose2d)] == g_widths[1:] + [3]
+
+
+def test_resnet_stage_widths_follow_gan_stability():
+    gen, disc = small("resnet", 32, 3, width=16)  # L = 3 stages: 16 → 8 → 4 → 2 in G, mirrored in D
+    assert gen.fc.out_features == 16 * 4 * 4
+    assert [b.conv_1.out_channels for b in gen.blocks if isinstance(b, ResnetBlock)] == [8, 4, 2, 2]
+    assert [b.conv_1.out_channels for b in disc.blocks if isinstance(b, ResnetBlock)] == [2, 4, 8, 16]
+    assert disc.fc.in_features == 16 * 4 * 4
+
+
+def test_resnet_block_scales_the_residual_by_a_tenth():
+    torch.manual_seed(0)
+    block, x = ResnetBlock(3, 3), torch.randn(2, 3, 5, 5)
+    dx = block.conv_1(F.leaky_relu(block.conv_0(F.leaky_relu(x, 0.2)), 0.2))
+    torch.testing.assert_close(block(x), x + 0.1 * dx)
+    assert ResnetBlock(3, 5).shortcut.bias is None and ResnetBlock(3, 3).shortcut is None
+
+
+def test_wgangp_resnet_at_paper_width_has_128_channels_at_8x8():
+    gen, disc = make_image_nets("wgangp-resnet", 32, 3, latent_dim=128, g_width=128, d_width=128)
+    assert {c.out_channels for c in convs(disc)} == {128}
+    h = disc.blocks(torch.zeros(1, 3, 32, 32))
+    assert h.shape == (1, 128, 8, 8)
+    assert any(isinstance(m, nn.BatchNorm2d) for m in gen.modules())
+
+
+@pytest.mark.parametrize("net,size,norm", [("dcgan", 8, "none"), ("dcgan", 28, "layer"), ("resnet", 8, "none"),
+                                           ("resnet", 28, "none"), ("wgangp-resnet", 32, "none")])
+def test_discriminator_has_no_batchnorm_and_does_not_couple_samples(net, size, norm):
+    _, disc = small(net, size, 3, width=4, d_norm=norm)
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in disc.modules())
+    x = torch.randn(3, 3, size, size, requires_grad=True)
+    out = disc(x)
+    for i in range(3):
+        (g,) = torch.autograd.grad(out[i], x, retain_graph=True)
+        for j in range(3):
+            assert (g[j].abs().max() == 0) == (i != j)
+
+
+def test_batchnorm_discriminator_couples_samples():  # the check above can fail
+    _, disc = small("dcgan", 28, 1, width=4, d_norm="batch")
+    assert any(isinstance(m, nn.BatchNorm2d) for m in disc.modules())
+    x = torch.randn(3, 1, 28, 28, requires_grad=True)
+    (g,) = torch.autograd.grad(disc(x)[0], x)
+    assert g[1].abs().max() > 0
+
+
+@pytest.mark.parametrize("net,size", [("dcgan", 8), ("resnet", 8), ("wgangp-resnet", 32)])
+def test_a_few_adam_steps_lower_simple_losses(net, size):
+    gen, disc = small(net, size, 1, width=8)
+    real, z = torch.rand(8, 1, size, size) * 2 - 1, torch.randn(8, Z)
+    fake = gen(z).detach()
+    opt = torch.optim.Adam(disc.parameters(), 1e-3)
+
+    def d_loss():
+        return F.softplus(-disc(real)).mean() + F.softplus(disc(fake)).mean()
+
+    first = d_loss().item()
+    for _ in range(8):
+        opt.zero_grad()
+        d_loss().backward()
+        assert all(torch.isfinite(p.grad).all() for p in disc.parameters())
+        opt.step()
+    assert d_loss().item() < first
+    opt = torch.optim.Adam(gen.parameters(), 1e-3)
+    first = (gen(z) - real).pow(2).mean().item()
+    for _ in range(8):
+        opt.zero_grad()
+        (gen(z) - real).pow(2).mean().backward()
+        assert all(torch.isfinite(p.grad).all() for p in gen.parameters())
+        opt.step()
+    assert (gen(z) - real).pow(2).mean().item() < first
+
+
+def test_parameter_count_grows_with_width_squared():
+    small_d, big_d = DCGANDiscriminator(32, 3, 32), DCGANDiscriminator(32, 3, 64)
+    assert 3.5 < param_count(big_d) / param_count(small_d) < 4.1
+
+
+def test_layer_norm_is_per_sample_group_norm():
+    disc = DCGANDiscriminator(32, 3, 8, norm="layer")
+    norms = [m for m in disc.modules() if isinstance(m, nn.GroupNorm)]
+    assert norms and all(m.num_groups == 1 for m in norms)
+
+
+@pytest.mark.parametrize("kwargs,field", [
+    ({"net": "stylegan"}, "model.net"),
+    ({"net": "wgangp-resnet", "image_size": 28}, "data.image_size"),
+    ({"image_size": 48}, "data.image_size"),
+    ({"channels": 2}, "model.channels"),
+    ({"g_width": 0}, "model.g_width"),
+    ({"d_width": 2.5}, "model.d_width"),
+    ({"net": "resnet", "d_norm": "layer"}, "model.d_norm"),
+    ({"d_norm": "spectral"}, "model.d_norm"),
+])
+def test_factory_errors_name_the_field(kwargs, field):
+    args = {"net": "dcgan", "image_size": 32, "channels": 3} | kwargs
+    with pytest.raises(UsageError, match=field):
+        make_image_nets(**args)
+
+
+def test_unsupported_size_says_what_is_allowed():
+    with pytest.raises(UsageError, match="32"):
+        make_image_nets("wgangp-resnet", 64, 3)
+    with pytest.raises(UsageError, match="8, 28, 32, 64"):
+        make_image_nets("resnet", 16, 3)
