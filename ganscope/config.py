@@ -96,6 +96,7 @@ class TrainConfig:
     eval_every: int = opt(250, low=1)
     plot_every: int = opt(0, low=0, doc="sample snapshots for the training plot (0: 6 evenly spaced)")
     threads: int = opt(0, low=0, doc="torch CPU threads (0: leave as is)")
+    plots: bool = opt(True, doc="write the sample and metric figures at the end (off for large sweeps)")
 
 
 @dataclass
@@ -285,7 +286,7 @@ NETS = {"toy2d": ("mlp",), "images": ("dcgan", "resnet", "wgangp-resnet"), "text
 
 def _check_task(cfg: Config):
     """The net, ensembles and RP-GAN must fit the kind of data."""
-    from ganscope.tasks import task_kind
+    from ganscope.data import task_kind
 
     kind = task_kind(cfg.data.name)
     if cfg.net not in NETS[kind]:

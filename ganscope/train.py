@@ -161,14 +161,17 @@ class Run:
             summary["members"] = final
             summary["seeds"] = self.task.seeds
         write_json(self.out / "summary.json", _json_safe(summary))
+        if self.cfg.train.plots:
+            self._plot()
+        return summary
+
+    def _plot(self):
         for member in range(min(self.cfg.ensemble, 4)):
             suffix = "" if self.cfg.ensemble == 1 else f"_member{member}"
             self.task.plot_samples(self.snapshots, self.out / "plots" / f"samples{suffix}.png", member)
         from ganscope import plots
 
         plots.save(plots.metric_curves(self.out / "metrics.jsonl"), self.out / "plots" / "metrics.png")
-        return summary
-
 
     def _add_collapse(self, final: list[dict]):
         """For the mixtures: the mode-collapse flag and the modes dropped, from the logged evaluations."""
@@ -222,9 +225,10 @@ def start(config_path, overrides, out) -> int:
     out = Path(out)
     if (out / "checkpoints" / "last.pt").exists() or (out / "config.yaml").exists():
         raise UsageError(f"--out: {out} already holds a run; resume it with --resume {out} or choose another directory")
+    run = Run(cfg, out)  # loads the data: a missing or bad data set fails before anything is written
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    return _execute(Run(cfg, out))
+    return _execute(run)
 
 
 def resume(out) -> int:

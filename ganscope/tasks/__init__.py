@@ -14,23 +14,10 @@ The engine (``game.Game``, ``train.Run``) talks to a task only through this prot
 """
 from __future__ import annotations
 
+from ganscope.data import task_kind
 from ganscope.tasks.toy2d import Logit, Toy2DTask
 
 __all__ = ["Logit", "Toy2DTask", "make_task", "task_kind"]
-
-
-IMAGE_DATA = ("digits", "fashion-mnist", "mnist5k")  # and folder:PATH
-TEXT_DATA = ("fortunes",)  # and text:PATH
-
-
-def task_kind(data_name: str) -> str:
-    """``toy2d``, ``images`` or ``text`` from the data set's name (a ``:split`` suffix is allowed)."""
-    base = data_name.split(":", 1)[0]
-    if base in IMAGE_DATA or base == "folder":
-        return "images"
-    if base in TEXT_DATA or base == "text":
-        return "text"
-    return "toy2d"
 
 
 def make_task(cfg):

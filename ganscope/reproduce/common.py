@@ -1,0 +1,114 @@
+"""Pieces shared by the paper reproductions: sections of report.json, paper-vs-measured rows, in-process
+training runs, and the quick/full sizes."""
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ganscope.config import load_yaml, resolve, to_dict
+from ganscope.presets import CONFIG_DIR
+
+
+@dataclass
+class Context:
+    """Where a reproduction writes (``out``), how big it is (``quick``) and how many worker processes it uses."""
+
+    out: Path
+    quick: bool = True
+    workers: int = 2
+    log: callable = print
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def mode(self) -> str:
+        return "quick" if self.quick else "full"
+
+    def size(self, quick, full):
+        return quick if self.quick else full
+
+    def rel(self, path) -> str:
+        """``path`` relative to the reproduction's directory (figure paths in report.json)."""
+        return str(Path(path).resolve().relative_to(self.out.resolve()))
+
+
+def section(id, title, text="", command=None, config=None, figures=(), tables=(), comparisons=()) -> dict:
+    out = {"id": id, "title": title, "text": text, "figures": list(figures), "tables": list(tables),
+           "comparisons": list(comparisons)}
+    if command:
+        out["command"] = command
+    if config is not None:
+        out["config"] = config
+    return out
+
+
+def compare(quantity, paper, measured, ok, note="") -> dict:
+    """One paper-vs-ganscope row; ``ok`` True/False/None gives the verdict agrees/differs/not compared."""
+    verdict = {True: "agrees", False: "differs", None: "not compared"}[None if ok is None else bool(ok)]
+    row = {"quantity": quantity, "paper": paper, "measured": measured, "verdict": verdict}
+    if note:
+        row["note"] = note
+    return row
+
+
+def figure(ctx: Context, path, caption) -> dict:
+    return {"path": ctx.rel(path), "caption": caption}
+
+
+def table(caption, columns, rows) -> dict:
+    return {"caption": caption, "columns": list(columns), "rows": [list(r) for r in rows]}
+
+
+def run_section(ctx: Context, fn) -> dict:
+    """Run one experiment; a failure becomes a section that says so instead of stopping the reproduction."""
+    name = fn.__name__.lstrip("_")
+    ctx.log(f"[{ctx.mode}] {name} ...")
+    start = time.perf_counter()
+    try:
+        result = fn(ctx)
+    except Exception as err:  # noqa: BLE001 - recorded in the report, not swallowed
+        detail = traceback.format_exc(limit=3).strip().splitlines()[-1]
+        result = section(name, name.replace("_", " "), f"This experiment failed: {detail}",
+                         comparisons=[compare(name, "—", f"failed: {type(err).__name__}", None)])
+    ctx.timings[name] = time.perf_counter() - start
+    ctx.log(f"[{ctx.mode}] {name} done in {ctx.timings[name]:.0f} s")
+    return result
+
+
+def config_of(name: str, overrides=()):
+    """A shipped config (configs/NAME.yaml) with overrides, validated."""
+    return resolve(load_yaml(CONFIG_DIR / f"{name}.yaml"), overrides)
+
+
+def train(ctx: Context, name: str, overrides=(), sub=None):
+    """Train configs/NAME.yaml with overrides in-process into ``ctx.out/sub``; returns (run, summary).
+
+    A finished run in that directory is loaded instead of retrained (re-running a reproduction is cheap).
+    """
+    import json
+
+    from ganscope.train import Run
+
+    out = ctx.out / (sub or name)
+    cfg = config_of(name, overrides)
+    run = Run(cfg, out)
+    summary_path = out / "summary.json"
+    if summary_path.exists() and (out / "checkpoints" / "last.pt").exists():
+        run.load(run.checkpoint_path)
+        return run, json.loads(summary_path.read_text())
+    import shutil
+
+    import yaml
+
+    from ganscope.io import write_text
+
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    write_text(out / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    return run, run.train(progress=False)
+
+
+def command(name: str, overrides=(), sub=None, out="DIR") -> str:
+    extra = "".join(f" {o}" for o in overrides)
+    return f"ganscope train configs/{name}.yaml{extra} --out {out}/{sub or name}"

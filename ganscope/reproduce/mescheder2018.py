@@ -1,0 +1,210 @@
+"""Mescheder, Geiger, Nowozin 2018, *Which Training Methods for GANs do actually Converge?* (REFERENCE §1):
+the Dirac-GAN lab, the convergence matrix of methods × 2-D problems × update schemes, and an R1 image GAN."""
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+
+from ganscope.plots import plt, save
+from ganscope.reproduce.common import command, compare, figure, run_section, section, table, train
+
+TITLE = "Which Training Methods for GANs do actually Converge?"
+CITATION = "Lars Mescheder, Andreas Geiger, Sebastian Nowozin. ICML 2018."
+
+# Dirac-GAN rows quoted in the comparison table: (loss, reg, scheme).
+KEY_ROWS = [("standard", "none", "simgd"), ("standard", "none", "altgd"), ("wgan", "clip", "altgd"),
+            ("wgan", "wgan-gp", "altgd"), ("standard", "noise", "simgd"), ("standard", "r1", "simgd"),
+            ("standard", "r2", "altgd"), ("standard", "consensus", "simgd")]
+
+
+def _dirac(ctx):
+    from ganscope.analysis.dirac_report import write_report
+
+    write_report(ctx.out / "dirac")
+    with open(ctx.out / "dirac" / "summary.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    agree = sum(r["agrees"] == "yes" for r in rows)
+    by_key = {(r["loss"], r["reg"], r["scheme"]): r for r in rows}
+    comps = [compare(f"{loss} + {reg}, {scheme}", by_key[(loss, reg, scheme)]["paper"],
+                     f"{by_key[(loss, reg, scheme)]['local_verdict']} (ρ = {by_key[(loss, reg, scheme)]['spectral_radius']})",
+                     by_key[(loss, reg, scheme)]["agrees"] == "yes") for loss, reg, scheme in KEY_ROWS]
+    comps.append(compare("all losses × regularisers × schemes", "as stated in §2–3 and the supplement",
+                         f"{agree} of {len(rows)} rows agree", agree == len(rows)))
+    figs = ctx.out / "dirac" / "figures"
+    return section("dirac", "The Dirac-GAN (§2–3)",
+                   "Closed-form Jacobians, eigenvalues of the SimGD/AltGD update operators at h = 0.1 and "
+                   "1000-step trajectories for every loss × regulariser × scheme.",
+                   "ganscope dirac --all --out DIR/dirac",
+                   figures=[figure(ctx, figs / "overview_simgd.png", "Simultaneous updates (Figure 3)"),
+                            figure(ctx, figs / "overview_altgd.png", "Alternating updates"),
+                            figure(ctx, figs / "eigenvalue_paths_standard.png", "Eigenvalue paths against γ and σ"),
+                            figure(ctx, figs / "convergence_map_r1_simgd.png",
+                                   "Spectral radius over (h, γ) for R1, with the analytic step bound")],
+                   tables=[table("Every method (summary.csv)", ["loss", "reg", "scheme", "spectral radius",
+                                                                "local verdict", "paper", "agrees"],
+                                 [[r["loss"], r["reg"], r["scheme"], r["spectral_radius"], r["local_verdict"],
+                                   r["paper"], r["agrees"]] for r in rows])],
+                   comparisons=comps)
+
+
+# The convergence matrix: method label -> overrides (on configs/convergence2d.yaml).
+MATRIX_METHODS = {
+    "unregularised": ["method=minimax"],
+    "non-saturating": ["method=nonsaturating"],
+    "WGAN, 1 critic step": ["method=wgan-clip", "game.n_d=1"],
+    "WGAN, 5 critic steps": ["method=wgan-clip", "game.n_d=5"],
+    "WGAN-GP, 1 critic step": ["method=wgan-gp", "game.n_d=1"],
+    "WGAN-GP, 5 critic steps": ["method=wgan-gp", "game.n_d=5"],
+    "instance noise": ["method=noise"],
+    "R1": ["method=r1"],
+    "R2": ["method=r2"],
+    "consensus": ["method=consensus"],
+}
+PAPER_CONVERGES = {"instance noise", "R1", "R2", "consensus"}  # §5 / REFERENCE §1.6
+CONVERGED_FACTOR = 2.0  # converged: W1 below this multiple of the real-vs-real floor
+
+
+def matrix_spec(label: str, problem: str, schemes, seeds: int, steps: int, threshold: float) -> dict:
+    """The sweep spec of one matrix row on one problem: schemes × seeds on configs/convergence2d.yaml."""
+    overrides = dict(o.split("=", 1) for o in MATRIX_METHODS[label])
+    overrides = {k: int(v) if v.isdigit() else v for k, v in overrides.items()}
+    if overrides.get("game.n_d", 1) > 1:
+        schemes = [s for s in schemes if s != "simgd"]  # simultaneous updates take one step of each player
+    return {"base": "convergence2d.yaml",
+            "set": {**overrides, "data.name": problem, "train.steps": steps, "train.plots": False},
+            "grid": {"game.scheme": list(schemes)}, "seeds": {"count": seeds, "start": 0},
+            "success": {"metric": "w1", "below": threshold, "hold": 3}}
+
+
+def w1_floor(problem: str, n: int, repeats: int = 5) -> float:
+    """Median W1 between two independent samples of n real points: what a perfect generator scores."""
+    import torch
+
+    from ganscope.data.toy2d import get_dataset
+    from ganscope.metrics.toy2d import w1
+
+    data = get_dataset(problem)
+    draw = lambda seed: data.sample(n, torch.Generator().manual_seed(seed)).numpy()  # noqa: E731
+    return float(np.median([w1(draw(2 * i), draw(2 * i + 1)) for i in range(repeats)]))
+
+
+def _convergence_matrix(ctx):
+    from ganscope.presets import CONFIG_DIR
+    from ganscope.reproduce.common import config_of
+    from ganscope.sweep import aggregate, parse_spec, run_sweep
+
+    problems = ctx.size(["circle"], ["gaussian", "line", "circle", "four-lines"])
+    schemes, seeds, steps = ["simgd", "altgd"], ctx.size(3, 10), ctx.size(1000, 10000)
+    n_eval = config_of("convergence2d").data.eval_samples
+    thresholds = {p: CONVERGED_FACTOR * w1_floor(p, n_eval) for p in problems}
+    cells = {}
+    for i, label in enumerate(MATRIX_METHODS):
+        for problem in problems:
+            spec = parse_spec(matrix_spec(label, problem, schemes, seeds, steps, thresholds[problem]), root=CONFIG_DIR)
+            out = ctx.out / "matrix" / f"row{i:02d}_{problem}"
+            run_sweep(spec, out, workers=ctx.workers, log=_Quiet())
+            for row in aggregate(out):
+                cells[(label, problem, row["game.scheme"])] = (row.get("success"), row["done"] + row["failed"])
+    path = save(_heatmap(cells, problems, schemes, seeds), ctx.out / "matrix" / "convergence_matrix.png")
+    comps = []
+    for label in MATRIX_METHODS:
+        rates = [cells[k][0] for k in cells if k[0] == label and cells[k][0] is not None]
+        rate = float(np.mean(rates)) if rates else float("nan")
+        paper = label in PAPER_CONVERGES
+        comps.append(compare(label, "converges" if paper else "does not reliably converge",
+                             f"{rate:.0%} of seeds converged", None if not rates else (rate >= 0.5) == paper))
+    return section("convergence_matrix", "The convergence matrix on 2-D problems (§5)",
+                   f"Each cell: the fraction of {seeds} seeds whose W1 to held-out data stays below "
+                   f"{CONVERGED_FACTOR:g}× the W1 between two real samples of the same size (the floor a perfect "
+                   f"generator scores) at the end and at the last 3 evaluations, after {steps} generator steps "
+                   "(RMSProp, one MLP for all methods). Seeds of one cell train as one batched ensemble.",
+                   f"ganscope reproduce mescheder2018 --{ctx.mode} --out DIR (one sweep per row and problem "
+                   "under DIR/matrix/)",
+                   config={"base": "configs/convergence2d.yaml", "methods": MATRIX_METHODS, "problems": problems,
+                           "schemes": schemes, "seeds": seeds, "steps": steps, "w1_thresholds": thresholds},
+                   figures=[figure(ctx, path, "Fraction of seeds converged (counts in the cells)")],
+                   tables=[table("Seeds converged", ["method", *[f"{p} / {s}" for p in problems for s in schemes]],
+                                 [[label, *[_cell_text(cells.get((label, p, s))) for p in problems for s in schemes]]
+                                  for label in MATRIX_METHODS])],
+                   comparisons=comps)
+
+
+class _Quiet:
+    """A log stream that drops the sweep's progress lines (the reproduction prints its own)."""
+
+    def write(self, text):
+        return len(text)
+
+    def flush(self):
+        pass
+
+
+def _cell_text(cell) -> str:
+    if cell is None:
+        return "n/a"
+    rate, n = cell
+    return "n/a" if rate is None or rate != rate else f"{round(rate * n)}/{n}"
+
+
+def _heatmap(cells, problems, schemes, seeds):
+    cols = [(p, s) for p in problems for s in schemes]
+    grid = np.full((len(MATRIX_METHODS), len(cols)), np.nan)
+    for i, label in enumerate(MATRIX_METHODS):
+        for j, (p, s) in enumerate(cols):
+            cell = cells.get((label, p, s))
+            if cell is not None and cell[0] is not None:
+                grid[i, j] = cell[0]
+    fig, ax = plt.subplots(figsize=(1.3 * len(cols) + 3, 0.45 * len(MATRIX_METHODS) + 1.5))
+    im = ax.imshow(grid, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
+    for i, label in enumerate(MATRIX_METHODS):
+        for j, (p, s) in enumerate(cols):
+            ax.text(j, i, _cell_text(cells.get((label, p, s))), ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(cols)), [f"{p}\n{s}" for p, s in cols], fontsize=8)
+    ax.set_yticks(range(len(MATRIX_METHODS)), list(MATRIX_METHODS), fontsize=8)
+    fig.colorbar(im, ax=ax, label=f"fraction of {seeds} seeds converged")
+    fig.tight_layout()
+    return fig
+
+
+def _r1_images(ctx):
+    steps = ctx.size(400, 20000)
+    overrides = ["method=r1", "net=resnet", f"train.steps={steps}"] + ctx.size(
+        ["data.name=digits", "model.g_width=32", "model.d_width=32", "train.eval_every=100"], ["data.name=fashion-mnist"])
+    run, summary = train(ctx, "images", overrides, sub="r1_images")
+    rows = [r for r in _metric_rows(ctx.out / "r1_images") if "fid" in r]
+    fids = [r["fid"] for r in rows]
+    path = save(_fid_curve(rows, "R1 ResNet"), ctx.out / "r1_images" / "fid.png")
+    return section("r1_images", "An R1-regularised ResNet GAN on images (§5)",
+                   "GAN_stability's ResNet with R1 (γ = 20, i.e. reg_param 10), RMSProp 1e-4, EMA 0.999 of the "
+                   "generator, scaled down for a CPU.",
+                   command("images", overrides, "r1_images"),
+                   figures=[figure(ctx, ctx.out / "r1_images" / "plots" / "samples.png", "Samples through training"),
+                            figure(ctx, path, "FID (ganscope's extractor) against generator steps")],
+                   tables=[table("FID over training", ["step", "FID", "KID"],
+                                 [[r["step"], r["fid"], r.get("kid")] for r in rows])],
+                   comparisons=[compare("R1 training is stable", "trains without tuning; FID improves",
+                                        f"FID {fids[0]:.1f} → {fids[-1]:.1f} over {steps} steps",
+                                        fids[-1] < fids[0])])
+
+
+def _metric_rows(run_dir):
+    import json
+
+    return [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text().splitlines() if ln]
+
+
+def _fid_curve(rows, label):
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot([r["step"] for r in rows], [r["fid"] for r in rows], "o-", label=label)
+    ax.set(xlabel="generator step", ylabel="FID", yscale="log")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+SECTIONS = [_dirac, _convergence_matrix, _r1_images]
+
+
+def sections(ctx):
+    return [run_section(ctx, fn) for fn in SECTIONS]
