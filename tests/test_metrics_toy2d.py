@@ -195,4 +195,6 @@ def test_mode_collapse_summary():
     assert mode_collapse([3, 20, 25, 9], 25) == {"mode_collapse": True, "modes_dropped": 16, "peak_modes": 25,
                                                  "n_modes": 25}
     assert mode_collapse([5, 24, 25], 25)["mode_collapse"] is False
-    assert mode_collapse([4, 4], 8)["mode_collapse"] is False and mode_collapse([3], 8)["mode_collapse"] is True
+    assert mode_collapse([6, 6], 8)["mode_collapse"] is False and mode_collapse([5], 8)["mode_collapse"] is True
+    assert mode_collapse([4, 4], 8, threshold=0.5)["mode_collapse"] is False  # exactly K/2 is not below K/2
+    assert mode_collapse([18], 25)["mode_collapse"] is True and mode_collapse([19], 25)["mode_collapse"] is False

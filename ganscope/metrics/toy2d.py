@@ -110,11 +110,11 @@ def evaluate(dataset, fake, real) -> dict:
     return out
 
 
-def mode_collapse(history: list[int], n_modes: int, threshold: float = 0.5) -> dict:
+def mode_collapse(history: list[int], n_modes: int, threshold: float = 0.75) -> dict:
     """Mode-collapse summary from the modes covered at successive evaluations (Barnett 2018 §mode collapse).
 
     ``modes_dropped`` = peak − final modes covered (modes the generator had and lost); ``mode_collapse`` is
-    true when the final count is below ``threshold`` · K. Both refer to the run's own evaluations.
+    true when the final count is below ``threshold`` · K (by default: more than a quarter of the modes missing). Both refer to the run's own evaluations.
     """
     if not history:
         raise UsageError("history: needs at least one evaluation of modes_covered")

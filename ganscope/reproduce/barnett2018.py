@@ -46,7 +46,7 @@ def _optimal_discriminator(ctx):
 
 
 # Per-method settings on top of configs/mode_collapse.yaml (R1's γ for this data scale; WGAN-GP's own Adam).
-METHODS = {"nonsaturating": [], "r1": ["penalty.weight=0.01"],
+METHODS = {"nonsaturating": [], "r1": ["penalty.weight=0.1"],
            "wgan-gp": ["optim.g.lr=1e-4", "optim.d.lr=1e-4", "optim.g.betas=[0.5,0.9]", "optim.d.betas=[0.5,0.9]"]}
 
 
