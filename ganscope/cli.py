@@ -147,7 +147,7 @@ def _list_configs():
 # Modules that add their own subcommand with ``register(subparsers)``.
 REGISTERED = ["ganscope.experiments.wgan_toy", "ganscope.analysis.theory", "ganscope.analysis.spectrum",
               "ganscope.analysis.probe", "ganscope.report", "ganscope.reproduce",
-              "ganscope.sweep"]
+              "ganscope.sweep", "ganscope.metrics.images"]
 
 
 def _add_registered(sub):

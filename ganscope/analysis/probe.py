@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganscope.config import load_yaml, resolve
+from ganscope.data import task_kind
 from ganscope.data.toy2d import get_dataset
 from ganscope.errors import UsageError
 from ganscope.io import json_safe as to_jsonable
@@ -107,6 +108,34 @@ def fresh_discriminator(model_cfg, seed: int) -> Logit:
         return Logit(MLP(2, 1, model_cfg.d_depth, model_cfg.d_width, model_cfg.activation))
 
 
+def probe_parts(cfg, state: dict, member: int):
+    """(frozen generator, ``sample_real(n, generator)``, ``fresh(seed)`` -> a new discriminator) of a 2-D or an
+    image run. For images the fresh D is the run's net's full-view discriminator (also for an RP-GAN run) and G
+    is put in eval mode (BatchNorm uses its running statistics)."""
+    if task_kind(cfg.data.name) == "images":
+        return _image_parts(cfg, state)
+    gen = load_member(cfg, state, "generator", member)
+    return gen, get_dataset(cfg.data.name).sample, lambda seed: fresh_discriminator(cfg.model, seed)
+
+
+def _image_parts(cfg, state: dict):
+    from ganscope.data.images import load_images
+    from ganscope.nets.conv import make_image_nets
+
+    x = load_images(cfg.data.name, split="train", image_size=cfg.data.image_size or None,
+                    skip_bad=cfg.data.skip_bad).x
+    m = cfg.model
+
+    def nets(seed):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return make_image_nets(cfg.net, x.shape[-1], x.shape[1], m.latent_dim, m.g_width, m.d_width)
+
+    gen = nets(0)[0]
+    gen.load_state_dict(state["generator"])
+    return gen.eval(), lambda n, g: x[torch.randint(len(x), (n,), generator=g)], lambda seed: nets(seed)[1]
+
+
 def probe_streams(seed: int) -> dict[str, torch.Generator]:
     """The random streams of probe seed ``seed``: ``data`` (real batches), ``latent`` (z), ``noise``
     (instance noise: real then fake, each iteration); D's initialisation uses seed ``SEED_OFFSET + 4·seed``."""
@@ -137,7 +166,7 @@ def _iteration(gen, disc, opt, sample_real, latent_dim, batch, sigma, streams) -
     d_params = list(disc.parameters())
     d_grads = torch.autograd.grad(d_loss, d_params, retain_graph=True)
     (dt_da,) = torch.autograd.grad(t_fake.sum(), a)  # per-sample ∂t_i/∂a_i (no coupling across the batch)
-    t = t_fake.detach().unsqueeze(-1)
+    t = t_fake.detach().view(-1, *[1] * (a.dim() - 1))  # broadcast over each sample's axes
     out = {
         "d_loss": float(d_loss.detach()),
         "accuracy": float(((t_real > 0).sum() + (t_fake <= 0).sum()) / (2 * batch)),
@@ -229,14 +258,13 @@ def _jitter(curve: np.ndarray) -> float:
 def probe_checkpoint(cfg, state, *, steps, sigma, seeds, member, lr, betas, progress=None) -> dict:
     """Every noise setting × seed for one checkpoint: {setting: {"sigma", "seeds", "median", "q25", "q75",
     "summary"}}."""
-    gen = load_member(cfg, state, "generator", member)
-    dataset = get_dataset(cfg.data.name)
+    gen, sample_real, fresh = probe_parts(cfg, state, member)
     result = {}
     for name, s in noise_settings(sigma).items():
         per_seed = []
         for k in range(seeds):
-            disc = fresh_discriminator(cfg.model, init_seed(k))
-            per_seed.append(probe_generator(gen, disc, dataset.sample, cfg.model.latent_dim, iterations=steps,
+            disc = fresh(init_seed(k))
+            per_seed.append(probe_generator(gen, disc, sample_real, cfg.model.latent_dim, iterations=steps,
                                             batch_size=cfg.data.batch_size, sigma=s, seed=k, lr=lr, betas=betas))
             if progress is not None:
                 progress.update(1)

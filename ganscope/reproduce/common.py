@@ -33,6 +33,16 @@ class Context:
         return str(Path(path).resolve().relative_to(self.out.resolve()))
 
 
+class Quiet:
+    """A log stream that drops a sweep's progress lines (the reproduction prints its own)."""
+
+    def write(self, text):
+        return len(text)
+
+    def flush(self):
+        pass
+
+
 def section(id, title, text="", command=None, config=None, figures=(), tables=(), comparisons=()) -> dict:
     out = {"id": id, "title": title, "text": text, "figures": list(figures), "tables": list(tables),
            "comparisons": list(comparisons)}

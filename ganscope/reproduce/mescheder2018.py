@@ -7,7 +7,7 @@ import csv
 import numpy as np
 
 from ganscope.plots import plt, save
-from ganscope.reproduce.common import command, compare, figure, run_section, section, table, train
+from ganscope.reproduce.common import Quiet, command, compare, figure, run_section, section, table, train
 
 TITLE = "Which Training Methods for GANs do actually Converge?"
 CITATION = "Lars Mescheder, Andreas Geiger, Sebastian Nowozin. ICML 2018."
@@ -103,7 +103,7 @@ def _convergence_matrix(ctx):
         for problem in problems:
             spec = parse_spec(matrix_spec(label, problem, schemes, seeds, steps, thresholds[problem]), root=CONFIG_DIR)
             out = ctx.out / "matrix" / f"row{i:02d}_{problem}"
-            run_sweep(spec, out, workers=ctx.workers, log=_Quiet())
+            run_sweep(spec, out, workers=ctx.workers, log=Quiet())
             for row in aggregate(out):
                 cells[(label, problem, row["game.scheme"])] = (row.get("success"), row["done"] + row["failed"])
     path = save(_heatmap(cells, problems, schemes, seeds), ctx.out / "matrix" / "convergence_matrix.png")
@@ -128,16 +128,6 @@ def _convergence_matrix(ctx):
                                  [[label, *[_cell_text(cells.get((label, p, s))) for p in problems for s in schemes]]
                                   for label in MATRIX_METHODS])],
                    comparisons=comps)
-
-
-class _Quiet:
-    """A log stream that drops the sweep's progress lines (the reproduction prints its own)."""
-
-    def write(self, text):
-        return len(text)
-
-    def flush(self):
-        pass
 
 
 def _cell_text(cell) -> str:

@@ -1,0 +1,326 @@
+"""Image metrics in a feature space: FID, KID (through torchmetrics) and precision / recall / density / coverage.
+
+With features f of the images under test (A, "fake") and of the reference (B, "real"), n of each:
+
+* FID (Heusel et al. 2017): ‖μ_A − μ_B‖² + Tr(Σ_A + Σ_B − 2(Σ_A Σ_B)^{1/2}), Gaussian fits of the features;
+  torchmetrics ``FrechetInceptionDistance`` (float64); a negative value within rounding (1e-6 of the traces)
+  is reported as 0.
+* KID (Bińkowski et al. 2018): the unbiased MMD² with the kernel k(x, y) = (xᵀy/D + 1)³, averaged over
+  ``kid_subsets`` random subsets of min(1000, n) per side (``kid_std`` = their standard deviation);
+  torchmetrics ``KernelInceptionDistance``, its subset draws seeded.
+* PRDC (Naeem et al. 2020), with r_k(v) the distance from v to its k-th nearest neighbour in its own set
+  (itself excluded), B(v, r) the closed ball:
+  precision = (1/n) Σ_j 1[∃ i: Y_j ∈ B(X_i, r_k(X_i))], recall = (1/n) Σ_i 1[∃ j: X_i ∈ B(Y_j, r_k(Y_j))],
+  density = (1/(k n)) Σ_j Σ_i 1[Y_j ∈ B(X_i, r_k(X_i))], coverage = (1/n) Σ_i 1[∃ j: Y_j ∈ B(X_i, r_k(X_i))],
+  X the reference, Y the images under test. Identical sets give precision = recall = coverage = 1 and
+  density = (k + 1)/k (each real ball holds its own centre and its k neighbours).
+
+The extractor (``ganscope.metrics.extractors``) runs once per side; its features go to the torchmetrics
+metrics through a pass-through module and to PRDC. Features of data sets and folders are cached on disk
+(``$GANSCOPE_CACHE`` or ``~/.cache/ganscope``), keyed by extractor and weights hash, source, split, n, seed
+and image size. Every number is reported with the extractor, n and the reference it was measured against.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ganscope.data.images import folder_stamp, is_image_data, load_images, parse_data_spec, resize
+from ganscope.errors import UsageError
+from ganscope.io import atomic_path
+from ganscope.metrics.extractors import DEFAULT, Extractor, load_extractor
+
+DEFAULT_N = 10_000  # samples per side when n is not given and no side limits it
+K = 5  # Naeem et al.'s default k
+KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000  # Bińkowski et al.'s protocol, torchmetrics' defaults
+CACHE_VERSION = 1
+RADIUS_RTOL = 1e-9
+KEYS = ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage")
+
+
+# ---- metrics of two feature sets ----------------------------------------------------------------------------------
+class _Passthrough(nn.Module):
+    """The torchmetrics "feature extractor" for features computed beforehand: the identity, D features."""
+
+    def __init__(self, num_features: int):
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, f: Tensor) -> Tensor:
+        return f
+
+
+def fid_kid(fake: Tensor, real: Tensor, seed: int = 0, kid_subsets: int = KID_SUBSETS) -> dict:
+    """FID, KID and KID's standard deviation over subsets, from (n, D) features, via torchmetrics."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    fake, real = fake.double(), real.double()
+    fid = FrechetInceptionDistance(feature=_Passthrough(real.shape[1]))
+    fid.update(real, real=True)
+    fid.update(fake, real=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
+        kid = KernelInceptionDistance(feature=_Passthrough(real.shape[1]), subsets=kid_subsets,
+                                      subset_size=min(KID_SUBSET_SIZE, len(real), len(fake)))
+    kid.update(real, real=True)
+    kid.update(fake, real=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        kid_mean, kid_std = kid.compute()
+    value = float(fid.compute())
+    scale = float(fake.var(0).sum() + real.var(0).sum())
+    if -1e-6 * scale < value < 0:  # rounding below the true minimum 0 (√ of ~0 eigenvalues of Σ_A Σ_B)
+        value = 0.0
+    return {"fid": value, "kid": float(kid_mean), "kid_std": float(kid_std)}
+
+
+def knn_radii(x: Tensor, k: int = K, chunk: int = 1024) -> Tensor:
+    """r_k(x_i): distance from x_i to its k-th nearest neighbour in x, itself excluded, widened by a relative
+    1e-9 so that the neighbours on the sphere stay inside when distances are recomputed (cdist's rounding)."""
+    r = torch.cat([torch.cdist(c, x).topk(k + 1, dim=1, largest=False).values[:, -1] for c in x.split(chunk)])
+    return r * (1 + RADIUS_RTOL)
+
+
+def prdc(fake: Tensor, real: Tensor, k: int = K, chunk: int = 1024) -> dict:
+    """Precision, recall, density and coverage (Naeem et al. 2020; formulas in the module doc), float64."""
+    fake, real = fake.double(), real.double()
+    r_real, r_fake = knn_radii(real, k, chunk), knn_radii(fake, k, chunk)
+    in_real = torch.zeros(len(fake), dtype=torch.bool)
+    counts = torch.zeros(len(fake), dtype=torch.float64)
+    covered = torch.zeros(len(real), dtype=torch.bool)
+    recalled = torch.zeros(len(real), dtype=torch.bool)
+    for start in range(0, len(fake), chunk):
+        d = torch.cdist(fake[start:start + chunk], real)  # (m, n): fake j to real i
+        inside = d <= r_real[None, :]
+        in_real[start:start + chunk] = inside.any(1)
+        counts[start:start + chunk] = inside.sum(1)
+        covered |= inside.any(0)
+        recalled |= (d <= r_fake[start:start + chunk, None]).any(0)
+    return {"precision": float(in_real.double().mean()), "recall": float(recalled.double().mean()),
+            "density": float(counts.sum() / (k * len(fake))), "coverage": float(covered.double().mean())}
+
+
+def metrics_from_features(fake: Tensor, real: Tensor, k: int = K, seed: int = 0,
+                          kid_subsets: int = KID_SUBSETS) -> dict:
+    """FID, KID, KID std, precision, recall, density, coverage of features ``fake`` against ``real``."""
+    for what, f in (("fake", fake), ("real", real)):
+        if f.ndim != 2 or not torch.isfinite(f).all():
+            raise UsageError(f"{what}: expected finite (n, D) features, got shape {tuple(f.shape)}")
+    if fake.shape[1] != real.shape[1]:
+        raise UsageError(f"fake: {fake.shape[1]} features per sample, real has {real.shape[1]}")
+    n = min(len(fake), len(real))
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1 or n < k + 1:
+        raise UsageError(f"k: need an int k >= 1 and at least k + 1 samples per side, got k={k!r}, n={n}")
+    return {**fid_kid(fake, real, seed, kid_subsets), **prdc(fake, real, k)}
+
+
+# ---- sources: data sets, folders, run directories, tensors ----------------------------------------------------------
+def _kind(spec) -> str:
+    """``tensor``, ``data`` (a data set spec; the name wins over a directory of that name), ``folder``
+    (``folder:PATH`` or a directory without config.yaml) or ``run`` (a directory with config.yaml)."""
+    if torch.is_tensor(spec):
+        return "tensor"
+    if not isinstance(spec, (str, os.PathLike)):
+        raise UsageError(f"source: expected images, a data set, a folder or a run directory, got {type(spec).__name__}")
+    spec = os.fspath(spec)
+    if spec.startswith("folder:"):
+        return "folder"
+    if is_image_data(spec):
+        return "data"
+    path = Path(spec)
+    if path.is_dir():
+        return "run" if (path / "config.yaml").is_file() else "folder"
+    raise UsageError(f"source: {spec!r} is neither an image data set (digits, fashion-mnist, mnist5k, with "
+                     ":train or :test; folder:PATH) nor an existing directory (of images, or a run)")
+
+
+def _load(spec: str, kind: str, image_size: int | None):
+    """The ImageSet of a data set or folder source; a data set without a split means its test split."""
+    if kind == "folder":
+        return load_images(spec if spec.startswith("folder:") else f"folder:{spec}", image_size=image_size)
+    name, split = parse_data_spec(spec)
+    return load_images(name, split=split or "test", image_size=image_size)
+
+
+def _pick(x: Tensor, n: int, seed: int, label: str) -> Tensor:
+    """n images drawn without replacement by a generator seeded with ``seed`` (all of them, permuted, when n = N)."""
+    if n > len(x):
+        raise UsageError(f"n: {n} exceeds the {len(x)} images of {label}; allowed: at most {len(x)}")
+    return x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]]
+
+
+def images_from_source(spec, n: int, seed: int = 0, image_size: int | None = None) -> Tensor:
+    """n images (N, C, H, W) in [−1, 1] from a data set spec (``fashion-mnist:test``; no split: test), a folder
+    (``folder:PATH`` or a directory), or a run directory (samples of its EMA generator, latents seeded by
+    ``seed``). Data sets and folders give a seeded random subset without replacement."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise UsageError(f"n: must be a positive int, got {n!r}")
+    kind = _kind(spec)
+    if kind == "data" or kind == "folder":
+        return _pick(_load(os.fspath(spec), kind, image_size).x, n, seed, _label(spec))
+    if kind == "tensor":
+        x = _pick(spec.detach().cpu().float(), n, seed, "the given images")
+    else:
+        from ganscope.train import sample_run  # the trainer's hook; imported only for run directories
+
+        x = sample_run(os.fspath(spec), n, seed)
+    return resize(x, image_size) if image_size else x
+
+
+def _label(spec) -> str:
+    if torch.is_tensor(spec):
+        return "tensor"
+    spec = os.fspath(spec)
+    kind = _kind(spec)
+    if kind == "data":
+        name, split = parse_data_spec(spec)
+        return f"{name}:{split or 'test'}"
+    if kind == "folder" and not spec.startswith("folder:"):
+        return f"folder:{spec}"
+    return spec if kind == "folder" else f"run:{spec}"
+
+
+def _available(spec, kind: str) -> int | None:
+    """How many images a side can give: None for a run (any number)."""
+    if kind == "tensor":
+        return len(spec)
+    return None if kind == "run" else len(_load(os.fspath(spec), kind, None).x)
+
+
+# ---- the on-disk feature cache ---------------------------------------------------------------------------------------
+def cache_dir() -> Path:
+    """``$GANSCOPE_CACHE`` or ``~/.cache/ganscope``."""
+    return Path(os.environ.get("GANSCOPE_CACHE") or Path.home() / ".cache" / "ganscope")
+
+
+def cache_key(extractor: Extractor, source: str, n: int, seed: int, image_size: int) -> dict:
+    """What the cached features depend on: extractor name and weights hash, source and split, n, seed, size;
+    for a folder also a hash of its files' paths, sizes and modification times."""
+    kind = _kind(source)
+    label = _label(source)
+    name, split = (label, None) if kind == "folder" else label.rsplit(":", 1)
+    key = {"version": CACHE_VERSION, "extractor": extractor.name, "extractor_sha256": extractor.digest,
+           "source": name, "split": split, "n": n, "seed": seed, "image_size": image_size}
+    if kind == "folder":
+        stamp = repr(folder_stamp(label)).encode()
+        key["folder_sha256"] = hashlib.sha256(stamp).hexdigest()[:16]
+    return key
+
+
+def cache_path(key: dict) -> Path:
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+    return cache_dir() / "features" / f"{digest}.pt"
+
+
+def source_features(spec, extractor: Extractor, n: int, seed: int, image_size: int | None = None,
+                    cache: bool = True) -> Tensor:
+    """Features of n images of a data set or folder, read from or written to the on-disk cache."""
+    images = images_from_source(spec, n, seed, image_size)
+    if not cache:
+        return extractor.features(images)
+    key = cache_key(extractor, os.fspath(spec), n, seed, int(images.shape[-1]))
+    path = cache_path(key)
+    if path.is_file():
+        try:
+            stored = torch.load(path, map_location="cpu", weights_only=True)
+            if stored.get("key") == json.dumps(key, sort_keys=True):
+                return stored["features"]
+        except Exception:  # a damaged cache file is recomputed and replaced
+            pass
+    feats = extractor.features(images)
+    with atomic_path(path) as tmp:
+        torch.save({"key": json.dumps(key, sort_keys=True), "features": feats}, tmp)
+    return feats
+
+
+# ---- comparing two image sources ------------------------------------------------------------------------------------
+def compare(a_images, b_images, extractor: str | Extractor = DEFAULT, n: int | None = None, seed: int = 0,
+            k: int = K, image_size: int | None = None, kid_subsets: int = KID_SUBSETS, cache: bool = True) -> dict:
+    """FID, KID, PRDC of ``a_images`` (under test) against ``b_images`` (the reference), n samples each.
+
+    Either side is a (N, C, H, W) tensor in [−1, 1], a data set spec, a folder or a run directory.
+    n defaults to the smaller side, at most 10,000; a side with more images gives a seeded random subset.
+    ``image_size`` defaults to the size of the tensor or run side, so a data set is resized as it was for
+    training; with two data sets each keeps its native size (the extractor resizes as it needs).
+    """
+    ext = load_extractor(extractor)
+    kinds = [_kind(s) for s in (a_images, b_images)]
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise UsageError(f"seed: must be an int, got {seed!r}")
+    if n is None:
+        n = _default_n(a_images, b_images, kinds)
+    elif isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise UsageError(f"n: must be an int >= 2 (samples per side), got {n!r}")
+    images = [images_from_source(s, n, seed, image_size) if kd in ("tensor", "run") else None
+              for s, kd in zip((a_images, b_images), kinds)]
+    if image_size is None:
+        image_size = next((int(x.shape[-1]) for x in images if x is not None), None)
+    feats = [ext.features(x) if x is not None else source_features(s, ext, n, seed, image_size, cache)
+             for s, x in zip((a_images, b_images), images)]
+    result = {"extractor": ext.name, "extractor_sha256": ext.digest, "n": n, "source": _label(a_images),
+              "reference": _label(b_images), "seed": seed, "k": k, "image_size": image_size,
+              "kid_subset_size": min(KID_SUBSET_SIZE, n), "kid_subsets": kid_subsets}
+    return {**result, **metrics_from_features(feats[0], feats[1], k, seed, kid_subsets)}
+
+
+def _default_n(a, b, kinds) -> int:
+    sizes = [_available(s, kd) for s, kd in zip((a, b), kinds)]
+    return min([DEFAULT_N] + [s for s in sizes if s is not None])
+
+
+def blur(x: Tensor, sigma: float) -> Tensor:
+    """Gaussian blur with standard deviation ``sigma`` pixels (kernel radius ⌈3σ⌉, reflect padding), per channel."""
+    r = max(1, math.ceil(3 * sigma)) if sigma > 0 else 0
+    if not 0 < r < min(x.shape[-2:]):
+        raise UsageError(f"sigma: must be > 0 with a kernel radius ceil(3 sigma) below the image size, got {sigma!r}")
+    t = torch.arange(-r, r + 1, dtype=x.dtype)
+    g = torch.exp(-t ** 2 / (2 * sigma ** 2))
+    g = g / g.sum()
+    c = x.shape[1]
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), g.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+    return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), g.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+
+
+# ---- command line: `ganscope fid A B` -------------------------------------------------------------------------------
+def register(subparsers):
+    """Add ``ganscope fid A B [--n N] [--extractor NAME_OR_PATH] [--seed S] [--k K] [--json]``."""
+    p = subparsers.add_parser(
+        "fid", help="FID, KID and precision/recall/density/coverage of images A against reference B",
+        description="A and B: a data set (digits, fashion-mnist, mnist5k; add :train or :test, default test), "
+                    "folder:PATH or a directory of PNG/JPEG images, or a run directory (samples of its EMA "
+                    "generator). The same spec on both sides with the same seed gives the same images.")
+    p.add_argument("a", metavar="A", help="the images under test, e.g. a run directory")
+    p.add_argument("b", metavar="B", help="the reference, e.g. fashion-mnist:test")
+    p.add_argument("--n", type=int, help=f"samples per side (default: the smaller side, at most {DEFAULT_N})")
+    p.add_argument("--extractor", default=DEFAULT, metavar="NAME_OR_PATH",
+                   help="fmnist-cnn (default), inception:WEIGHTS.pth, or a TorchScript .pt file")
+    p.add_argument("--seed", type=int, default=0, help="seed of the subsets, run latents and KID subsets (default 0)")
+    p.add_argument("--k", type=int, default=K, help=f"nearest neighbours for PRDC (default {K})")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=run_cli)
+    return p
+
+
+def run_cli(args) -> int:
+    r = compare(args.a, args.b, extractor=args.extractor, n=args.n, seed=args.seed, k=args.k)
+    if args.json:
+        print(json.dumps(r, allow_nan=False))
+        return 0
+    print(f"{r['source']} vs {r['reference']}: n = {r['n']} each, extractor {r['extractor']} "
+          f"({r['extractor_sha256']}), seed {r['seed']}")
+    print(f"  FID {r['fid']:.4f}   KID {r['kid']:.5f} ± {r['kid_std']:.5f} ({r['kid_subsets']} subsets of "
+          f"{r['kid_subset_size']})")
+    print(f"  precision {r['precision']:.4f}  recall {r['recall']:.4f}  density {r['density']:.4f}  "
+          f"coverage {r['coverage']:.4f} (k = {r['k']})")
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,152 @@
+"""Gulrajani et al. 2017, *Improved Training of Wasserstein GANs* (REFERENCE §2): critic value surfaces and the
+clipping pathology on the toy sets (Figure 1), WGAN-GP against DCGAN, LSGAN and weight-clipped WGAN on one
+architecture (Figure 3), and the character-level language model (§5.5)."""
+from __future__ import annotations
+
+import json
+
+from ganscope.plots import plt, save
+from ganscope.reproduce.common import command, compare, figure, run_section, section, table, train
+
+TITLE = "Improved Training of Wasserstein GANs"
+CITATION = "Ishaan Gulrajani, Faruk Ahmed, Martin Arjovsky, Vincent Dumoulin, Aaron Courville. NeurIPS 2017."
+
+
+def _critic_surfaces(ctx):
+    from ganscope.experiments.wgan_toy import run_critic_surfaces
+
+    r = run_critic_surfaces(ctx.out / "toy", quick=ctx.quick)
+    rows = [[x["data"], x["method"], x["w1_critic"], x["w1_exact"]] for x in r["results"]]
+    clip = [x for x in r["results"] if x["method"] == "clip"]
+    gp = [x for x in r["results"] if x["method"] == "gp"]
+    ratio_clip = max(x["w1_critic"] / x["w1_exact"] for x in clip)
+    ratio_gp = min(x["w1_critic"] / x["w1_exact"] for x in gp)
+    return section("critic_surfaces", "Critic value surfaces on the toy sets (Figure 1a)",
+                   "Critics trained to optimality against a fixed generator (real data + noise): weight clipping "
+                   "learns overly simple functions, the gradient penalty captures the data's shape.",
+                   f"ganscope toy2d critic-surface {'' if ctx.quick else '--full '}--out DIR/toy",
+                   figures=[figure(ctx, r["png"], "Value surfaces: clipping (top) vs gradient penalty (bottom)")],
+                   tables=[table("Critic's estimate of W1 against the exact W1", ["data", "method", "critic", "exact"],
+                                 rows)],
+                   comparisons=[compare("clipped critic", "underuses its capacity (Fig. 1a)",
+                                        f"estimates at most {ratio_clip:.1%} of the exact W1", ratio_clip < 0.1),
+                                compare("gradient-penalty critic", "captures the distributions",
+                                        f"estimates at least {ratio_gp:.0%} of the exact W1", ratio_gp > 0.5)])
+
+
+def _clipping_pathology(ctx):
+    from ganscope.experiments.wgan_toy import run_clipping_pathology
+
+    r = run_clipping_pathology(ctx.out / "toy", quick=ctx.quick)
+    rows = [[x["label"], x["top_over_bottom"], x["fraction_at_bound"]] for x in r["runs"]]
+    small = [x for x in r["runs"] if x["clip"] and x["clip"] <= 0.01]
+    big = [x for x in r["runs"] if x["clip"] and x["clip"] >= 0.1]
+    gp = [x for x in r["runs"] if not x["clip"]]
+    return section("clipping_pathology", "Gradient norms through a deep critic (Figure 1b)",
+                   "A 12-layer critic on the Swiss roll: the gradient norm at each layer, relative to the input "
+                   "layer, under weight clipping c ∈ {0.1, 0.01, 0.001} and under the gradient penalty; and the "
+                   "weights' histogram.",
+                   f"ganscope toy2d clipping-pathology {'' if ctx.quick else '--full '}--out DIR/toy",
+                   figures=[figure(ctx, r["png"], "Gradient norm per layer; weights under clipping vs GP")],
+                   tables=[table("Last layer / first layer gradient norm", ["run", "ratio", "weights at ±c"], rows)],
+                   comparisons=[
+                       compare("small clipping c", "gradients vanish through the layers",
+                               ", ".join(f"{x['label']}: ratio {x['top_over_bottom']:.1e}" for x in small),
+                               all(x["top_over_bottom"] > 1e3 for x in small)),
+                       compare("large clipping c", "gradients explode", ", ".join(
+                           f"{x['label']}: ratio {x['top_over_bottom']:.1e}" for x in big),
+                               all(x["top_over_bottom"] < 1e-3 for x in big)),
+                       compare("gradient penalty", "neither", ", ".join(
+                           f"{x['label']}: ratio {x['top_over_bottom']:.2f}" for x in gp),
+                               all(1e-2 < x["top_over_bottom"] < 1e2 for x in gp))])
+
+
+IMAGE_METHODS = ("nonsaturating", "lsgan", "wgan-clip", "wgan-gp")
+
+
+def image_overrides(ctx) -> list[str]:
+    """The image runs' size: tiny nets and few steps for --quick, the paper's scale (on a GPU) for --full."""
+    return ctx.size(["model.g_width=32", "model.d_width=32", "train.eval_every=50", "data.eval_samples=500",
+                     "game.ema=0.99"], ["train.eval_every=1000"])
+
+
+def _image_methods(ctx):
+    steps = ctx.size(200, 20000)
+    curves, rows = {}, []
+    for method in IMAGE_METHODS:
+        overrides = ["net=dcgan", f"method={method}", f"train.steps={steps}", *image_overrides(ctx)]
+        _, summary = train(ctx, "images", overrides, sub=f"methods/{method}")
+        curves[method] = [r for r in metric_rows(ctx.out / "methods" / method) if "fid" in r]
+        rows.append([method, summary["final"]["fid"], summary["final"]["kid"], curves[method][-1]["wall_s"]])
+    path = save(fid_against(curves, ("step", "wall_s")), ctx.out / "methods" / "fid.png")
+    gp, dcgan = curves["wgan-gp"][-1]["fid"], curves["nonsaturating"][-1]["fid"]
+    return section("image_methods", "DCGAN vs LSGAN vs WGAN-clip vs WGAN-GP on one architecture (Figure 3)",
+                   "The same DCGAN generator and (normalisation-free) discriminator; each method with its paper's "
+                   "optimiser and critic steps. FID by ganscope's Fashion-MNIST extractor on the test split.",
+                   " && ".join(command("images", ["net=dcgan", f"method={m}", f"train.steps={steps}"],
+                                       f"methods/{m}") for m in IMAGE_METHODS),
+                   figures=[figure(ctx, path, "FID against generator steps and against training wall-clock")],
+                   tables=[table("Final scores", ["method", "FID", "KID", "training seconds"], rows)],
+                   comparisons=[compare("WGAN-GP vs weight clipping", "WGAN-GP converges faster and better than "
+                                        "clipping", f"FID {curves['wgan-gp'][-1]['fid']:.1f} vs "
+                                        f"{curves['wgan-clip'][-1]['fid']:.1f}",
+                                        curves["wgan-gp"][-1]["fid"] < curves["wgan-clip"][-1]["fid"]),
+                                compare("WGAN-GP vs DCGAN", "DCGAN faster in wall-clock, WGAN-GP comparable/stabler",
+                                        f"FID {gp:.1f} vs {dcgan:.1f}", None,
+                                        "not judged at this size: the paper's claim is about stability over long runs")])
+
+
+def metric_rows(run_dir) -> list[dict]:
+    return [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text().splitlines() if ln]
+
+
+def fid_against(curves: dict, axes=("step",)):
+    """FID curves of several runs against each of ``axes`` (step, wall_s), one panel each."""
+    fig, panels = plt.subplots(1, len(axes), figsize=(5 * len(axes), 3.4), squeeze=False)
+    for ax, key in zip(panels[0], axes):
+        for label, rows in curves.items():
+            ax.plot([r[key] for r in rows], [r["fid"] for r in rows], "o-", ms=3, label=label)
+        ax.set(xlabel={"step": "generator step", "wall_s": "training seconds"}[key], ylabel="FID", yscale="log")
+    panels[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _charlm(ctx):
+    steps = ctx.size(300, 20000)
+    overrides = [f"train.steps={steps}"] + ctx.size(["model.g_width=64", "model.d_width=64",
+                                                     "train.eval_every=50"], [])
+    run, summary = train(ctx, "charlm", overrides, sub="charlm")
+    rows = [r for r in metric_rows(ctx.out / "charlm") if "jsd4" in r]
+    first, last = rows[0], rows[-1]
+    samples = (ctx.out / "charlm" / "samples" / "final.txt")
+    text = samples.read_text().splitlines()[:8] if samples.exists() else []
+    path = save(_jsd_curves(rows), ctx.out / "charlm" / "jsd.png")
+    return section("charlm", "Character-level language model without pre-training (§5.5)",
+                   "The generator emits a softmax over characters at each of 32 positions; the critic reads the "
+                   "probability vectors. WGAN-GP, λ = 10, 10 critic steps, Adam(1e-4, 0.5, 0.9).\n\nSamples "
+                   "(argmax per position):\n\n" + "\n".join(f"`{t}`" for t in text),
+                   command("charlm", overrides),
+                   figures=[figure(ctx, path, "n-gram JSD to held-out text over training")],
+                   tables=[table("n-gram JSD (nats)", ["step", "jsd1", "jsd2", "jsd3", "jsd4"],
+                                 [[r["step"], r["jsd1"], r["jsd2"], r["jsd3"], r["jsd4"]] for r in (first, last)])],
+                   comparisons=[compare("4-gram JSD falls during training", "WGAN-GP learns character statistics "
+                                        "(Table/§5.5)", f"{first['jsd4']:.3f} → {last['jsd4']:.3f}",
+                                        last["jsd4"] < first["jsd4"])])
+
+
+def _jsd_curves(rows):
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for n in (1, 2, 3, 4):
+        ax.plot([r["step"] for r in rows], [r[f"jsd{n}"] for r in rows], label=f"{n}-gram")
+    ax.set(xlabel="generator step", ylabel="JSD (nats)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+SECTIONS = [_critic_surfaces, _clipping_pathology, _image_methods, _charlm]
+
+
+def sections(ctx):
+    return [run_section(ctx, fn) for fn in SECTIONS]
