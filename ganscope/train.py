@@ -157,6 +157,8 @@ class Run:
         self._add_collapse(final)
         summary = {"steps": self.step, "method": self.cfg.method, "data": self.cfg.data.name,
                    "final": final[0] if len(final) == 1 else _mean_metrics(final)}
+        if getattr(self.task, "metrics_info", None):
+            summary["metrics_info"] = self.task.metrics_info
         if self.cfg.ensemble > 1:
             summary["members"] = final
             summary["seeds"] = self.task.seeds

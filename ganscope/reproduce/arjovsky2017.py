@@ -14,7 +14,7 @@ CITATION = "Martin Arjovsky, Léon Bottou. ICLR 2017."
 
 
 def _perfect_discrimination(ctx):
-    seeds, max_steps = ctx.size(3, 10), ctx.size(500, 2000)
+    seeds, max_steps = ctx.size(2, 10), ctx.size(1500, 2000)
     results = [theory.perfect_discrimination(s, seeds, max_steps) for s in ("lines", "low-dim-generator", "images")]
     path = save(theory.plot_perfect_discrimination(results), ctx.out / "perfect_d.png")
     rows = [[r["setting"], r["median_first_perfect"], r["reached"], len(r["seeds"]), str(r["first_perfect"])]
@@ -52,11 +52,12 @@ def _gradient_probe(ctx):
     from ganscope.analysis.probe import run_probe
 
     steps = ctx.size(600, 4000)
-    keep = [0, 100, steps // 2, steps] if ctx.quick else [0, 100, 500, 1000, 4000]
+    keep = [0, 100, steps] if ctx.quick else [0, 100, 500, 1000, 4000]
     overrides = [f"train.steps={steps}", f"checkpoint.keep={keep}", f"checkpoint.every={steps}"]
     train(ctx, "probe2d", overrides, sub="probe2d")
-    iters, seeds = ctx.size(500, 4000), ctx.size(2, 5)
-    result = run_probe(ctx.out / "probe2d", ctx.out / "probe2d" / "probe", steps=iters, sigma=0.1, seeds=seeds)
+    iters, seeds, lr = ctx.size(300, 4000), ctx.size(2, 5), ctx.size(1e-3, 1e-4)  # quick: a faster D
+    result = run_probe(ctx.out / "probe2d", ctx.out / "probe2d" / "probe", steps=iters, sigma=0.1, seeds=seeds,
+                       lr=lr)
     rows, falls, grows = [], [], []
     for step, settings in result["checkpoints"].items():
         s = settings["none"]["summary"]
@@ -69,7 +70,7 @@ def _gradient_probe(ctx):
                    "fresh discriminator is trained against each and the norm of the generator's gradient is "
                    "recorded under the original cost and under −log D, with and without instance noise σ = 0.1.",
                    f"{command('probe2d', overrides, 'probe2d')} && ganscope probe DIR/probe2d --steps {iters} "
-                   f"--sigma 0.1 --seeds {seeds} --out DIR/probe2d/probe",
+                   f"--sigma 0.1 --seeds {seeds} --lr {lr:g} --out DIR/probe2d/probe",
                    figures=[figure(ctx, ctx.out / "probe2d" / "probe" / "probe.png",
                                    "D's accuracy and the generator's gradient norms, median and quartiles over seeds")],
                    tables=[table("Without noise: per checkpoint", ["generator step", "final D accuracy",

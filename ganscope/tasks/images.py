@@ -17,6 +17,9 @@ from ganscope.rng import Streams
 from ganscope.tasks.toy2d import EVAL_SEED_OFFSET
 
 
+METRICS = ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage")
+
+
 class ImageTask:
     event_dims = 3
     progress_key = "fid"
@@ -24,6 +27,7 @@ class ImageTask:
     centres = None
     size = 1
     member_values: dict = {}
+    metrics_info: dict | None = None  # extractor, its digest, sample count and reference set of the metrics
 
     def __init__(self, cfg):
         self.cfg = cfg
@@ -76,7 +80,9 @@ class ImageTask:
         from ganscope.metrics.images import compare
 
         fake = self.generate(gen, self.cfg.data.eval_samples)
-        return [compare(fake, self.reference, extractor=self.cfg.metrics.extractor)]
+        result = compare(fake, self.reference, extractor=self.cfg.metrics.extractor)
+        self.metrics_info = {k: result[k] for k in ("extractor", "extractor_sha256", "n", "reference")}
+        return [{k: result[k] for k in METRICS}]
 
     def plot_samples(self, snapshots: dict[int, np.ndarray], path, member=0):
         from ganscope import plots

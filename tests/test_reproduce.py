@@ -1,0 +1,91 @@
+"""`ganscope reproduce`: a smoke run at the smallest size (cheap sections of two papers plus the index), a failing
+experiment recorded instead of fatal, the page checked in headless Chromium, and the specs of the sweeps the
+reproductions launch validated without training."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ganscope import reproduce
+from ganscope.pagecheck import check_page, find_browser
+from ganscope.report import validate
+from ganscope.reproduce import arjovsky2017, barnett2018, mescheder2018, neyshabur2017
+from ganscope.reproduce.common import Context
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reproduce")
+    patch = pytest.MonkeyPatch()
+    patch.setattr(reproduce, "PAPERS", ("arjovsky2017", "barnett2018"))
+    patch.setattr(arjovsky2017, "SECTIONS", [arjovsky2017._jsd_saturation, arjovsky2017._theorem_2_5])
+    patch.setattr(barnett2018, "SECTIONS", [barnett2018._gradient_play, _failing])
+    reproduce.reproduce("all", out, quick=True, log=lambda msg: None)
+    patch.undo()
+    return out
+
+
+def _failing(ctx):
+    raise RuntimeError("boom")
+
+
+def test_smoke_writes_valid_reports_and_an_index(smoke):
+    for paper in ("arjovsky2017", "barnett2018"):
+        report = json.loads((smoke / paper / "report.json").read_text())
+        validate(report)
+        assert report["paper"] == paper and report["mode"] == "quick"
+        assert (smoke / paper / "index.html").is_file() and (smoke / paper / "REPORT.md").is_file()
+    assert "arjovsky2017/index.html" in (smoke / "index.html").read_text()
+
+
+def test_smoke_verdicts_agree_with_the_papers(smoke):
+    report = json.loads((smoke / "arjovsky2017" / "report.json").read_text())
+    verdicts = [c["verdict"] for s in report["sections"] for c in s["comparisons"]]
+    assert verdicts == ["agrees", "agrees"]  # JSD saturation at log 2 and Theorem 2.5 to 1e-6
+
+
+def test_a_failing_experiment_is_recorded_not_fatal(smoke):
+    report = json.loads((smoke / "barnett2018" / "report.json").read_text())
+    failed = report["sections"][-1]
+    assert "failed" in failed["text"] and "boom" in failed["text"]
+    assert failed["comparisons"][0]["verdict"] == "not compared"
+    assert report["sections"][0]["comparisons"][0]["verdict"] == "agrees"
+
+
+@pytest.mark.skipif(find_browser() is None, reason="no Chromium on PATH (apt-get install chromium)")
+def test_pages_load_in_headless_chromium(smoke):
+    for page in (smoke / "index.html", smoke / "barnett2018" / "index.html"):
+        assert check_page(page) == []
+
+
+def test_unknown_paper_is_a_one_line_error(tmp_path):
+    res = subprocess.run([sys.executable, "-m", "ganscope", "reproduce", "nobody2020", "--out", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert res.returncode == 2
+    assert res.stderr.count("\n") == 1 and "PAPER" in res.stderr and "mescheder2018" in res.stderr
+
+
+@pytest.mark.parametrize("label", list(mescheder2018.MATRIX_METHODS))
+def test_every_convergence_matrix_row_is_a_valid_sweep(label):
+    from ganscope.presets import CONFIG_DIR
+    from ganscope.sweep import expand, parse_spec
+
+    spec = parse_spec(mescheder2018.matrix_spec(label, "circle", ["simgd", "altgd"], 2, 10, 0.1), root=CONFIG_DIR)
+    runs = expand(spec)
+    schemes = {r.overrides["game.scheme"] for r in runs}
+    assert schemes == ({"altgd"} if "5 critic" in label else {"simgd", "altgd"})
+    assert len(runs) == 2 * len(schemes)
+
+
+def test_rp_sweep_spec_is_valid(tmp_path):
+    from ganscope.presets import CONFIG_DIR
+    from ganscope.sweep import expand, parse_spec
+
+    runs = expand(parse_spec(neyshabur2017.rp_spec(Context(tmp_path), [1, 4, 12], 2, 10), root=CONFIG_DIR))
+    assert sorted({r.overrides["rp.k"] for r in runs}) == [1, 4, 12] and len(runs) == 6
+
+
+def test_w1_floor_is_the_real_vs_real_distance():
+    floor = mescheder2018.w1_floor("circle", 1000)
+    assert 0.02 < floor < 0.1  # two samples of 1000 points of the unit circle
