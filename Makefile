@@ -26,8 +26,8 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/ganscope dirac --all --out $(OUT)/dirac
-	@echo "Dirac-GAN report: $(OUT)/dirac/README.md"
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/ganscope reproduce all --quick --out $(OUT)
+	@echo "Report: $(OUT)/index.html (Markdown: $(OUT)/REPORT.md)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -223,18 +223,19 @@ def parse_override(text: str) -> dict:
     return value
 
 
-def load_yaml(path) -> dict:
+def load_yaml(path, what: str = "config") -> dict:
+    """A YAML mapping from ``path``; ``what`` names the input in the one-line errors."""
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"config: no such file {str(path)!r}")
+        raise UsageError(f"{what}: no such file {str(path)!r}")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise UsageError(f"config: {path} is not valid YAML{where}") from None
+        raise UsageError(f"{what}: {path} is not valid YAML{where}") from None
     if not isinstance(data, dict):
-        raise UsageError(f"config: {path} must hold a mapping of keys, got {type(data).__name__}")
+        raise UsageError(f"{what}: {path} must hold a mapping of keys, got {type(data).__name__}")
     return data
 
 

@@ -71,15 +71,7 @@ class Spec:
 
 
 def load_spec(path) -> Spec:
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"spec: no such file {str(path)!r}")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        raise UsageError(f"spec: {path} is not valid YAML{f' at line {mark.line + 1}' if mark else ''}") from None
-    return parse_spec(data, path.parent)
+    return parse_spec(load_yaml(path, "spec"), Path(path).parent)
 
 
 def parse_spec(data, root=".") -> Spec:

@@ -59,6 +59,12 @@ def _check_int(field: str, value, least: int = 1) -> None:
         raise UsageError(f"{field}: must be an integer >= {least}, got {value!r}")
 
 
+def _check_generator(channels, latent_dim, g_width) -> None:
+    _check_channels(channels)
+    _check_int("model.latent_dim", latent_dim)
+    _check_int("model.g_width", g_width)
+
+
 def _check_channels(channels) -> None:
     if channels not in CHANNELS or isinstance(channels, bool):
         raise UsageError(f"model.channels: must be 1 or 3, got {channels!r}")
@@ -98,9 +104,7 @@ class DCGANGenerator(nn.Module):
 
     def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 128, g_width: int = 64):
         super().__init__()
-        _check_channels(channels)
-        _check_int("model.latent_dim", latent_dim)
-        _check_int("model.g_width", g_width)
+        _check_generator(channels, latent_dim, g_width)
         s0, n = _stages(image_size)
         ch = _widths(g_width, n)
         self.image_size, self.channels, self.latent_dim, self.g_width = image_size, channels, latent_dim, g_width
@@ -194,9 +198,7 @@ class ResNetGenerator(nn.Module):
 
     def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 128, g_width: int = 64):
         super().__init__()
-        _check_channels(channels)
-        _check_int("model.latent_dim", latent_dim)
-        _check_int("model.g_width", g_width)
+        _check_generator(channels, latent_dim, g_width)
         s0, n = _stages(image_size)
         ch = _widths(g_width, n + 1)
         self.image_size, self.channels, self.latent_dim, self.g_width = image_size, channels, latent_dim, g_width
@@ -298,9 +300,7 @@ class WGANGPResNetGenerator(nn.Module):
     def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 128, g_width: int = 128):
         super().__init__()
         _check_wgangp_size(image_size)
-        _check_channels(channels)
-        _check_int("model.latent_dim", latent_dim)
-        _check_int("model.g_width", g_width)
+        _check_generator(channels, latent_dim, g_width)
         self.image_size, self.channels, self.latent_dim, self.g_width = image_size, channels, latent_dim, g_width
         self.fc = nn.Linear(latent_dim, 16 * g_width)
         self.blocks = nn.Sequential(*(UpBlock(g_width, g_width) for _ in range(3)))
