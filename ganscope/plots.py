@@ -163,3 +163,17 @@ def image_snapshots(snapshots: dict, title: str):
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def text_snapshots(snapshots: dict, title: str, lines: int = 16):
+    """Generated text at the snapshot steps, one monospace column per step (the first ``lines`` samples)."""
+    steps = sorted(snapshots)
+    fig, axes = plt.subplots(1, len(steps), figsize=(3.3 * len(steps), 0.14 * lines + 0.7), squeeze=False)
+    for ax, step in zip(axes[0], steps):
+        ax.text(0, 1, "\n".join(snapshots[step][:lines]), family="monospace", fontsize=7, va="top",
+                transform=ax.transAxes, parse_math=False)
+        ax.set_title(f"step {step}", loc="left", fontsize=9)
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
