@@ -119,6 +119,22 @@ def train(ctx: Context, name: str, overrides=(), sub=None):
     return run, run.train(progress=False)
 
 
+def sweep(ctx: Context, spec: dict, sub: str):
+    """Run a sweep spec (base relative to configs/) into ``ctx.out/sub`` with the context's workers.
+
+    Returns (aggregated rows, {run name: (its overrides, its run directory)}) for the finished runs."""
+    import json
+
+    from ganscope.sweep import aggregate, parse_spec, run_sweep
+
+    out = ctx.out / sub
+    run_sweep(parse_spec(spec, root=CONFIG_DIR), out, workers=ctx.workers, log=Quiet())
+    state = json.loads((out / "sweep.json").read_text())
+    runs = {r["name"]: (r["overrides"], out / "runs" / r["name"]) for r in state["runs"]
+            if (out / "runs" / r["name"] / "summary.json").exists()}
+    return aggregate(out), runs
+
+
 def command(name: str, overrides=(), sub=None, out="DIR") -> str:
     extra = "".join(f" {o}" for o in overrides)
     return f"ganscope train configs/{name}.yaml{extra} --out {out}/{sub or name}"

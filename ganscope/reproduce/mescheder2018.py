@@ -7,7 +7,7 @@ import csv
 import numpy as np
 
 from ganscope.plots import plt, save
-from ganscope.reproduce.common import Quiet, command, compare, figure, run_section, section, table, train
+from ganscope.reproduce.common import command, compare, figure, run_section, section, sweep, table, train
 
 TITLE = "Which Training Methods for GANs do actually Converge?"
 CITATION = "Lars Mescheder, Andreas Geiger, Sebastian Nowozin. ICML 2018."
@@ -90,9 +90,7 @@ def w1_floor(problem: str, n: int, repeats: int = 5) -> float:
 
 
 def _convergence_matrix(ctx):
-    from ganscope.presets import CONFIG_DIR
     from ganscope.reproduce.common import config_of
-    from ganscope.sweep import aggregate, parse_spec, run_sweep
 
     problems = ctx.size(["circle"], ["gaussian", "line", "circle", "four-lines"])
     schemes, seeds, steps = ["simgd", "altgd"], ctx.size(3, 10), ctx.size(1000, 10000)
@@ -101,10 +99,9 @@ def _convergence_matrix(ctx):
     cells = {}
     for i, label in enumerate(MATRIX_METHODS):
         for problem in problems:
-            spec = parse_spec(matrix_spec(label, problem, schemes, seeds, steps, thresholds[problem]), root=CONFIG_DIR)
-            out = ctx.out / "matrix" / f"row{i:02d}_{problem}"
-            run_sweep(spec, out, workers=ctx.workers, log=Quiet())
-            for row in aggregate(out):
+            spec = matrix_spec(label, problem, schemes, seeds, steps, thresholds[problem])
+            rows, _ = sweep(ctx, spec, f"matrix/row{i:02d}_{problem}")
+            for row in rows:
                 cells[(label, problem, row["game.scheme"])] = (row.get("success"), row["done"] + row["failed"])
     path = save(_heatmap(cells, problems, schemes, seeds), ctx.out / "matrix" / "convergence_matrix.png")
     comps = []

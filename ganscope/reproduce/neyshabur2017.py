@@ -3,50 +3,30 @@
 against a single full-view discriminator (K = 1), FID over training over seeds."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from ganscope.plots import plt, save
-from ganscope.reproduce.common import Quiet, compare, figure, run_section, section, table
-from ganscope.reproduce.gulrajani2017 import image_overrides, metric_rows
+from ganscope.reproduce.common import compare, figure, run_section, section, sweep, table
+from ganscope.reproduce.gulrajani2017 import as_set, image_overrides, metric_rows
 
 TITLE = "Stabilizing GAN Training with Multiple Random Projections"
 CITATION = "Behnam Neyshabur, Srinadh Bhojanapalli, Ayan Chakrabarti. arXiv:1705.07831, 2017."
 
 
 def rp_spec(ctx, ks, seeds, steps) -> dict:
-    overrides = dict(o.split("=", 1) for o in image_overrides(ctx))
     return {"base": "images.yaml",
             "set": {"net": "dcgan", "method": "nonsaturating", "train.steps": steps, "train.plots": False,
-                    **{k: _number(v) for k, v in overrides.items()}},
+                    **as_set(image_overrides(ctx))},
             "grid": {"rp.k": list(ks)}, "seeds": {"count": seeds, "start": 0}}
 
 
-def _number(text):
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
 def _rp_vs_single(ctx):
-    from ganscope.presets import CONFIG_DIR
-    from ganscope.sweep import aggregate, parse_spec, run_sweep
-
-    ks, seeds, steps = ctx.size([1, 4, 12], [1, 4, 12, 24]), ctx.size(1, 3), ctx.size(200, 20000)
-    out = ctx.out / "rp"
-    run_sweep(parse_spec(rp_spec(ctx, ks, seeds, steps), root=CONFIG_DIR), out, workers=ctx.workers, log=Quiet())
-    rows = aggregate(out)
-    state = json.loads((out / "sweep.json").read_text())
+    ks, seeds, steps = ctx.size([1, 4, 12], [1, 4, 12, 24]), ctx.size(1, 3), ctx.size(800, 20000)
+    rows, runs = sweep(ctx, rp_spec(ctx, ks, seeds, steps), "rp")
     curves = {}
-    for rec in state["runs"]:
-        if (out / "runs" / rec["name"] / "metrics.jsonl").exists():
-            curves.setdefault(rec["overrides"]["rp.k"], []).append(
-                [r for r in metric_rows(out / "runs" / rec["name"]) if "fid" in r])
-    path = save(_fid_over_seeds(curves), out / "fid.png")
+    for overrides, run_dir in runs.values():
+        curves.setdefault(overrides["rp.k"], []).append([r for r in metric_rows(run_dir) if "fid" in r])
+    path = save(_fid_over_seeds(curves), ctx.out / "rp" / "fid.png")
     final = {r["rp.k"]: r.get("fid_mean") for r in rows}
     best_rp = min((v for k, v in final.items() if k > 1 and v is not None), default=float("nan"))
     return section("rp_vs_single", "K random-projection discriminators against one full-view discriminator",
