@@ -1,0 +1,79 @@
+"""Image runs through the engine: a few steps per net, RP-GAN's K discriminators in the game, a run directory as a
+FID source, and the frozen-generator probe on an image generator."""
+import json
+
+import pytest
+import torch
+
+from ganscope import cli
+from ganscope.analysis import probe
+from ganscope.config import load_yaml, resolve
+from ganscope.presets import CONFIG_DIR
+from ganscope.train import Run, sample_run
+
+TINY = ["data.name=digits", "model.g_width=8", "model.d_width=8", "model.latent_dim=8", "data.batch_size=16",
+        "data.eval_samples=64", "train.plots=false"]
+
+
+def tiny(*overrides, steps=3):
+    return resolve(load_yaml(CONFIG_DIR / "images.yaml"), [*TINY, f"train.steps={steps}", f"train.eval_every={steps}",
+                                                           *overrides])
+
+
+@pytest.mark.parametrize("net,method", [("dcgan", "nonsaturating"), ("dcgan", "wgan-gp"), ("resnet", "r1"),
+                                        ("dcgan", "lsgan"), ("dcgan", "wgan-clip")])
+def test_a_few_steps_per_net_and_method(tmp_path, net, method):
+    cfg = tiny(f"net={net}", f"method={method}")
+    run = Run(cfg, tmp_path)
+    before = [p.detach().clone() for p in run.task.gen.parameters()]
+    summary = run.train(progress=False)
+    assert summary["steps"] == 3 and all(torch.isfinite(torch.tensor(summary["final"]["fid"])).reshape(-1))
+    assert summary["metrics_info"]["reference"] == "digits:test"
+    assert any(not torch.equal(a, b) for a, b in zip(before, run.task.gen.parameters()))
+
+
+def test_rp_gan_trains_k_discriminators_and_the_mean_for_g(tmp_path):
+    cfg = tiny("net=dcgan", "method=nonsaturating", "rp.k=4")
+    run = Run(cfg, tmp_path)
+    stats = run.game.step(0)
+    assert stats["d_loss"].shape == (4,) and stats["g_loss"].shape == (4,)
+    g_loss = torch.tensor([1.0, 2.0, 3.0, 6.0])
+    assert run.task.g_loss_total(g_loss) == 3.0  # the mean over K (Neyshabur et al.), not the sum
+
+
+def test_rp_gan_rejects_a_penalty():
+    from ganscope.errors import UsageError
+
+    with pytest.raises(UsageError, match="rp.k"):
+        tiny("net=dcgan", "method=r1", "rp.k=4")
+
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("imgrun") / "run"
+    assert cli.main(["train", str(CONFIG_DIR / "images.yaml"), *TINY, "net=dcgan", "method=nonsaturating",
+                     "train.steps=4", "train.eval_every=4", "checkpoint.keep=[0,4]", "--out", str(out)]) == 0
+    return out
+
+
+def test_sample_run_uses_the_ema_generator_and_fixed_latents(image_run):
+    a, b = sample_run(image_run, 10, seed=3), sample_run(image_run, 10, seed=3)
+    assert a.shape == (10, 1, 8, 8) and torch.equal(a, b)
+    assert not torch.equal(a, sample_run(image_run, 10, seed=4))
+
+
+def test_a_run_directory_is_a_fid_source(image_run, capsys):
+    assert cli.main(["fid", str(image_run), "digits:test", "--n", "50", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 50 and result["fid"] > 0
+
+
+def test_probe_on_an_image_generator(image_run):
+    result = probe.probe_run(image_run, steps=5, sigma=0.1, seeds=2)
+    assert sorted(result["checkpoints"]) == [0, 4]
+    for settings in result["checkpoints"].values():
+        for setting in ("none", "sigma=0.1"):
+            median = settings[setting]["median"]
+            assert all(len(median[k]) == 5 for k in probe.METRICS)
+            assert all(torch.isfinite(torch.as_tensor(median[k])).all() for k in probe.METRICS)
+            assert (torch.as_tensor(median["grad_norm_original"]) > 0).all()
