@@ -85,6 +85,10 @@ class ImageTask:
         return [{k: result[k] for k in METRICS}]
 
     def plot_samples(self, snapshots: dict[int, np.ndarray], path, member=0):
+        """``plots/samples.png`` (grids side by side) and one grid per snapshot in ``samples/step_NNNNNN.png``."""
         from ganscope import plots
+        from ganscope.imageio import save_grid
 
+        for step, images in snapshots.items():
+            save_grid(torch.as_tensor(images), path.parent.parent / "samples" / f"step_{step:06d}.png")
         return plots.save(plots.image_snapshots(snapshots, self.cfg.data.name), path)
