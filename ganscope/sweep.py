@@ -351,7 +351,7 @@ def group(runs: list[RunSpec], max_size: int = 0) -> list[Job]:
 
 
 def _groupable(cfg: dict) -> bool:
-    from ganscope.tasks import task_kind
+    from ganscope.data import task_kind
 
     return task_kind(cfg["data"]["name"]) == "toy2d"
 

@@ -21,7 +21,7 @@ def rp_spec(ctx, ks, seeds, steps) -> dict:
 
 
 def _rp_vs_single(ctx):
-    ks, seeds, steps = ctx.size([1, 4, 12], [1, 4, 12, 24]), ctx.size(1, 3), ctx.size(800, 20000)
+    ks, seeds, steps = [1, 4, 12, 24], ctx.size(1, 3), ctx.size(800, 20000)
     rows, runs = sweep(ctx, rp_spec(ctx, ks, seeds, steps), "rp")
     curves = {}
     for overrides, run_dir in runs.values():
