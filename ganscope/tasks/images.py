@@ -13,24 +13,21 @@ import torch
 from ganscope.data.images import dequantize, load_images, parse_data_spec
 from ganscope.nets.conv import make_image_nets
 from ganscope.nets.rp import RPDiscriminator
-from ganscope.rng import Streams
+from ganscope.tasks.single import SingleModelTask
 from ganscope.tasks.toy2d import EVAL_SEED_OFFSET
 
 
 METRICS = ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage")
 
 
-class ImageTask:
+class ImageTask(SingleModelTask):
     event_dims = 3
     progress_key = "fid"
     snapshot_samples = 64
-    centres = None
-    size = 1
-    member_values: dict = {}
     metrics_info: dict | None = None  # extractor, its digest, sample count and reference set of the metrics
 
     def __init__(self, cfg):
-        self.cfg = cfg
+        super().__init__(cfg)
         self.data = load_images(cfg.data.name, split="train", image_size=cfg.data.image_size or None,
                                 skip_bad=cfg.data.skip_bad)
         channels, size = self.data.x.shape[1], self.data.x.shape[-1]
@@ -38,7 +35,6 @@ class ImageTask:
         torch.manual_seed(cfg.seed)
         self.gen, disc = make_image_nets(cfg.net, size, channels, m.latent_dim, m.g_width, m.d_width)
         self.disc = RPDiscriminator(cfg.rp.k, channels, size, m.d_width, cfg.seed) if cfg.rp.k > 1 else disc
-        self.streams = Streams([cfg.seed], members=False)
 
     @property
     def reference(self) -> str:
@@ -49,23 +45,14 @@ class ImageTask:
         return name if name.startswith("folder:") else f"{name}:test"
 
     def real(self) -> torch.Tensor:
-        gen = self.streams.generators[0]
-        x = self.data.x[torch.randint(len(self.data.x), (self.cfg.data.batch_size,), generator=gen)]
-        return dequantize(x, gen) if self.cfg.data.dequantize else x
-
-    def latent(self, n=None) -> torch.Tensor:
-        return self.streams.randn((n or self.cfg.data.batch_size, self.cfg.model.latent_dim))
-
-    @staticmethod
-    def g_loss_total(g_loss):
-        """One loss, or RP-GAN's K losses: the generator minimises their mean (Neyshabur et al. 2017, eq. 2)."""
-        return g_loss.mean()
+        x = self.draw(self.data.x)
+        return dequantize(x, self.streams.generators[0]) if self.cfg.data.dequantize else x
 
     # ---- evaluation ----------------------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, gen, n: int, seed_offset: int = EVAL_SEED_OFFSET, batch: int = 500) -> torch.Tensor:
         """n images from fixed latents (the same at every call), the generator in eval mode (BatchNorm stats)."""
-        z = torch.randn(n, self.cfg.model.latent_dim, generator=torch.Generator().manual_seed(self.cfg.seed + seed_offset))
+        z = self.eval_latents(n, seed_offset)
         was_training = gen.training
         gen.eval()
         try:

@@ -18,48 +18,34 @@ import torch
 from ganscope.data.text import load_text, one_hot
 from ganscope.metrics.ngram import ORDERS, ngram_counts, ngram_jsds
 from ganscope.nets.charcnn import make_char_nets
-from ganscope.rng import Streams
+from ganscope.tasks.single import SingleModelTask
 from ganscope.tasks.toy2d import EVAL_SEED_OFFSET
 
 
-class TextTask:
+class TextTask(SingleModelTask):
     event_dims = 2
     progress_key = "jsd4"
     snapshot_samples = 32
-    centres = None
-    size = 1
-    member_values: dict = {}
 
     def __init__(self, cfg):
-        self.cfg, m = cfg, cfg.model
+        super().__init__(cfg)
+        m = cfg.model
         self.data = load_text(cfg.data.name, cfg.data.seq_len, cfg.data.vocab)
         self.vocab = self.data.vocab
         torch.manual_seed(cfg.seed)
         self.gen, self.disc = make_char_nets(len(self.vocab), cfg.data.seq_len, m.latent_dim, m.g_width,
                                              m.d_width, m.g_depth, m.d_depth)
-        self.streams = Streams([cfg.seed], members=False)
         self._reference = None
 
     def real(self) -> torch.Tensor:
         """(B, V, L) one-hot lines drawn uniformly (with replacement) from the training split."""
-        train = self.data.train
-        pick = torch.randint(len(train), (self.cfg.data.batch_size,), generator=self.streams.generators[0])
-        return one_hot(train[pick], len(self.vocab))
-
-    def latent(self, n=None) -> torch.Tensor:
-        return self.streams.randn((n or self.cfg.data.batch_size, self.cfg.model.latent_dim))
-
-    @staticmethod
-    def g_loss_total(g_loss):
-        """One model: its (scalar) loss."""
-        return g_loss.sum()
+        return one_hot(self.draw(self.data.train), len(self.vocab))
 
     # ---- evaluation ----------------------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, gen, n: int, batch: int = 500) -> torch.Tensor:
         """(n, L) symbol indices, argmax per position, from fixed latents (the same at every call)."""
-        z = torch.randn(n, self.cfg.model.latent_dim,
-                        generator=torch.Generator().manual_seed(self.cfg.seed + EVAL_SEED_OFFSET))
+        z = self.eval_latents(n)
         return torch.cat([gen(chunk).argmax(dim=1) for chunk in z.split(batch)])
 
     def samples(self, gen, n=None) -> np.ndarray:
