@@ -260,7 +260,9 @@ def load_run(run_dir) -> Run:
 def sample_run(run_dir, n: int, seed: int = 0) -> torch.Tensor:
     """n samples from a stored run's generator (its EMA when the run keeps one), latents seeded by ``seed``."""
     run = load_run(run_dir)
-    if not hasattr(run.task, "generate"):
+    from ganscope.data import task_kind
+
+    if task_kind(run.cfg.data.name) != "images":
         raise UsageError(f"run: {run_dir} is a {run.cfg.data.name} run; only image runs give images")
     gen = run.game.ema if run.game.ema is not None else run.game.gen.net
     return run.task.generate(gen, n, seed_offset=seed - run.cfg.seed)
