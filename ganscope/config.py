@@ -207,6 +207,21 @@ def merge(base: dict, update: dict) -> dict:
     return out
 
 
+def nest(dotted: str, value) -> dict:
+    """``("a.b.c", v)`` -> ``{"a": {"b": {"c": v}}}``."""
+    for part in reversed(dotted.split(".")):
+        value = {part: value}
+    return value
+
+
+def flatten(d: dict, prefix="") -> dict:
+    """Nested mappings -> one mapping of dotted keys (the inverse of merging :func:`nest` results)."""
+    out = {}
+    for k, v in d.items():
+        out.update(flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
 def parse_override(text: str) -> dict:
     """``a.b.c=value`` -> {"a": {"b": {"c": value}}}, the value parsed as a YAML scalar."""
     if "=" not in text:
@@ -218,9 +233,7 @@ def parse_override(text: str) -> dict:
         value = yaml.safe_load(raw) if raw else ""
     except yaml.YAMLError:
         value = raw
-    for part in reversed(key.split(".")):
-        value = {part: value}
-    return value
+    return nest(key, value)
 
 
 def load_yaml(path, what: str = "config") -> dict:
@@ -255,15 +268,8 @@ def resolve(file_values: dict, overrides=()) -> Config:
     return cfg
 
 
-def _flatten(d: dict, prefix="") -> dict:
-    out = {}
-    for k, v in d.items():
-        out.update(_flatten(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-    return out
-
-
 def _check_members(cfg: Config):
-    cfg.members = _flatten(cfg.members)
+    cfg.members = flatten(cfg.members)
     for key, vals in cfg.members.items():
         if key not in MEMBER_KEYS:
             raise UsageError(f"members.{key}: not a per-member key; allowed: {', '.join(MEMBER_KEYS)}")

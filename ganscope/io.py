@@ -57,5 +57,10 @@ def json_safe(obj):
     return obj
 
 
+def read_jsonl(path) -> list[dict]:
+    """One JSON object per non-empty line (a run's ``metrics.jsonl``)."""
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def write_json(path, obj) -> Path:
     return write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ganscope.analysis import dirac  # noqa: E402
-from ganscope.io import atomic_path  # noqa: E402
+from ganscope.io import atomic_path, read_jsonl  # noqa: E402
 
 PARAM_SYMBOL = {"gamma": "γ", "sigma": "σ", "clip": "c", "target": "g₀"}
 
@@ -128,9 +128,7 @@ def samples_through_training(real: np.ndarray, snapshots: dict, title: str):
 
 def metric_curves(jsonl_path):
     """Every logged scalar (or per-member list) against the step, one panel each, log scale where positive."""
-    import json
-
-    rows = [json.loads(line) for line in Path(jsonl_path).read_text().splitlines() if line.strip()]
+    rows = read_jsonl(jsonl_path)
     keys = sorted({k for r in rows for k in r if k not in ("step", "wall_s")})
     fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(3.2 * max(len(keys), 1), 2.8), squeeze=False)
     for ax, key in zip(axes[0], keys):

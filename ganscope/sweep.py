@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import functools
 import hashlib
 import io
 import itertools
@@ -35,9 +36,9 @@ from pathlib import Path
 
 import yaml
 
-from ganscope.config import MEMBER_KEYS, load_yaml, merge, resolve, to_dict
+from ganscope.config import MEMBER_KEYS, flatten, load_yaml, merge, nest, resolve, to_dict
 from ganscope.errors import UsageError
-from ganscope.io import json_safe, write_json, write_text
+from ganscope.io import json_safe, read_jsonl, write_json, write_text
 
 SPEC_KEYS = ("base", "set", "grid", "random", "seeds", "success", "ensemble", "submitit", "ray")
 RESERVED = {"seed": "seeds are given by the top-level `seeds`",
@@ -116,12 +117,7 @@ def _mapping(value, where) -> dict:
 
 def _flat_mapping(value, where) -> dict:
     """A mapping of dotted keys (nested mappings are flattened); reserved keys are refused."""
-    out = {}
-    for key, v in _mapping(value, where).items():
-        if isinstance(v, dict):
-            out.update({f"{key}.{k}": x for k, x in _flat_mapping(v, f"{where}.{key}").items()})
-        else:
-            out[str(key)] = v
+    out = flatten(_mapping(value, where))
     for key in out:
         if key.split(".")[0] in RESERVED:
             raise UsageError(f"{where}.{key}: {RESERVED[key.split('.')[0]]}")
@@ -300,12 +296,7 @@ def _make_run(spec: Spec, point: dict, seed: int) -> RunSpec:
 
 
 def _nest(flat: dict) -> dict:
-    out = {}
-    for key, value in flat.items():
-        for part in reversed(key.split(".")):
-            value = {part: value}
-        out = merge(out, value)
-    return out
+    return functools.reduce(merge, (nest(k, v) for k, v in flat.items()), {})
 
 
 def _slug(point: dict) -> str:
@@ -463,7 +454,7 @@ def split_ensemble(out: Path, job: Job, root: Path):
     """Each member's ``metrics.jsonl`` (its entry of every per-member list) and ``summary.json`` into
     ``runs/NAME``; summary.json is written last (it marks the run done)."""
     summary = json.loads((out / "summary.json").read_text())
-    rows = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines() if ln]
+    rows = read_jsonl(out / "metrics.jsonl")
     for i, name in enumerate(job.runs):
         run_dir = root / "runs" / name
         lines = [json.dumps({k: v[i] if isinstance(v, list) else v for k, v in row.items()}) for row in rows]
@@ -782,7 +773,7 @@ def succeeded(run_dir, final: dict, success: dict) -> bool:
     if metric not in final:
         raise UsageError(f"success.metric: {metric!r} is not a final metric of {run_dir}; "
                          f"allowed: {', '.join(final)}")
-    rows = [json.loads(ln) for ln in (Path(run_dir) / "metrics.jsonl").read_text().splitlines() if ln]
+    rows = read_jsonl(Path(run_dir) / "metrics.jsonl")
     history = [r[metric] for r in rows if metric in r][-success["hold"]:]
     values = history + [final[metric]]
     if "below" in success:

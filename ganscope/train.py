@@ -20,7 +20,7 @@ import yaml
 from ganscope.config import Config, load_yaml, resolve, to_dict
 from ganscope.errors import UsageError
 from ganscope.game import Game, NonFiniteLoss, Player, make_optimizer
-from ganscope.io import atomic_path, write_json, write_text
+from ganscope.io import atomic_path, read_jsonl, write_json, write_text
 from ganscope.io import json_safe as _json_safe
 from ganscope.metrics.toy2d import mode_collapse
 from ganscope.tasks import make_task
@@ -46,6 +46,7 @@ class Run:
         self.step = 0
         self.elapsed = 0.0  # training wall-clock seconds over all sessions (for metrics against time)
         self.snapshots: dict[int, np.ndarray] = {}
+        self._evaluated = None  # (step, metrics) of the last evaluation
 
     # ---- checkpoints ---------------------------------------------------------------------------------
     @property
@@ -111,8 +112,11 @@ class Run:
         return {int(round(steps * k / 5)) for k in range(6)}
 
     def evaluate(self) -> list[dict]:
-        gen = self.game.ema if self.game.ema is not None else self.game.gen.net
-        return self.task.evaluate(gen)
+        """The task's metrics of the (EMA) generator, computed once per step (the last step's serve finish)."""
+        if self._evaluated is None or self._evaluated[0] != self.step:
+            gen = self.game.ema if self.game.ema is not None else self.game.gen.net
+            self._evaluated = (self.step, self.task.evaluate(gen))
+        return [dict(m) for m in self._evaluated[1]]
 
     def train(self, progress=True) -> dict:
         cfg, log = self.cfg, MetricLog(self.out, self.step, squeeze=self.cfg.ensemble == 1)
@@ -180,7 +184,7 @@ class Run:
         centres = self.task.centres
         if centres is None:
             return
-        rows = [json.loads(ln) for ln in (self.out / "metrics.jsonl").read_text().splitlines() if ln]
+        rows = read_jsonl(self.out / "metrics.jsonl")
         history = [np.atleast_1d(r["modes_covered"]) for r in rows if "modes_covered" in r]
         for i, metrics in enumerate(final):
             counts = [int(h[i]) for h in history] + [metrics["modes_covered"]]

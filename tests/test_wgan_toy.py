@@ -12,6 +12,7 @@ import torch
 from ganscope.cli import _Parser
 from ganscope.errors import UsageError
 from ganscope.experiments import wgan_toy as W
+from ganscope.io import json_safe
 from ganscope.penalties import wgan_gp
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -125,7 +126,7 @@ def test_loose_clipping_makes_gradients_grow_towards_the_input():
 
 
 def test_jsonable_turns_non_finite_into_null():
-    out = W._jsonable({"a": float("nan"), "b": [float("inf"), -np.inf, np.float32(1.5)], "c": np.arange(2)})
+    out = json_safe({"a": float("nan"), "b": [float("inf"), -np.inf, np.float32(1.5)], "c": np.arange(2)})
     assert out == {"a": None, "b": [None, None, 1.5], "c": [0, 1]}
     json.dumps(out, allow_nan=False)
 

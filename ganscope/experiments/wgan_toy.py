@@ -344,21 +344,6 @@ def plot_clipping_pathology(result: dict):
 
 
 # ---- runners ------------------------------------------------------------------------------------------
-def _jsonable(obj):
-    """Floats that are NaN/±inf become None; numpy scalars/arrays become Python numbers/lists."""
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if math.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
-
-
 def _surface_numbers(r: dict) -> dict:
     keys = ("data", "method", "params", "final_loss", "w1_critic", "lipschitz", "w1_normalised", "w1_exact",
             "seconds")
@@ -372,7 +357,7 @@ def run_critic_surfaces(out, quick: bool = True, seed: int = 0, data=SURFACE_DAT
     ``steps``: None gives 500 (quick) or 2,000 critic steps. Returns {"results": [...], "png", "json"}.
     """
     from ganscope import plots
-    from ganscope.io import write_json
+    from ganscope.io import json_safe, write_json
 
     steps = (QUICK_SURFACE_STEPS if quick else SURFACE_STEPS) if steps is None else steps
     for name in data:
@@ -380,7 +365,7 @@ def run_critic_surfaces(out, quick: bool = True, seed: int = 0, data=SURFACE_DAT
     results = [critic_surface(d, _check_method(m), steps=steps, seed=seed) for m in methods for d in data]
     out = Path(out)
     png = plots.save(plot_critic_surfaces(results), out / "critic_surfaces.png")
-    js = write_json(out / "critic_surfaces.json", _jsonable({"quick": quick, "grid": [GRID_POINTS, GRID_RANGE],
+    js = write_json(out / "critic_surfaces.json", json_safe({"quick": quick, "grid": [GRID_POINTS, GRID_RANGE],
                                                              "results": [_surface_numbers(r) for r in results]}))
     return {"results": results, "png": png, "json": js}
 
@@ -391,7 +376,7 @@ def run_clipping_pathology(out, quick: bool = True, seed: int = 0, steps: int | 
     ``steps``: None gives 200 (quick) or 1,000 critic steps. Returns the result plus "png" and "json".
     """
     from ganscope import plots
-    from ganscope.io import write_json
+    from ganscope.io import json_safe, write_json
 
     steps = (QUICK_PATHOLOGY_STEPS if quick else PATHOLOGY_STEPS) if steps is None else steps
     result = clipping_pathology(steps=steps, seed=seed)
@@ -399,7 +384,7 @@ def run_clipping_pathology(out, quick: bool = True, seed: int = 0, steps: int | 
     png = plots.save(plot_clipping_pathology(result), out / "clipping_pathology.png")
     numbers = {"quick": quick, "params": result["params"],
                "runs": [{k: v for k, v in r.items() if k != "weights"} for r in result["runs"]]}
-    js = write_json(out / "clipping_pathology.json", _jsonable(numbers))
+    js = write_json(out / "clipping_pathology.json", json_safe(numbers))
     return result | {"png": png, "json": js}
 
 

@@ -2,12 +2,19 @@
 training runs, and the quick/full sizes."""
 from __future__ import annotations
 
+import functools
+import json
+import shutil
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ganscope.config import load_yaml, resolve, to_dict
+import yaml
+
+from ganscope.config import flatten, load_yaml, merge, parse_override, resolve, to_dict
+from ganscope.io import read_jsonl, write_text
+from ganscope.plots import plt
 from ganscope.presets import CONFIG_DIR
 
 
@@ -96,25 +103,15 @@ def train(ctx: Context, name: str, overrides=(), sub=None):
 
     A finished run in that directory is loaded instead of retrained (re-running a reproduction is cheap).
     """
-    import json
-
     from ganscope.train import Run
 
     out = ctx.out / (sub or name)
     cfg = config_of(name, overrides)
     run = Run(cfg, out)
-    summary_path = out / "summary.json"
-    if summary_path.exists() and (out / "checkpoints" / "last.pt").exists():
+    if (out / "summary.json").exists() and run.checkpoint_path.exists():
         run.load(run.checkpoint_path)
-        return run, json.loads(summary_path.read_text())
-    import shutil
-
-    import yaml
-
-    from ganscope.io import write_text
-
+        return run, json.loads((out / "summary.json").read_text())
     shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
     write_text(out / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
     return run, run.train(progress=False)
 
@@ -123,8 +120,6 @@ def sweep(ctx: Context, spec: dict, sub: str):
     """Run a sweep spec (base relative to configs/) into ``ctx.out/sub`` with the context's workers.
 
     Returns (aggregated rows, {run name: (its overrides, its run directory)}) for the finished runs."""
-    import json
-
     from ganscope.sweep import aggregate, parse_spec, run_sweep
 
     out = ctx.out / sub
@@ -138,3 +133,31 @@ def sweep(ctx: Context, spec: dict, sub: str):
 def command(name: str, overrides=(), sub=None, out="DIR") -> str:
     extra = "".join(f" {o}" for o in overrides)
     return f"ganscope train configs/{name}.yaml{extra} --out {out}/{sub or name}"
+
+
+def evaluations(run_dir, key: str) -> list[dict]:
+    """The evaluation rows of a run's metrics.jsonl (those that hold ``key``, e.g. "fid" or "jsd4")."""
+    return [r for r in read_jsonl(Path(run_dir) / "metrics.jsonl") if key in r]
+
+
+def image_overrides(ctx) -> list[str]:
+    """The image runs' size: tiny nets and short runs for --quick, the paper's scale (on a GPU) for --full."""
+    return ctx.size(["model.g_width=32", "model.d_width=32", "train.eval_every=100", "data.eval_samples=500",
+                     "game.ema=0.99"], ["train.eval_every=1000"])
+
+
+def as_set(overrides) -> dict:
+    """``["a.b=1", ...]`` -> ``{"a.b": 1, ...}`` (values parsed as on the command line), for a sweep's ``set``."""
+    return flatten(functools.reduce(merge, map(parse_override, overrides), {}))
+
+
+def fid_against(curves: dict, axes=("step",)):
+    """FID curves of several runs against each of ``axes`` (step, wall_s), one panel each."""
+    fig, panels = plt.subplots(1, len(axes), figsize=(5 * len(axes), 3.4), squeeze=False)
+    for ax, key in zip(panels[0], axes):
+        for label, rows in curves.items():
+            ax.plot([r[key] for r in rows], [r["fid"] for r in rows], "o-", ms=3, label=label)
+        ax.set(xlabel={"step": "generator step", "wall_s": "training seconds"}[key], ylabel="FID", yscale="log")
+    panels[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig

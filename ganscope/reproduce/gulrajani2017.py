@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 from ganscope.plots import plt, save
-from ganscope.reproduce.common import command, compare, figure, run_section, section, sweep, table, train
+from ganscope.reproduce.common import (as_set, command, compare, evaluations, fid_against, figure, image_overrides,
+                                       run_section, section, sweep, table, train)
 
 TITLE = "Improved Training of Wasserstein GANs"
 CITATION = "Ishaan Gulrajani, Faruk Ahmed, Martin Arjovsky, Vincent Dumoulin, Aaron Courville. NeurIPS 2017."
@@ -65,19 +66,6 @@ def _clipping_pathology(ctx):
 IMAGE_METHODS = ("nonsaturating", "lsgan", "wgan-clip", "wgan-gp")
 
 
-def image_overrides(ctx) -> list[str]:
-    """The image runs' size: tiny nets and short runs for --quick, the paper's scale (on a GPU) for --full."""
-    return ctx.size(["model.g_width=32", "model.d_width=32", "train.eval_every=100", "data.eval_samples=500",
-                     "game.ema=0.99"], ["train.eval_every=1000"])
-
-
-def as_set(overrides) -> dict:
-    """``["a.b=1", ...]`` -> ``{"a.b": 1, ...}`` with YAML scalars, for a sweep spec's ``set``."""
-    import yaml
-
-    return {k: yaml.safe_load(v) for k, v in (o.split("=", 1) for o in overrides)}
-
-
 def _image_methods(ctx):
     steps = ctx.size(600, 20000)
     spec = {"base": "images.yaml", "set": {"net": "dcgan", "train.steps": steps, **as_set(image_overrides(ctx))},
@@ -86,7 +74,7 @@ def _image_methods(ctx):
     curves, rows = {}, []
     for overrides, run_dir in sorted(runs.values(), key=lambda r: IMAGE_METHODS.index(r[0]["method"])):
         method, final = overrides["method"], json.loads((run_dir / "summary.json").read_text())["final"]
-        curves[method] = [r for r in metric_rows(run_dir) if "fid" in r]
+        curves[method] = evaluations(run_dir, "fid")
         rows.append([method, final["fid"], final["kid"], curves[method][-1]["wall_s"]])
     path = save(fid_against(curves, ("step", "wall_s")), ctx.out / "methods" / "fid.png")
     gp, dcgan = curves["wgan-gp"][-1]["fid"], curves["nonsaturating"][-1]["fid"]
@@ -108,22 +96,6 @@ def _image_methods(ctx):
                                         "not judged at this size: the paper's claim is about stability over long runs")])
 
 
-def metric_rows(run_dir) -> list[dict]:
-    return [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text().splitlines() if ln]
-
-
-def fid_against(curves: dict, axes=("step",)):
-    """FID curves of several runs against each of ``axes`` (step, wall_s), one panel each."""
-    fig, panels = plt.subplots(1, len(axes), figsize=(5 * len(axes), 3.4), squeeze=False)
-    for ax, key in zip(panels[0], axes):
-        for label, rows in curves.items():
-            ax.plot([r[key] for r in rows], [r["fid"] for r in rows], "o-", ms=3, label=label)
-        ax.set(xlabel={"step": "generator step", "wall_s": "training seconds"}[key], ylabel="FID", yscale="log")
-    panels[0][0].legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
 def _charlm(ctx):
     steps = ctx.size(100, 20000)
     # quick: the faster variant of docs/charlm.md (Adam 1e-3, 5 critic steps); the paper's 1e-4 and 10 barely move
@@ -131,7 +103,7 @@ def _charlm(ctx):
     overrides = [f"train.steps={steps}"] + ctx.size(["optim.g.lr=1e-3", "optim.d.lr=1e-3", "game.n_d=5",
                                                      "data.batch_size=32", "train.eval_every=25"], [])
     run, summary = train(ctx, "charlm", overrides, sub="charlm")
-    rows = [r for r in metric_rows(ctx.out / "charlm") if "jsd4" in r]
+    rows = evaluations(ctx.out / "charlm", "jsd4")
     first, last = rows[0], rows[-1]
     samples = ctx.out / "charlm" / "plots" / "samples.txt"
     text = samples.read_text().split("== generator step")[-1].splitlines()[1:9] if samples.exists() else []

@@ -7,7 +7,8 @@ import csv
 import numpy as np
 
 from ganscope.plots import plt, save
-from ganscope.reproduce.common import command, compare, figure, run_section, section, sweep, table, train
+from ganscope.reproduce.common import (command, compare, evaluations, fid_against, figure, run_section, section, sweep,
+                                       table, train)
 
 TITLE = "Which Training Methods for GANs do actually Converge?"
 CITATION = "Lars Mescheder, Andreas Geiger, Sebastian Nowozin. ICML 2018."
@@ -159,9 +160,9 @@ def _r1_images(ctx):
     overrides = ["method=r1", "net=resnet", f"train.steps={steps}"] + ctx.size(
         ["data.name=digits", "model.g_width=32", "model.d_width=32", "train.eval_every=100"], ["data.name=fashion-mnist"])
     run, summary = train(ctx, "images", overrides, sub="r1_images")
-    rows = [r for r in _metric_rows(ctx.out / "r1_images") if "fid" in r]
+    rows = evaluations(ctx.out / "r1_images", "fid")
     fids = [r["fid"] for r in rows]
-    path = save(_fid_curve(rows, "R1 ResNet"), ctx.out / "r1_images" / "fid.png")
+    path = save(fid_against({"R1 ResNet": rows}), ctx.out / "r1_images" / "fid.png")
     return section("r1_images", "An R1-regularised ResNet GAN on images (§5)",
                    "GAN_stability's ResNet with R1 (γ = 20, i.e. reg_param 10), RMSProp 1e-4, EMA 0.999 of the "
                    "generator, scaled down for a CPU.",
@@ -173,21 +174,6 @@ def _r1_images(ctx):
                    comparisons=[compare("R1 training is stable", "trains without tuning; FID improves",
                                         f"FID {fids[0]:.1f} → {fids[-1]:.1f} over {steps} steps",
                                         fids[-1] < fids[0])])
-
-
-def _metric_rows(run_dir):
-    import json
-
-    return [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text().splitlines() if ln]
-
-
-def _fid_curve(rows, label):
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.plot([r["step"] for r in rows], [r["fid"] for r in rows], "o-", label=label)
-    ax.set(xlabel="generator step", ylabel="FID", yscale="log")
-    ax.legend()
-    fig.tight_layout()
-    return fig
 
 
 SECTIONS = [_dirac, _convergence_matrix, _r1_images]

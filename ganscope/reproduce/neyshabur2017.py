@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from ganscope.plots import plt, save
-from ganscope.reproduce.common import compare, figure, run_section, section, sweep, table
-from ganscope.reproduce.gulrajani2017 import as_set, image_overrides, metric_rows
+from ganscope.reproduce.common import (as_set, compare, evaluations, figure, image_overrides, run_section, section,
+                                       sweep, table)
 
 TITLE = "Stabilizing GAN Training with Multiple Random Projections"
 CITATION = "Behnam Neyshabur, Srinadh Bhojanapalli, Ayan Chakrabarti. arXiv:1705.07831, 2017."
@@ -25,7 +25,7 @@ def _rp_vs_single(ctx):
     rows, runs = sweep(ctx, rp_spec(ctx, ks, seeds, steps), "rp")
     curves = {}
     for overrides, run_dir in runs.values():
-        curves.setdefault(overrides["rp.k"], []).append([r for r in metric_rows(run_dir) if "fid" in r])
+        curves.setdefault(overrides["rp.k"], []).append(evaluations(run_dir, "fid"))
     path = save(_fid_over_seeds(curves), ctx.out / "rp" / "fid.png")
     final = {r["rp.k"]: r.get("fid_mean") for r in rows}
     best_rp = min((v for k, v in final.items() if k > 1 and v is not None), default=float("nan"))
