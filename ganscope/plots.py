@@ -1,7 +1,6 @@
 """Figures (matplotlib, PNG, headless). Every function draws on a new figure and saves it atomically."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib

@@ -1,8 +1,9 @@
 """`ganscope reproduce PAPER [--quick|--full] --out DIR`: one paper's experiments, then its report.
 
-Each paper module has ``TITLE``, ``CITATION`` and ``sections(ctx) -> list[dict]`` (report.json sections, each
-with its figures, tables, command and paper-vs-measured rows). ``--quick`` is sized for a 2-core CPU
-(``reproduce all --quick`` < 20 minutes), ``--full`` for a GPU. Re-running reuses finished training runs.
+Each paper module has ``TITLE``, ``CITATION`` and ``SECTIONS``: functions ``ctx -> dict`` (a report.json
+section with its figures, tables, command and paper-vs-measured rows), each run by ``common.run_section``.
+``--quick`` is sized for a 2-core CPU (``reproduce all --quick`` < 20 minutes), ``--full`` for a GPU.
+Re-running reuses finished training runs.
 """
 from __future__ import annotations
 
@@ -37,9 +38,11 @@ def reproduce(paper: str, out, quick: bool = True, workers: int = 2, log=print) 
 
 
 def _run_paper(name: str, ctx):
+    from ganscope.reproduce.common import run_section
+
     module = importlib.import_module(f"ganscope.reproduce.{name}")
     start = time.perf_counter()
-    sections = module.sections(ctx)
+    sections = [run_section(ctx, fn) for fn in module.SECTIONS]
     flag = "--quick" if ctx.quick else "--full"
     write_json(ctx.out / "report.json", json_safe({
         "paper": name, "title": module.TITLE, "citation": module.CITATION, "mode": ctx.mode,

@@ -7,7 +7,7 @@ import math
 
 from ganscope.analysis import theory
 from ganscope.plots import save
-from ganscope.reproduce.common import command, compare, figure, run_section, section, table, train
+from ganscope.reproduce.common import command, compare, figure, section, table, train
 
 TITLE = "Towards Principled Methods for Training Generative Adversarial Networks"
 CITATION = "Martin Arjovsky, Léon Bottou. ICLR 2017."
@@ -97,7 +97,3 @@ def _theorem_2_5(ctx):
 
 
 SECTIONS = [_perfect_discrimination, _jsd_saturation, _gradient_probe, _theorem_2_5]
-
-
-def sections(ctx):
-    return [run_section(ctx, fn) for fn in SECTIONS]

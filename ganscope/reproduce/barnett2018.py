@@ -9,7 +9,7 @@ import numpy as np
 
 from ganscope.analysis import dirac, theory
 from ganscope.plots import save
-from ganscope.reproduce.common import command, compare, figure, run_section, section, table, train
+from ganscope.reproduce.common import command, compare, figure, section, table, train
 
 TITLE = "Convergence Problems with Generative Adversarial Networks (GANs)"
 CITATION = "Samuel A. Barnett. Dissertation, University of Oxford, 2018 (arXiv:1806.11382)."
@@ -112,7 +112,3 @@ def _gradient_play(ctx):
 
 
 SECTIONS = [_optimal_discriminator, _mode_collapse, _gradient_play]
-
-
-def sections(ctx):
-    return [run_section(ctx, fn) for fn in SECTIONS]

@@ -7,7 +7,7 @@ import json
 import shutil
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -26,7 +26,6 @@ class Context:
     quick: bool = True
     workers: int = 2
     log: callable = print
-    timings: dict = field(default_factory=dict)
 
     @property
     def mode(self) -> str:
@@ -88,8 +87,7 @@ def run_section(ctx: Context, fn) -> dict:
         detail = traceback.format_exc(limit=3).strip().splitlines()[-1]
         result = section(name, name.replace("_", " "), f"This experiment failed: {detail}",
                          comparisons=[compare(name, "—", f"failed: {type(err).__name__}", None)])
-    ctx.timings[name] = time.perf_counter() - start
-    ctx.log(f"[{ctx.mode}] {name} done in {ctx.timings[name]:.0f} s")
+    ctx.log(f"[{ctx.mode}] {name} done in {time.perf_counter() - start:.0f} s")
     return result
 
 

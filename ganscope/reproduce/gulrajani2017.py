@@ -7,7 +7,7 @@ import json
 
 from ganscope.plots import plt, save
 from ganscope.reproduce.common import (as_set, command, compare, evaluations, fid_against, figure, image_overrides,
-                                       run_section, section, sweep, table, train)
+                                       section, sweep, table, train)
 
 TITLE = "Improved Training of Wasserstein GANs"
 CITATION = "Ishaan Gulrajani, Faruk Ahmed, Martin Arjovsky, Vincent Dumoulin, Aaron Courville. NeurIPS 2017."
@@ -132,7 +132,3 @@ def _jsd_curves(rows):
 
 
 SECTIONS = [_critic_surfaces, _clipping_pathology, _image_methods, _charlm]
-
-
-def sections(ctx):
-    return [run_section(ctx, fn) for fn in SECTIONS]

@@ -7,7 +7,7 @@ import csv
 import numpy as np
 
 from ganscope.plots import plt, save
-from ganscope.reproduce.common import (command, compare, evaluations, fid_against, figure, run_section, section, sweep,
+from ganscope.reproduce.common import (command, compare, evaluations, fid_against, figure, section, sweep,
                                        table, train)
 
 TITLE = "Which Training Methods for GANs do actually Converge?"
@@ -177,7 +177,3 @@ def _r1_images(ctx):
 
 
 SECTIONS = [_dirac, _convergence_matrix, _r1_images]
-
-
-def sections(ctx):
-    return [run_section(ctx, fn) for fn in SECTIONS]

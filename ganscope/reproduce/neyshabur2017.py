@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ganscope.plots import plt, save
-from ganscope.reproduce.common import (as_set, compare, evaluations, figure, image_overrides, run_section, section,
+from ganscope.reproduce.common import (as_set, compare, evaluations, figure, image_overrides, section,
                                        sweep, table)
 
 TITLE = "Stabilizing GAN Training with Multiple Random Projections"
@@ -62,7 +62,3 @@ def _fid_over_seeds(curves: dict):
 
 
 SECTIONS = [_rp_vs_single]
-
-
-def sections(ctx):
-    return [run_section(ctx, fn) for fn in SECTIONS]
