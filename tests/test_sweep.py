@@ -10,6 +10,7 @@ import yaml
 
 from ganscope import sweep as S
 from ganscope.cli import _Parser
+from ganscope.cli import sweep as cli_sweep
 from ganscope.errors import UsageError
 
 TINY = {"train.steps": 20, "model.g_width": 8, "model.d_width": 8, "data.batch_size": 32,
@@ -257,7 +258,7 @@ def test_submitit_local_executor(tmp_path):
 # ---- command line ----------------------------------------------------------------------------------------------
 def parser():
     p = _Parser(prog="ganscope")
-    S.register(p.add_subparsers(parser_class=_Parser))
+    cli_sweep.register(p.add_subparsers(parser_class=_Parser))
     return p
 
 
@@ -273,3 +274,22 @@ def test_cli_dry_run_and_aggregate(tmp_path, capsys, swept):
     with pytest.raises(UsageError, match="--out"):
         args = parser().parse_args(["sweep", str(spec_path)])
         args.run(args)
+
+
+def test_package_exports_and_old_register_alias():
+    import importlib
+    import pkgutil
+
+    from ganscope.sweep import executors, jobs, results, run, spec, state
+
+    homes = {spec: ["Spec", "load_spec", "parse_spec", "SPEC_KEYS"], jobs: ["RunSpec", "expand", "Job", "group"],
+             executors: ["LocalPool", "SubmititPool", "RayPool", "make_pool", "run_job", "split_ensemble"],
+             results: ["mean_ci", "succeeded", "aggregate", "markdown"], state: ["SweepState"],
+             run: ["run_sweep", "plan"]}
+    for module, names in homes.items():
+        for name in names:
+            assert getattr(S, name) is getattr(module, name), name
+    assert S.register is cli_sweep.register  # deprecated alias, removed in 0.3
+    for info in pkgutil.iter_modules(S.__path__, "ganscope.sweep."):  # the library holds no argparse
+        source = open(importlib.import_module(info.name).__file__, encoding="utf-8").read()
+        assert "argparse" not in source and "add_argument" not in source, info.name

@@ -1,136 +1,19 @@
-"""Optimal discriminator, JSD, perfect discrimination and Thm 2.5 (ganscope.analysis.theory)."""
-import argparse
-import json
+"""The optimal-discriminator lab: closed form against trained (ganscope.analysis.theory)."""
+import importlib
 import math
 
 import numpy as np
 import pytest
 from scipy.special import expit
 
-from ganscope import cli
 from ganscope.analysis import theory as T
-from ganscope.errors import UsageError
 
-LOG2, LOG4 = math.log(2), math.log(4)
+LOG2 = math.log(2)
 
 
 @pytest.fixture(scope="module")
 def report_1d():
     return T.optimal_d_report("normal:0,1", "normal:2,1", steps=400, seed=0, held_out=40_000)
-
-
-# ---- closed forms ----------------------------------------------------------------------------------------------------
-def test_optimal_discriminator_is_logistic_for_unit_gaussians():
-    # p_r = N(0,1), p_g = N(1,1): log p_r − log p_g = −x²/2 + (x − 1)²/2 = 1/2 − x
-    d_star = T.optimal_discriminator("normal:0,1", "normal:1,1")
-    xs = np.array([-3.0, -1.0, 0.0, 0.5, 1.0, 2.5, 6.0])
-    assert d_star(xs) == pytest.approx(expit(0.5 - xs), rel=1e-12)
-    assert d_star(np.array([0.5]))[0] == pytest.approx(0.5, abs=1e-15)
-
-
-def test_optimal_discriminator_2d_and_off_support():
-    d2 = T.optimal_discriminator("normal:0,0,1", "normal:1,0,1")  # depends on x₁ only
-    pts = np.array([[-1.0, 0.0], [-1.0, 5.0], [2.0, -3.0]])
-    assert d2(pts) == pytest.approx(expit(0.5 - pts[:, 0]), rel=1e-12)
-    du = T.optimal_discriminator("uniform:0,2", "uniform:1,3")
-    assert du(np.array([0.5, 1.5, 2.5])) == pytest.approx([1.0, 0.5, 0.0], abs=0)
-    assert np.isnan(du(np.array([5.0]))[0])  # neither has mass: undefined
-    with pytest.raises(UsageError, match="no density|needs two densities"):
-        T.optimal_discriminator("point:0", "normal:0,1")
-
-
-PAIRS = [("normal:0,1", "normal:1,1"), ("normal:0,1", "normal:2,0.5"), ("uniform:0,1", "normal:0.5,1"),
-         ("uniform:0,1", "uniform:0.3,2"), ("mixture:0.3*normal:-2,0.5+0.7*normal:2,0.5", "normal:0,2"),
-         ("normal:0,0,1", "normal:1,0.5,1,2"), ("mixture:normal:-1,0,0.5+normal:1,0,0.5", "normal:0,0,1"),
-         ("segment:0,0,2,0", "segment:1,0,4,0")]
-
-
-@pytest.mark.parametrize("real,fake", PAIRS)
-def test_value_at_optimum_identity(real, fake):
-    j, v = T.jsd(real, fake), T.value_at_optimum(real, fake)
-    assert v == pytest.approx(-LOG4 + 2 * j, abs=1e-6)
-    assert 1e-3 < j < LOG2 - 1e-3  # overlapping pairs: strictly inside (0, log 2)
-
-
-def test_identical_distributions():
-    for spec in ("normal:0.3,1.7", "uniform:-1,2", "normal:1,2,0.5", "point:3", "segment:0,0,1,1"):
-        assert T.jsd(spec, spec) == 0.0
-        assert T.value_at_optimum(spec, spec) == pytest.approx(-LOG4, abs=1e-9)
-    # the same distribution written two ways goes through the integrals
-    same = ("mixture:normal:0,1+normal:0,1", "normal:0,1")
-    assert T.jsd(*same) == pytest.approx(0.0, abs=1e-10)
-    assert T.value_at_optimum(*same) == pytest.approx(-LOG4, abs=1e-9)
-    assert T.jsd("segment:0,0,2,0", "segment:2,0,0,0") == pytest.approx(0.0, abs=1e-12)
-
-
-@pytest.mark.parametrize("d", [1.0, 1.5, 3.0, 100.0, 1e6])
-def test_disjoint_supports_give_exactly_log2(d):
-    pairs = [(f"uniform:0,1", f"uniform:{d},{d + 1}"), ("point:0", f"point:{d}"), ("point:0,0", f"point:0,{d}"),
-             ("segment:-1,0,1,0", f"segment:-1,{d},1,{d + 1}"), ("segment:0,0,1,0", f"segment:{d + 1},0,{d + 2},0"),
-             ("point:0", f"uniform:{d},{d + 1}"), ("segment:0,0,1,0", f"normal:0,{d},1"), (f"point:{d}", "normal:0,1")]
-    for real, fake in pairs:
-        assert T.jsd(real, fake) == LOG2, (real, fake)
-        assert T.jsd(fake, real) == LOG2, (fake, real)
-        assert T.value_at_optimum(real, fake) == 0.0
-        assert T.kl(real, fake) == math.inf
-
-
-def test_crossing_lines_are_mutually_singular():
-    # they share one point, a null set of both (Arjovsky & Bottou Lemma: no perfect alignment)
-    assert T.jsd("segment:-1,0,1,0", "segment:0,-1,0,1") == LOG2
-    assert T.relation(T.parse_density("segment:-1,0,1,0"), T.parse_density("segment:0,-1,0,1"))[0] == "singular"
-
-
-@pytest.mark.parametrize("d", [0.0, 0.1, 0.25, 0.5, 0.9])
-def test_overlapping_uniforms_closed_form(d):
-    # U[0,1] vs U[d,d+1]: on the overlap p = q (no contribution), elsewhere mass d each with the other 0
-    assert T.jsd("uniform:0,1", f"uniform:{d},{d + 1}") == pytest.approx(d * LOG2, abs=1e-10)
-
-
-def test_jsd_symmetric_and_bounded():
-    specs = ["normal:0,1", "normal:1,0.5", "uniform:-1,1", "mixture:normal:-2,0.5+normal:2,0.5", "point:0"]
-    for a in specs:
-        for b in specs:
-            j = T.jsd(a, b)
-            assert 0.0 <= j <= LOG2
-            assert j == pytest.approx(T.jsd(b, a), abs=1e-10)
-
-
-def _grid_jsd(p, q, lo, hi, n=400_001):
-    x = np.linspace(lo, hi, n)
-    pp, qq = p.pdf(x), q.pdf(x)
-    m = (pp + qq) / 2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f = 0.5 * np.where(pp > 0, pp * np.log(pp / m), 0) + 0.5 * np.where(qq > 0, qq * np.log(qq / m), 0)
-    return np.trapezoid(f, x)
-
-
-@pytest.mark.parametrize("real,fake", [("normal:0,1", "normal:1.5,0.7"), ("mixture:normal:-2,0.5+normal:2,0.5",
-                                                                         "normal:0,1.5")])
-def test_jsd_quad_matches_independent_grid(real, fake):
-    p, q = T.parse_density(real), T.parse_density(fake)
-    assert T.jsd(p, q) == pytest.approx(_grid_jsd(p, q, -15, 15), abs=1e-9)
-
-
-def test_jsd_2d_grid_matches_1d_quad_and_kl_closed_form():
-    # a common independent coordinate does not change the JSD
-    assert T.jsd("normal:0,0,1", "normal:1,0,1") == pytest.approx(T.jsd("normal:0,1", "normal:1,1"), abs=1e-9)
-    assert T.jsd("normal:0,3,1,2", "normal:1,3,1,2") == pytest.approx(T.jsd("normal:0,1", "normal:1,1"), abs=1e-9)
-    # KL(N(0,1)‖N(1,2²)) = log 2 + (1 + 1)/8 − 1/2
-    assert T.kl("normal:0,1", "normal:1,2") == pytest.approx(LOG2 + 2 / 8 - 0.5, abs=1e-10)
-    assert T.kl("normal:0,0,1", "normal:1,0,1") == pytest.approx(0.5, abs=1e-8)
-    assert T.kl("uniform:0,1", "uniform:-1,2") == pytest.approx(math.log(3), abs=1e-10)
-    assert T.kl("uniform:0,1", "uniform:0.5,2") == math.inf and T.kl("normal:0,1", "uniform:-5,5") == math.inf
-
-
-def test_jsd_saturation_rows():
-    rows = T.jsd_saturation([0.0, 0.5, 1.0, 2.0, 10.0, 1000.0])
-    assert [r["uniform"] for r in rows] == pytest.approx([0, 0.5 * LOG2, LOG2, LOG2, LOG2, LOG2], abs=1e-10)
-    assert all(r["uniform"] == LOG2 for r in rows if r["uniform_disjoint"])
-    assert [r["point"] for r in rows] == [0.0] + [LOG2] * 5
-    normal = [r["normal"] for r in rows]
-    assert normal[0] == 0.0 and 0 < normal[1] < normal[2] < normal[3] < LOG2  # overlapping: below log 2
-    assert [r["w1"] for r in rows] == [0.0, 0.5, 1.0, 2.0, 10.0, 1000.0]
 
 
 # ---- trained estimate -------------------------------------------------------------------------------------------------
@@ -159,135 +42,40 @@ def test_singular_report_tends_to_log2():
     assert -0.05 < r["value_trained"] < 0 and r["curve"]["d_star"] is None
 
 
-# ---- Theorem 2.5 ------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("theta0", [-1.5, 0.5, 2.0])
-def test_theorem_2_5(theta0):
-    r = T.theorem_2_5(theta0)
-    assert r["lhs"] == pytest.approx(r["rhs"], abs=1e-6)
-    assert abs(r["lhs"] - theta0) > 0.2  # the JSD term matters: not the reverse-KL gradient θ0 alone
-    assert np.sign(r["jsd_grad"]) == np.sign(theta0)  # JSD grows as the distributions separate
-
-
-# ---- perfect discrimination -----------------------------------------------------------------------------------------
-def test_perfect_discrimination_lines_quickly():
-    r = T.perfect_discrimination("lines", seeds=3, max_steps=300)
-    assert r["reached"] == 3 and all(1 <= f <= 300 for f in r["first_perfect"])
-    assert r["median_first_perfect"] == sorted(r["first_perfect"])[1]
-    for run in r["runs"]:
-        assert run["accuracy"][run["first_perfect"]] == 1.0 and max(run["accuracy"][:run["first_perfect"]]) < 1.0
-
-
-def test_perfect_discrimination_overlap_control_never_perfect():
-    r = T.perfect_discrimination("overlap", seeds=1, max_steps=100)
-    assert r["first_perfect"] == [None] and r["median_first_perfect"] is None and r["reached"] == 0
-    assert 0.5 < max(r["runs"][0]["accuracy"]) < 0.75
-    with pytest.raises(UsageError, match="--setting"):
-        T.perfect_discrimination("nope")
-
-
-# ---- parsing ------------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("good", ["normal:0,1", "normal:-1.5,2e-1", "normal:1,2,0.5", "normal:1,2,0.5,3",
-                                  "uniform:-1,2", "point:3", "point:1,-2", "segment:0,0,1,1",
-                                  "mixture:0.25*normal:-2,0.5+0.75*normal:2,0.5", "mixture:normal:0,0,1+normal:3,3,1"])
-def test_parse_round_trip(good):
-    d = T.parse_density(good)
-    assert T.parse_density(d.spec) == d
-
-
-def test_parse_mixture_weights_normalised():
-    m = T.parse_density("mixture:1*normal:0,1+3*normal:-1e+1,2")
-    assert m.weights == pytest.approx((0.25, 0.75)) and m.components[1].mean == (-10.0,)
-
-
-@pytest.mark.parametrize("bad", ["", "normal", "normal:0", "normal:0,-1", "normal:0,0", "normal:a,1",
-                                 "normal:0,1,2,3,4", "normal:nan,1", "uniform:1,0", "uniform:0,1,2", "gauss:0,1",
-                                 "point:", "point:1,2,3", "segment:0,0,0,0", "segment:0,0,1",
-                                 "mixture:normal:0,1+uniform:0,1", "mixture:normal:0,1+normal:0,0,1",
-                                 "mixture:0.5*normal:0,1+normal:1,1", "mixture:-1*normal:0,1+2*normal:1,1"])
-def test_parse_errors_name_the_flag(bad):
-    with pytest.raises(UsageError, match=r"^--fake: .*allowed forms"):
-        T.parse_density(bad, "--fake")
-
-
-def test_dimension_mismatch_is_a_usage_error():
-    with pytest.raises(UsageError, match="--fake"):
-        T.jsd("normal:0,1", "normal:0,0,1")
-
-
-# ---- command line ------------------------------------------------------------------------------------------------------
-def _parser():
-    parser = cli._Parser(prog="ganscope")
-    T.register(parser.add_subparsers(parser_class=cli._Parser))
-    return parser
-
-
-def _run(argv):
-    args = _parser().parse_args(argv)
-    return args.run(args)
-
-
-def _strict_json(text):
-    return json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
-
-
-def test_cli_optimal_d_json(capsys, tmp_path):
-    png = tmp_path / "d.png"
-    assert _run(["theory", "optimal-d", "--real", "normal:0,1", "--fake", "normal:2,1", "--steps", "200",
-                 "--held-out", "20000", "--json", "--plot", str(png)]) == 0
-    out = _strict_json(capsys.readouterr().out)
-    assert {"jsd", "value_at_optimum", "value_trained", "jsd_trained", "gap_jsd", "gap_value",
-            "identity_gap"} <= set(out)
-    assert out["jsd"] == pytest.approx(0.336831, abs=1e-6) and abs(out["gap_jsd"]) < 0.05
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_cli_optimal_d_singular_json_has_nulls(capsys):
-    assert _run(["theory", "optimal-d", "--real", "segment:-1,0,1,0", "--fake", "point:0,1", "--steps", "20",
-                 "--held-out", "100", "--json"]) == 0
-    out = _strict_json(capsys.readouterr().out)
-    assert out["jsd"] == LOG2 and out["curve"]["d_star"] is None and out["curve"]["p_real"] is None
-
-
-def test_cli_summary_and_other_commands(capsys):
-    assert _run(["theory", "jsd-saturation", "--distances", "0,2,50", "--json"]) == 0
-    rows = _strict_json(capsys.readouterr().out)["rows"]
-    assert [r["uniform"] for r in rows] == [0.0, LOG2, LOG2]
-    assert _run(["theory", "theorem-2-5", "--theta0", "1", "--json"]) == 0
-    row = _strict_json(capsys.readouterr().out)["rows"][0]
-    assert row["lhs"] == pytest.approx(row["rhs"], abs=1e-6)
-    assert _run(["theory", "perfect-d", "--setting", "images", "--seeds", "1", "--max-steps", "200", "--json"]) == 0
-    out = _strict_json(capsys.readouterr().out)
-    assert out["setting"] == "images" and out["first_perfect"][0] is not None
-    assert _run(["theory", "jsd-saturation"]) == 0
-    assert "log 2" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("argv,flag", [
-    (["optimal-d", "--real", "normal:0", "--fake", "normal:0,1"], "--real"),
-    (["optimal-d", "--real", "normal:0,1", "--fake", "uniform:2,1"], "--fake"),
-    (["optimal-d", "--real", "normal:0,1", "--fake", "normal:1,1", "--steps", "0"], "--steps"),
-    (["optimal-d", "--real", "normal:0,1", "--fake", "normal:1,1", "--steps", "x"], "--steps"),
-    (["optimal-d", "--real", "normal:0,1", "--fake", "normal:1,1", "--plot", "a.pdf"], "--plot"),
-    (["perfect-d", "--setting", "nope"], "--setting"),
-    (["perfect-d", "--seeds", "0"], "--seeds"),
-    (["optimal-d", "--real", "normal:0,1", "--fake", "normal:1,1", "--held-out", "0"], "--held-out"),
-    (["jsd-saturation", "--distances", "1,x"], "--distances"),
-])
-def test_cli_bad_input_is_usage_error(argv, flag):
-    with pytest.raises(UsageError, match=flag):
-        _run(["theory", *argv])
-
-
-def test_register_on_plain_argparse():
-    parser = argparse.ArgumentParser()
-    T.register(parser.add_subparsers())
-    args = parser.parse_args(["theory", "theorem-2-5", "--theta0", "0.5"])
-    assert args.run is T._run_theorem_2_5 and args.theta0 == [0.5]
-
-
 def test_plot_2d(tmp_path):
     r = T.optimal_d_report("normal:0,0,1", "mixture:normal:2,0,0.5+normal:-1,1,0.7", steps=20, seed=0, held_out=100)
     assert np.asarray(r["curve"]["d_star"]).shape == (61, 61)
     from ganscope.plots import save
 
     assert save(T.plot_optimal_d(r), tmp_path / "d2.png").stat().st_size > 5000
+
+
+# ---- deprecated aliases (removed in 0.3) -----------------------------------------------------------------------------
+def test_old_names_still_resolve_to_their_new_homes():
+    from ganscope.analysis import distributions
+    from ganscope.cli import theory as cli_theory
+    from ganscope.experiments import arjovsky2017
+
+    for name in ("jsd", "kl", "parse_density", "Density", "Normal", "relation", "optimal_discriminator",
+                 "value_at_optimum", "LOG2", "FORMS"):
+        assert getattr(T, name) is getattr(distributions, name), name
+    for name in ("jsd_saturation", "perfect_discrimination", "theorem_2_5", "SETTINGS", "SATURATION_DISTANCES",
+                 "plot_jsd_saturation", "plot_perfect_discrimination"):
+        assert getattr(T, name) is getattr(arjovsky2017, name), name
+    assert T.register is cli_theory.register
+    from ganscope.analysis.theory import Point, jsd, theorem_2_5  # the from-import form goes through __getattr__ too
+
+    assert jsd(Point((0.0,)), Point((1.0,))) == LOG2 and theorem_2_5 is arjovsky2017.theorem_2_5
+    assert {"jsd", "perfect_discrimination", "optimal_d_report"} <= set(dir(T))
+    with pytest.raises(AttributeError, match="no_such_name"):
+        T.no_such_name
+
+
+def test_library_modules_hold_no_argparse_and_analysis_does_not_import_experiments():
+    for name in ("ganscope.analysis.theory", "ganscope.analysis.distributions", "ganscope.experiments.arjovsky2017"):
+        module = importlib.import_module(name)
+        source = open(module.__file__, encoding="utf-8").read()
+        assert "argparse" not in source and "add_argument" not in source and "def register" not in source, name
+    for name in ("ganscope.analysis.theory", "ganscope.analysis.distributions"):
+        source = open(importlib.import_module(name).__file__, encoding="utf-8").read()
+        assert "from ganscope.experiments" not in source and "import ganscope.experiments" not in source, name

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ganscope import plots
-from ganscope.analysis import dirac
+from ganscope.analysis import dirac, dirac_plots
 from ganscope.io import write_json, write_text
 
 # The methods of the paper's Dirac-GAN figures (REFERENCE §1.6), for the overview grid.
@@ -88,17 +88,17 @@ def write_report(out, h=0.1, steps=1000, start=(1.0, 1.0), n_g=1, n_d=1) -> Path
                 results.append(res)
                 rows.append(_row(res, paper_expectation(game)))
                 traj = game.trajectory(start, h, steps, scheme, ng, nd)
-                plots.save(plots.phase_portrait(game, traj, scheme, h, res["trajectory_verdict"]),
+                plots.save(dirac_plots.phase_portrait(game, traj, scheme, h, res["trajectory_verdict"]),
                            figs / "phase" / f"{loss}_{reg}_{scheme}.png")
     for scheme in dirac.SCHEMES:
         plots.save(_overview(scheme, h, steps, start, n_g, n_d), figs / f"overview_{scheme}.png")
     for loss in ("standard", "wgan"):
-        plots.save(plots.eigenvalue_paths(loss), figs / f"eigenvalue_paths_{loss}.png")
+        plots.save(dirac_plots.eigenvalue_paths(loss), figs / f"eigenvalue_paths_{loss}.png")
     maps = []
     for reg in ("r1", "noise", "consensus"):
         for scheme in dirac.SCHEMES:
             name = f"convergence_map_{reg}_{scheme}.png"
-            plots.save(plots.convergence_map(dirac.DiracGAN("standard", reg), scheme, n_g, n_d), figs / name)
+            plots.save(dirac_plots.convergence_map(dirac.DiracGAN("standard", reg), scheme, n_g, n_d), figs / name)
             maps.append(name)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
@@ -118,7 +118,7 @@ def _overview(scheme, h, steps, start, n_g, n_d):
         game = dirac.DiracGAN(loss, reg, **params)
         traj = game.trajectory(start, h, steps, scheme, ng, nd)
         radii = np.hypot(traj[:, 0], traj[:, 1])
-        plots.phase_portrait(game, traj, scheme, h, dirac.trajectory_verdict(radii), ax=ax, lim=2.0)
+        dirac_plots.phase_portrait(game, traj, scheme, h, dirac.trajectory_verdict(radii), ax=ax, lim=2.0)
     fig.tight_layout()
     return fig
 

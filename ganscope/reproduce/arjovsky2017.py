@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from ganscope.analysis import theory
+from ganscope.experiments import arjovsky2017 as experiment
 from ganscope.plots import save
 from ganscope.reproduce.common import command, compare, figure, section, table, train
 
@@ -15,8 +15,8 @@ CITATION = "Martin Arjovsky, Léon Bottou. ICLR 2017."
 
 def _perfect_discrimination(ctx):
     seeds, max_steps = ctx.size(2, 10), ctx.size(1500, 2000)
-    results = [theory.perfect_discrimination(s, seeds, max_steps) for s in ("lines", "low-dim-generator", "images")]
-    path = save(theory.plot_perfect_discrimination(results), ctx.out / "perfect_d.png")
+    results = [experiment.perfect_discrimination(s, seeds, max_steps) for s in ("lines", "low-dim-generator", "images")]
+    path = save(experiment.plot_perfect_discrimination(results), ctx.out / "perfect_d.png")
     rows = [[r["setting"], r["median_first_perfect"], r["reached"], len(r["seeds"]), str(r["first_perfect"])]
             for r in results]
     comps = [compare(f"{r['setting']}: a fresh D reaches accuracy 1", "yes, within few iterations (Thms 2.1/2.2)",
@@ -33,8 +33,8 @@ def _perfect_discrimination(ctx):
 
 
 def _jsd_saturation(ctx):
-    rows = theory.jsd_saturation()
-    path = save(theory.plot_jsd_saturation(rows), ctx.out / "jsd_saturation.png")
+    rows = experiment.jsd_saturation()
+    path = save(experiment.plot_jsd_saturation(rows), ctx.out / "jsd_saturation.png")
     disjoint = [r for r in rows if r["uniform_disjoint"]]
     worst = max(abs(r["uniform"] - math.log(2)) for r in disjoint)
     return section("jsd_saturation", "The JSD saturates at log 2 for disjoint supports (Thm 2.3)",
@@ -86,7 +86,7 @@ def _gradient_probe(ctx):
 
 
 def _theorem_2_5(ctx):
-    rows = [theory.theorem_2_5(t) for t in (0.5, 1.0, 2.0)]
+    rows = [experiment.theorem_2_5(t) for t in (0.5, 1.0, 2.0)]
     worst = max(r["abs_diff"] for r in rows)
     return section("theorem_2_5", "Theorem 2.5: the −log D gradient is ∇[KL(P_g‖P_r) − 2 JSD(P_g‖P_r)]",
                    "P_r = N(0, 1), generator z + θ with D* frozen at θ0: both sides by quadrature.",

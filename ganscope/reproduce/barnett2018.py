@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from ganscope.analysis import dirac, theory
+from ganscope.analysis.distributions import parse_density
 from ganscope.plots import save
 from ganscope.reproduce.common import command, compare, figure, section, table, train
 
@@ -18,7 +19,7 @@ CITATION = "Samuel A. Barnett. Dissertation, University of Oxford, 2018 (arXiv:1
 def _optimal_discriminator(ctx):
     steps = ctx.size(1000, 4000)
     pairs = [("normal:0,1", "normal:2,1"), ("normal:0,1", "normal:0,1"), ("uniform:0,1", "uniform:3,4")]
-    results = [theory.optimal_d_report(theory.parse_density(a), theory.parse_density(b), steps=steps,
+    results = [theory.optimal_d_report(parse_density(a), parse_density(b), steps=steps,
                                        held_out=ctx.size(20000, 100000)) for a, b in pairs]
     path = save(theory.plot_optimal_d(results[0]), ctx.out / "optimal_d.png")
     rows = [[r["real"], r["fake"], r["jsd"], r["value_at_optimum"], r["identity_gap"], r["value_trained"],

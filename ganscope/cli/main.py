@@ -1,4 +1,5 @@
-"""The `ganscope` command line. Bad input gives one line on stderr and exit status 2."""
+"""The `ganscope` command line: the parser, its commands, and `main`. Bad input gives one line on stderr and
+exit status 2."""
 from __future__ import annotations
 
 import argparse
@@ -67,9 +68,10 @@ def _run_dirac(args):
     result = dirac.analyse(game, args.scheme, args.h, n_g, n_d, args.steps, tuple(args.start))
     if args.plot:
         from ganscope import plots
+        from ganscope.analysis.dirac_plots import phase_portrait
 
         traj = game.trajectory(tuple(args.start), args.h, args.steps, args.scheme, n_g, n_d)
-        plots.save(plots.phase_portrait(game, traj, args.scheme, args.h, result["trajectory_verdict"]), args.plot)
+        plots.save(phase_portrait(game, traj, args.scheme, args.h, result["trajectory_verdict"]), args.plot)
     if args.json:
         print(json.dumps(result, allow_nan=False))
     else:
@@ -145,9 +147,9 @@ def _list_configs():
 
 
 # Modules that add their own subcommand with ``register(subparsers)``.
-REGISTERED = ["ganscope.experiments.wgan_toy", "ganscope.analysis.theory", "ganscope.analysis.spectrum",
+REGISTERED = ["ganscope.experiments.wgan_toy", "ganscope.cli.theory", "ganscope.analysis.spectrum",
               "ganscope.analysis.probe", "ganscope.report", "ganscope.reproduce",
-              "ganscope.sweep", "ganscope.metrics.images"]
+              "ganscope.cli.sweep", "ganscope.metrics.images"]
 
 
 def _add_registered(sub):

@@ -1,0 +1,50 @@
+"""``ganscope sweep SPEC.yaml --out DIR [--executor E] [--workers N] [--dry-run]`` / ``ganscope sweep --aggregate DIR``.
+
+The library is ``ganscope.sweep``; the spec format, grouping and resume semantics are in docs/sweeps.md.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ganscope.errors import UsageError
+from ganscope.sweep import aggregate, markdown, read_state, run_sweep
+
+
+def register(subparsers):
+    """Add ``ganscope sweep SPEC --out DIR [--executor E] [--workers N] [--dry-run]`` / ``--aggregate DIR``."""
+    p = subparsers.add_parser(
+        "sweep", help="grid / random search over config keys × seeds (process pool, SLURM, Ray)",
+        description="Train every run of a sweep spec (2-D runs that differ only by seed or a per-member "
+                    "hyperparameter share one batched ensemble), resumably, and tabulate the results "
+                    "(mean and 95 %% CI over seeds, success rate). See docs/sweeps.md.")
+    p.add_argument("spec", nargs="?", metavar="SPEC.yaml", help="the sweep spec")
+    p.add_argument("--out", metavar="DIR", help="sweep directory (re-run the same command to resume)")
+    p.add_argument("--executor", default="local", help="local (process pool, default), submitit (SLURM) or ray")
+    p.add_argument("--workers", type=int, help="runs at once (default: CPU cores for local, all for the others)")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and ensembles without training")
+    p.add_argument("--aggregate", metavar="DIR", help="only rebuild results.csv and results.md of a sweep")
+    p.set_defaults(run=_run_cli)
+    return p
+
+
+def _run_cli(args) -> int:
+    if args.aggregate:
+        if args.spec or args.out or args.dry_run:
+            raise UsageError("--aggregate: takes only the sweep directory")
+        rows = aggregate(args.aggregate)
+        print(markdown(rows, read_state(Path(args.aggregate)).get("keys", []), "success" in (rows or [{}])[0]))
+        return 0
+    if not args.spec:
+        raise UsageError("SPEC.yaml: give a sweep spec (see docs/sweeps.md)")
+    if not args.out:
+        raise UsageError("--out: give the sweep directory")
+    state = run_sweep(args.spec, args.out, args.executor, args.workers, args.dry_run)
+    if args.dry_run:
+        return 0
+    print((Path(args.out) / "results.md").read_text())
+    failed = state.counts()["failed"]
+    if failed:
+        print(f"sweep: {failed} runs failed; see {Path(args.out) / 'sweep.json'} (re-run the command to retry)",
+              file=sys.stderr)
+    return 1 if failed else 0

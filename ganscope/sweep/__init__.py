@@ -1,0 +1,45 @@
+"""Sweeps: a grid (and random search) over config keys × seeds, run on a process pool, SLURM or Ray.
+
+``ganscope sweep SPEC.yaml --out DIR [--executor local|submitit|ray] [--workers N] [--dry-run]`` and
+``ganscope sweep --aggregate DIR`` (``ganscope.cli.sweep``). The spec format, grouping rule and resume semantics
+are in docs/sweeps.md.
+
+* A **run** is one logical training run: base config + ``set`` + one grid point + one random draw + one seed.
+  Its directory ``DIR/runs/NAME`` is named by a readable slug and a hash of its settings.
+* A **job** is what a worker trains: one run, or an **ensemble** (``DIR/ensembles/NAME``) of 2-D runs that
+  differ only by seed and ``config.MEMBER_KEYS``, trained as one batched model. An ensemble's results are
+  split back into its runs' directories; a diverged ensemble is retried as single runs.
+* ``DIR/sweep.json`` records every run (overrides, status, error, wall time); it is rewritten atomically
+  after each job. A run is done when ``DIR/runs/NAME/summary.json`` exists: re-launching skips done runs,
+  retries failed ones and resumes killed ones from their checkpoint.
+* ``aggregate(DIR)`` writes ``results.csv`` and ``results.md``: per configuration, mean and Student-t 95 %
+  confidence interval over seeds of every final numeric metric, and the success rate if the spec defines one.
+
+Modules, each importing only those above it: ``spec`` (Spec, load_spec, parse_spec), ``jobs`` (RunSpec, expand,
+Job, group), ``executors`` (run_job, split_ensemble, LocalPool, SubmititPool, RayPool, make_pool), ``state``
+(SweepState, read_state), ``results`` (mean_ci, succeeded, aggregate, markdown), ``run`` (run_sweep, plan).
+Every name is re-exported here: ``from ganscope.sweep import X`` is the public way in.
+"""
+from __future__ import annotations
+
+import importlib
+
+from ganscope.sweep.executors import (EXECUTORS, LocalPool, RayPool, SubmititPool, make_pool, one_line, run_job,
+                                      split_ensemble)
+from ganscope.sweep.jobs import Job, RunSpec, expand, group, member_keys, single_job
+from ganscope.sweep.results import aggregate, markdown, mean_ci, succeeded
+from ganscope.sweep.run import plan, run_sweep
+from ganscope.sweep.spec import DISTRIBUTIONS, RESERVED, SPEC_KEYS, Spec, load_spec, parse_spec
+from ganscope.sweep.state import SweepState, read_state
+
+__all__ = ["DISTRIBUTIONS", "EXECUTORS", "RESERVED", "SPEC_KEYS", "Job", "LocalPool", "RayPool", "RunSpec", "Spec",
+           "SubmititPool", "SweepState", "aggregate", "expand", "group", "load_spec", "make_pool", "markdown",
+           "mean_ci", "member_keys", "one_line", "parse_spec", "plan", "read_state", "run_job", "run_sweep",
+           "single_job", "split_ensemble", "succeeded"]
+
+
+def __getattr__(name):
+    """``register`` (the ``sweep`` command) moved to ``ganscope.cli.sweep``: a deprecated alias, removed in 0.3."""
+    if name == "register":
+        return importlib.import_module("ganscope.cli.sweep").register
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

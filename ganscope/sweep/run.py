@@ -1,0 +1,121 @@
+"""The sweep driver: ``run_sweep`` expands a spec, skips done runs, keeps the pool busy, records every outcome
+in ``sweep.json``, prints progress lines, and writes the results tables at the end."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections import deque
+
+from ganscope.errors import UsageError
+from ganscope.sweep.executors import EXECUTORS, make_pool, one_line
+from ganscope.sweep.jobs import Job, RunSpec, expand, group
+from ganscope.sweep.results import aggregate
+from ganscope.sweep.spec import Spec, _is_int, load_spec
+from ganscope.sweep.state import SweepState
+
+
+def run_sweep(spec, out, executor="local", workers=None, dry_run=False, log=None) -> SweepState:
+    """Run (or with ``dry_run`` list) every unfinished run of ``spec`` (a Spec or a YAML path) into ``out``;
+    then write the results tables. Returns the state (``counts()`` says how many failed)."""
+    log = log or sys.stderr
+    spec = spec if isinstance(spec, Spec) else load_spec(spec)
+    if executor not in EXECUTORS:
+        raise UsageError(f"--executor: {executor!r} is not allowed; allowed: {', '.join(EXECUTORS)}")
+    if workers is not None and (not _is_int(workers) or workers < 1):
+        raise UsageError(f"--workers: must be an integer >= 1, got {workers!r}")
+    runs = expand(spec)
+    state = SweepState(out, spec, runs)
+    jobs = group([r for r in runs if not state.done(r.name)], spec.ensemble)
+    if dry_run:
+        print(plan(runs, jobs, state), file=sys.stdout)
+        return state
+    limit = workers or ((os.cpu_count() or 1) if executor == "local" else len(runs))
+    pool = make_pool(executor, state.out, spec, limit) if jobs else None  # a missing executor: nothing written
+    state.out.mkdir(parents=True, exist_ok=True)
+    state.save()
+    if pool is not None:
+        _drive(state, jobs, pool, limit, log)
+    else:
+        print(f"sweep: all {len(runs)} runs done", file=log)
+    aggregate(state.out)
+    return state
+
+
+def _drive(state: SweepState, jobs: list[Job], pool, limit: int, log):
+    queue, running, clock = deque(jobs), {}, _Clock(state)
+    _report(state, clock, log)
+    try:
+        while queue or running:
+            while queue and len(running) < limit:
+                job = queue.popleft()
+                state.started(job)
+                try:
+                    running[pool.submit(job, state.out)] = job
+                except Exception as err:  # e.g. sbatch refused the job: record it, go on with the others
+                    state.finished(job, {"rc": 1, "error": f"submission failed: {one_line(err)}"})
+                    print(f"sweep: {job.name} could not be submitted: {one_line(err)}", file=log)
+            finished = [h for h in running if h.done()]
+            if not finished:
+                time.sleep(pool.poll)
+            for handle in finished:
+                job = running.pop(handle)
+                outcome = _outcome(handle)
+                retry = state.finished(job, outcome)
+                queue.extend(retry)
+                if outcome.get("error"):
+                    then = "; retrying its runs alone" if retry else ""
+                    print(f"sweep: {job.name} failed: {outcome['error']}{then}", file=log)
+                _report(state, clock, log)
+    except BaseException:
+        state.interrupted(running.values())
+        raise
+    finally:
+        pool.close()
+
+
+def _outcome(handle) -> dict:
+    try:
+        return handle.result()
+    except Exception as err:  # the worker itself died (killed, out of memory, cluster failure)
+        return {"rc": 1, "error": one_line(err), "wall_s": None}
+
+
+class _Clock:
+    """Time left ≈ elapsed / runs finished in this launch × runs left."""
+
+    def __init__(self, state: SweepState):
+        self.start, self.left0 = time.monotonic(), sum(c for k, c in state.counts().items() if k != "done")
+
+    def line(self, counts: dict) -> str:
+        elapsed, left = time.monotonic() - self.start, counts["running"] + counts["pending"]
+        finished = self.left0 - left
+        eta = f"~{_hms(elapsed / finished * left)} left" if finished > 0 and left else "time left unknown"
+        return f"{_hms(elapsed)} elapsed, {eta if left else 'finished'}"
+
+
+def _report(state: SweepState, clock: _Clock, log):
+    c = state.counts()
+    total = sum(c.values())
+    print(f"sweep: {c['done']}/{total} done, {c['running']} running, {c['failed']} failed, {c['pending']} pending; "
+          f"{clock.line(c)}", file=log, flush=True)
+
+
+def _hms(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def plan(runs: list[RunSpec], jobs: list[Job], state: SweepState) -> str:
+    """The dry-run listing: one line per job with its runs."""
+    n_ens = sum(j.is_ensemble for j in jobs)
+    lines = [f"{len(runs)} runs ({len(runs) - sum(len(j.runs) for j in jobs)} done), {len(jobs)} jobs to train: "
+             f"{n_ens} ensembles, {len(jobs) - n_ens} single runs"]
+    for job in jobs:
+        seeds = [state.runs[n].seed for n in job.runs]
+        kind = f"ensemble of {len(job.runs)}, seeds {seeds[0]}-{seeds[-1]}" if job.is_ensemble else f"seed {seeds[0]}"
+        members = job.config["members"]
+        extra = f", members {json.dumps(members)}" if members else ""
+        lines.append(f"  {job.name}  ({kind}{extra})")
+    return "\n".join(lines)
