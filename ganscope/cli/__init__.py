@@ -6,4 +6,4 @@ Note that ``ganscope.cli.main`` as an attribute is the function; the module is `
 """
 from ganscope.cli.main import COMMANDS, REGISTERED, _Parser, build_parser, main
 
-__all__ = ["COMMANDS", "REGISTERED", "build_parser", "main"]
+__all__ = ["COMMANDS", "REGISTERED", "_Parser", "build_parser", "main"]

@@ -1,0 +1,5 @@
+import sys
+
+from ganscope.cli.main import main
+
+sys.exit(main())
