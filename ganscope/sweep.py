@@ -1,6 +1,6 @@
 """Sweeps: a grid (and random search) over config keys × seeds, run on a process pool, SLURM or Ray.
 
-``ganscope sweep SPEC.yaml --out DIR [--executor local|submitit|ray] [--workers N] [--dry-run]`` and
+``ganscope sweep SPEC --out DIR [--executor local|submitit|ray] [--workers N] [--dry-run]`` and
 ``ganscope sweep --aggregate DIR``. The spec format, grouping rule and resume semantics are in docs/sweeps.md.
 
 * A **run** is one logical training run: base config + ``set`` + one grid point + one random draw + one seed.
@@ -72,7 +72,11 @@ class Spec:
 
 
 def load_spec(path) -> Spec:
-    return parse_spec(load_yaml(path, "spec"), Path(path).parent)
+    """A spec file, or the name of a shipped one (``toy2d_methods``)."""
+    from ganscope.shipped import find_sweep
+
+    path = find_sweep(path)
+    return parse_spec(load_yaml(path, "spec"), path.parent)
 
 
 def parse_spec(data, root=".") -> Spec:
@@ -98,15 +102,17 @@ def parse_spec(data, root=".") -> Spec:
 
 
 def _find_base(name, root: Path) -> Path:
-    from ganscope.presets import CONFIG_DIR
+    from ganscope.shipped import configs, find_config
 
     if not isinstance(name, str) or not name:
         raise UsageError(f"base: expected a config file name, got {name!r}")
-    shipped = CONFIG_DIR / (name if name.endswith(".yaml") else f"{name}.yaml")
-    for path in (root / name, Path(name), shipped):
-        if path.is_file():
-            return path.resolve()
-    raise UsageError(f"base: no config file {name!r} beside the spec, in the working directory or shipped")
+    if (root / name).is_file():
+        return (root / name).resolve()
+    try:
+        return find_config(name).resolve()  # in the working directory, else shipped
+    except UsageError:
+        raise UsageError(f"base: no config file {name!r} beside the spec, in the working directory or shipped "
+                         f"({', '.join(p.stem for p in configs())})") from None
 
 
 def _mapping(value, where) -> dict:
@@ -863,7 +869,7 @@ def register(subparsers):
         description="Train every run of a sweep spec (2-D runs that differ only by seed or a per-member "
                     "hyperparameter share one batched ensemble), resumably, and tabulate the results "
                     "(mean and 95 %% CI over seeds, success rate). See docs/sweeps.md.")
-    p.add_argument("spec", nargs="?", metavar="SPEC.yaml", help="the sweep spec")
+    p.add_argument("spec", nargs="?", metavar="SPEC", help="a sweep spec file, or a shipped one (toy2d_methods)")
     p.add_argument("--out", metavar="DIR", help="sweep directory (re-run the same command to resume)")
     p.add_argument("--executor", default="local", help="local (process pool, default), submitit (SLURM) or ray")
     p.add_argument("--workers", type=int, help="runs at once (default: CPU cores for local, all for the others)")
@@ -881,7 +887,7 @@ def _run_cli(args) -> int:
         print(markdown(rows, _read_state(Path(args.aggregate)).get("keys", []), "success" in (rows or [{}])[0]))
         return 0
     if not args.spec:
-        raise UsageError("SPEC.yaml: give a sweep spec (see docs/sweeps.md)")
+        raise UsageError("SPEC: give a sweep spec file or a shipped name, e.g. toy2d_methods (docs/sweeps.md)")
     if not args.out:
         raise UsageError("--out: give the sweep directory")
     state = run_sweep(args.spec, args.out, args.executor, args.workers, args.dry_run)
