@@ -4,11 +4,7 @@ A preset is a partial config; the YAML file and command-line overrides are appli
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from ganscope.errors import UsageError
-
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"  # the repository's shipped YAML configs
 
 ADAM_DCGAN = {"name": "adam", "lr": 2e-4, "betas": [0.5, 0.999]}  # Radford et al.; WGAN-GP App. E
 ADAM_WGANGP = {"name": "adam", "lr": 1e-4, "betas": [0.5, 0.9]}  # WGAN-GP toy / App. E

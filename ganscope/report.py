@@ -20,7 +20,7 @@ from urllib.parse import quote
 import yaml
 
 from ganscope.errors import UsageError
-from ganscope.io import write_text
+from ganscope.io import json_safe, write_json, write_text
 from ganscope.pagecheck import BrowserNotFound, check_page  # noqa: F401  (re-exported for smoke tests)
 
 VERDICTS = ("agrees", "differs", "partly", "not compared")
@@ -121,6 +121,12 @@ def _table(tab, where):
             _fail(f"{where}.rows[{k}]", f"cells are strings, numbers, booleans or null, got {type(bad).__name__}")
 
 
+def write(directory, report: dict) -> Path:
+    """Validate ``report`` (after ``io.json_safe``) and only then write ``directory/report.json`` atomically:
+    an invalid report raises UsageError and leaves any old report.json as it was."""
+    return write_json(Path(directory) / "report.json", validate(json_safe(report)))
+
+
 def load(directory) -> dict:
     """Read and validate ``directory/report.json``."""
     path = Path(directory) / "report.json"
@@ -131,6 +137,38 @@ def load(directory) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise UsageError(f"{path}: not valid JSON ({err})") from None
     return validate(report)
+
+
+# ---------------------------------------------------------------- builders (the pieces of the schema above)
+
+def section(id, title, text="", command=None, config=None, figures=(), tables=(), comparisons=()) -> dict:
+    """One entry of ``sections`` (SECTION); ``command`` and ``config`` only when given."""
+    out = {"id": id, "title": title, "text": text, "figures": list(figures), "tables": list(tables),
+           "comparisons": list(comparisons)}
+    if command:
+        out["command"] = command
+    if config is not None:
+        out["config"] = config
+    return out
+
+
+def compare(quantity, paper, measured, ok, note="") -> dict:
+    """One paper-vs-ganscope row (COMPARISON); ``ok`` True/False/None gives the verdict agrees/differs/not compared."""
+    verdict = {True: "agrees", False: "differs", None: "not compared"}[None if ok is None else bool(ok)]
+    row = {"quantity": quantity, "paper": paper, "measured": measured, "verdict": verdict}
+    if note:
+        row["note"] = note
+    return row
+
+
+def figure(directory, path, caption) -> dict:
+    """A figure (FIGURE): ``path`` stored relative to the report's ``directory``, where report.json lies."""
+    return {"path": str(Path(path).resolve().relative_to(Path(directory).resolve())), "caption": caption}
+
+
+def table(caption, columns, rows) -> dict:
+    """A table (TABLE): one list of cells per row."""
+    return {"caption": caption, "columns": list(columns), "rows": [list(r) for r in rows]}
 
 
 # ---------------------------------------------------------------- formatting

@@ -14,6 +14,7 @@ from ganscope.data import text
 from ganscope.errors import UsageError
 from ganscope.metrics.ngram import js_divergence, ngram_counts, ngram_jsd, ngram_jsds
 from ganscope.nets.charcnn import CharCritic, CharGenerator, make_char_nets
+from ganscope.shipped import find_config
 from ganscope.tasks.text import TextTask
 
 WORDS = ["the", "cat", "sat", "on", "a", "mat"]
@@ -133,7 +134,7 @@ def _rows(out):
 
 def test_short_wgan_gp_run_lowers_jsd4(tmp_path, corpus, capsys):
     out = tmp_path / "run"
-    code = cli.main(["train", "configs/charlm.yaml", f"data.name=text:{corpus}", *TINY, "game.n_d=5",
+    code = cli.main(["train", "charlm", f"data.name=text:{corpus}", *TINY, "game.n_d=5",
                      "optim.g.lr=2e-3", "optim.d.lr=2e-3", "train.steps=60", "train.eval_every=10",
                      "checkpoint.every=60", "--out", str(out)])
     assert code == 0, capsys.readouterr().err
@@ -146,7 +147,7 @@ def test_short_wgan_gp_run_lowers_jsd4(tmp_path, corpus, capsys):
 
 
 def test_resume_equals_uninterrupted(tmp_path, corpus, capsys):
-    args = ["configs/charlm.yaml", f"data.name=text:{corpus}", *TINY, "game.n_d=2", "train.eval_every=3",
+    args = ["charlm", f"data.name=text:{corpus}", *TINY, "game.n_d=2", "train.eval_every=3",
             "train.plot_every=3", "checkpoint.every=1"]
     full, cut = tmp_path / "full", tmp_path / "cut"
     assert cli.main(["train", *args, "train.steps=6", "--out", str(full)]) == 0
@@ -172,7 +173,7 @@ def test_resume_equals_uninterrupted(tmp_path, corpus, capsys):
 
 def test_missing_text_file_exit_2_one_line_nothing_written(tmp_path, capsys):
     out = tmp_path / "bad"
-    code = cli.main(["train", "configs/charlm.yaml", f"data.name=text:{tmp_path / 'missing.txt'}", "--out", str(out)])
+    code = cli.main(["train", "charlm", f"data.name=text:{tmp_path / 'missing.txt'}", "--out", str(out)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "data.name" in err[0] and "missing.txt" in err[0]
     assert not out.exists()
@@ -180,20 +181,20 @@ def test_missing_text_file_exit_2_one_line_nothing_written(tmp_path, capsys):
 
 def test_text_needs_the_charcnn_net():
     with pytest.raises(UsageError, match="net: 'fortunes' is text data; allowed nets: charcnn"):
-        resolve(load_yaml("configs/charlm.yaml"), ["net=mlp"])
+        resolve(load_yaml(find_config("charlm")), ["net=mlp"])
 
 
 def test_standard_gan_recipe_resolves():
-    cfg = resolve(load_yaml("configs/charlm.yaml"), ["method=nonsaturating", "penalty.name=none", "game.n_d=1"])
+    cfg = resolve(load_yaml(find_config("charlm")), ["method=nonsaturating", "penalty.name=none", "game.n_d=1"])
     assert (cfg.loss, cfg.penalty.name, cfg.game.n_d, cfg.optim.g.lr, cfg.optim.d.betas) == (
         "nonsaturating", "none", 1, 1e-4, [0.5, 0.9])
-    paper = resolve(load_yaml("configs/charlm.yaml"))
+    paper = resolve(load_yaml(find_config("charlm")))
     assert (paper.loss, paper.penalty.name, paper.penalty.weight, paper.game.n_d, paper.model.latent_dim) == (
         "wgan", "wgan-gp", 10.0, 10, 128)
 
 
 def test_task_protocol(corpus):
-    cfg = resolve(load_yaml("configs/charlm.yaml"), [f"data.name=text:{corpus}", *TINY])
+    cfg = resolve(load_yaml(find_config("charlm")), [f"data.name=text:{corpus}", *TINY])
     task = TextTask(cfg)
     assert (task.size, task.event_dims, task.centres, task.progress_key) == (1, 2, None, "jsd4")
     real, z = task.real(), task.latent()

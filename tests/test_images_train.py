@@ -8,7 +8,7 @@ import torch
 from ganscope import cli
 from ganscope.analysis import probe
 from ganscope.config import load_yaml, resolve
-from ganscope.presets import CONFIG_DIR
+from ganscope.shipped import find_config
 from ganscope.train import Run, sample_run
 
 TINY = ["data.name=digits", "model.g_width=8", "model.d_width=8", "model.latent_dim=8", "data.batch_size=16",
@@ -16,7 +16,7 @@ TINY = ["data.name=digits", "model.g_width=8", "model.d_width=8", "model.latent_
 
 
 def tiny(*overrides, steps=3):
-    return resolve(load_yaml(CONFIG_DIR / "images.yaml"), [*TINY, f"train.steps={steps}", f"train.eval_every={steps}",
+    return resolve(load_yaml(find_config("images")), [*TINY, f"train.steps={steps}", f"train.eval_every={steps}",
                                                            *overrides])
 
 
@@ -51,7 +51,7 @@ def test_rp_gan_rejects_a_penalty():
 @pytest.fixture(scope="module")
 def image_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("imgrun") / "run"
-    assert cli.main(["train", str(CONFIG_DIR / "images.yaml"), *TINY, "net=dcgan", "method=nonsaturating",
+    assert cli.main(["train", "images", *TINY, "net=dcgan", "method=nonsaturating",
                      "train.steps=4", "train.eval_every=4", "checkpoint.keep=[0,4]", "--out", str(out)]) == 0
     return out
 

@@ -5,7 +5,6 @@ import argparse
 import json
 import math
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +15,8 @@ from ganscope.analysis import probe
 from ganscope.data.toy2d import get_dataset
 from ganscope.errors import UsageError
 from ganscope.nets.mlp import MLP
+from ganscope.shipped import find_config
 
-ROOT = Path(__file__).resolve().parent.parent
 TINY = ["train.steps=20", "checkpoint.keep=[0,10,20]", "model.g_width=8", "model.d_width=8",
         "data.batch_size=32", "data.eval_samples=50", "method=nonsaturating"]
 
@@ -25,7 +24,7 @@ TINY = ["train.steps=20", "checkpoint.keep=[0,10,20]", "model.g_width=8", "model
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("probe") / "run"
-    assert train.start(ROOT / "configs" / "toy2d.yaml", TINY, out) == 0
+    assert train.start(find_config("toy2d"), TINY, out) == 0
     return out
 
 

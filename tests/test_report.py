@@ -208,6 +208,48 @@ def test_validate_accepts_minimal():
                      "sections": [{"id": "a", "title": "A"}]})
 
 
+def test_write_validates_before_writing(tmp_path):
+    assert report.write(tmp_path, REPORT) == tmp_path / "report.json"
+    before = (tmp_path / "report.json").read_bytes()
+    assert report.load(tmp_path) == REPORT
+    with pytest.raises(UsageError, match=r"^report.json: sections\[1\].comparisons\[0\].verdict: expected one of"):
+        report.write(tmp_path, _bad(("sections", 1, "comparisons", 0, "verdict"), "yes"))
+    assert (tmp_path / "report.json").read_bytes() == before  # the old report intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]  # no temporary left behind
+    fresh = tmp_path / "fresh"
+    with pytest.raises(UsageError, match="wall_s: missing"):
+        report.write(fresh, _bad(("wall_s",), KeyError))
+    assert not fresh.exists()  # refused before anything, even the directory, is made
+
+
+def test_write_stores_numpy_values_as_json(tmp_path):
+    rep = _bad(("wall_s",), np.float64(2.5))
+    rep["sections"][1]["comparisons"][1]["measured"] = np.float32(np.nan)
+    report.write(tmp_path, rep)
+    stored = json.loads((tmp_path / "report.json").read_text())
+    assert stored["wall_s"] == 2.5 and stored["sections"][1]["comparisons"][1]["measured"] is None
+
+
+def test_builders_make_valid_pieces(tmp_path):
+    fig = report.figure(tmp_path, tmp_path / "a" / "b.png", "caption")
+    assert fig == {"path": "a/b.png", "caption": "caption"}
+    sec = report.section("s1", "S", "text", command="ganscope train toy2d --out DIR", config={"k": 1},
+                         figures=[fig], tables=[report.table("t", ("x", "y"), [(1, None)])],
+                         comparisons=[report.compare("q", 1, 2, True), report.compare("r", "a", "b", False, "n"),
+                                      report.compare("s", "a", None, None)])
+    assert [c["verdict"] for c in sec["comparisons"]] == ["agrees", "differs", "not compared"]
+    assert sec["tables"][0]["rows"] == [[1, None]] and sec["comparisons"][1]["note"] == "n"
+    assert "command" not in report.section("s2", "S2") and "config" not in report.section("s2", "S2")
+    top = {k: REPORT[k] for k in ("paper", "title", "citation", "mode", "command", "wall_s")}
+    report.validate({**top, "sections": [sec]})
+    from ganscope.reproduce import common
+
+    assert common.section is report.section and common.compare is report.compare and common.table is report.table
+    assert common.figure(common.Context(tmp_path), tmp_path / "a" / "b.png", "caption") == fig
+    with pytest.raises(ValueError):
+        report.figure(tmp_path / "a", tmp_path / "b.png", "outside the report directory")
+
+
 # ---------------------------------------------------------------- the browser check
 
 BROKEN = """<!DOCTYPE html><html><head><meta charset="utf-8"><title>broken</title></head><body>

@@ -68,10 +68,9 @@ def test_unknown_paper_is_a_one_line_error(tmp_path):
 
 @pytest.mark.parametrize("label", list(mescheder2018.MATRIX_METHODS))
 def test_every_convergence_matrix_row_is_a_valid_sweep(label):
-    from ganscope.presets import CONFIG_DIR
     from ganscope.sweep import expand, parse_spec
 
-    spec = parse_spec(mescheder2018.matrix_spec(label, "circle", ["simgd", "altgd"], 2, 10, 0.1), root=CONFIG_DIR)
+    spec = parse_spec(mescheder2018.matrix_spec(label, "circle", ["simgd", "altgd"], 2, 10, 0.1))  # shipped base
     runs = expand(spec)
     schemes = {r.overrides["game.scheme"] for r in runs}
     assert schemes == ({"altgd"} if "5 critic" in label else {"simgd", "altgd"})
@@ -79,10 +78,9 @@ def test_every_convergence_matrix_row_is_a_valid_sweep(label):
 
 
 def test_rp_sweep_spec_is_valid(tmp_path):
-    from ganscope.presets import CONFIG_DIR
     from ganscope.sweep import expand, parse_spec
 
-    runs = expand(parse_spec(neyshabur2017.rp_spec(Context(tmp_path), [1, 4, 12], 2, 10), root=CONFIG_DIR))
+    runs = expand(parse_spec(neyshabur2017.rp_spec(Context(tmp_path), [1, 4, 12], 2, 10)))
     assert sorted({r.overrides["rp.k"] for r in runs}) == [1, 4, 12] and len(runs) == 6
 
 

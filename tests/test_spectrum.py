@@ -174,11 +174,11 @@ def test_altgd_operator_matches_the_dense_update_matrix():
 # ---- stored runs ---------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from ganscope.presets import CONFIG_DIR
+    from ganscope.shipped import find_config
     from ganscope.train import start
 
     out = tmp_path_factory.mktemp("spectrum") / "run"
-    assert start(CONFIG_DIR / "toy2d.yaml", SMALL_RUN, out) == 0
+    assert start(find_config("toy2d"), SMALL_RUN, out) == 0
     return out
 
 

@@ -293,3 +293,23 @@ def test_package_exports_and_old_register_alias():
     for info in pkgutil.iter_modules(S.__path__, "ganscope.sweep."):  # the library holds no argparse
         source = open(importlib.import_module(info.name).__file__, encoding="utf-8").read()
         assert "argparse" not in source and "add_argument" not in source, info.name
+
+
+def test_shipped_spec_by_name_from_any_directory(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no spec file here: the name is a shipped spec
+    args = parser().parse_args(["sweep", "toy2d_methods", "--out", str(tmp_path / "out"), "--dry-run"])
+    assert args.run(args) == 0
+    assert "9 runs (0 done), 3 jobs to train: 3 ensembles" in capsys.readouterr().out
+    assert S.load_spec("toy2d_methods.yaml").base_file.endswith("toy2d.yaml")
+    with pytest.raises(UsageError, match=r"^spec: no such file or shipped sweep spec 'nope'; shipped: .*toy2d_methods"):
+        S.load_spec("nope")
+
+
+def test_base_by_shipped_name_and_beside_the_spec(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert Path(S.parse_spec({"base": "toy2d"}).base_file).parent.name == "configs"
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "toy2d.yaml").write_text("seed: 7\n")  # beside the spec wins over the shipped one
+    assert S.parse_spec({"base": "toy2d.yaml"}, root=tmp_path / "sub").seeds == [7]
+    with pytest.raises(UsageError, match=r"^base: no config file 'nope'.*shipped \(.*toy2d"):
+        S.parse_spec({"base": "nope"})

@@ -40,7 +40,7 @@ def tensors(path):
 
 def test_run_directory_contract(tmp_path):
     out = tmp_path / "run"
-    res = cli("train", "configs/toy2d.yaml", "data.name=25gaussians", "train.steps=60", "checkpoint.every=30",
+    res = cli("train", "toy2d", "data.name=25gaussians", "train.steps=60", "checkpoint.every=30",
               *SMALL, "--out", out)
     assert res.returncode == 0, res.stderr
     for name in ("config.yaml", "metrics.jsonl", "checkpoints/last.pt", "summary.json", "plots/samples.png",
@@ -61,7 +61,7 @@ def test_run_directory_contract(tmp_path):
 
 
 def test_ensemble_summary_has_members(tmp_path):
-    res = cli("train", "configs/toy2d.yaml", "ensemble=3", "train.steps=20", *SMALL, "--out", tmp_path / "e")
+    res = cli("train", "toy2d", "ensemble=3", "train.steps=20", *SMALL, "--out", tmp_path / "e")
     assert res.returncode == 0, res.stderr
     summary = json.loads((tmp_path / "e" / "summary.json").read_text())
     assert len(summary["members"]) == 3 and summary["seeds"] == [0, 1, 2]
@@ -69,7 +69,7 @@ def test_ensemble_summary_has_members(tmp_path):
 
 
 def test_resume_after_sigkill_is_bit_identical(tmp_path):
-    args = ["configs/toy2d.yaml", "method=wgan-gp", "noise.sigma=0.05", "game.ema=0.9", "train.steps=250",
+    args = ["toy2d", "method=wgan-gp", "noise.sigma=0.05", "game.ema=0.9", "train.steps=250",
             "checkpoint.every=25", *SMALL]
     full, cut = tmp_path / "full", tmp_path / "cut"
     assert cli("train", *args, "--out", full).returncode == 0
@@ -102,7 +102,7 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
 def test_divergence_stops_with_exit_3_and_keeps_the_checkpoint(tmp_path):
     out = tmp_path / "nan"
     # an unconstrained WGAN critic under plain SGD with a large step: weights grow geometrically
-    res = cli("train", "configs/toy2d.yaml", "method=wgan-gp", "penalty.name=none", "game.n_d=1",
+    res = cli("train", "toy2d", "method=wgan-gp", "penalty.name=none", "game.n_d=1",
               "optim.d.name=sgd", "optim.g.name=sgd", "optim.d.lr=0.5", "optim.g.lr=0.5", "train.steps=300",
               "checkpoint.every=1", *SMALL, "--out", out)
     assert res.returncode == 3
@@ -113,16 +113,17 @@ def test_divergence_stops_with_exit_3_and_keeps_the_checkpoint(tmp_path):
 
 
 @pytest.mark.parametrize("args,field", [
-    (["configs/toy2d.yaml", "train.stepz=3"], "train.stepz"),
-    (["configs/toy2d.yaml", "train.steps=abc"], "train.steps"),
-    (["configs/toy2d.yaml", "train.steps=-5"], "train.steps"),
-    (["configs/toy2d.yaml", "data.name=mnist"], "data.name"),
-    (["configs/toy2d.yaml", "method=gan"], "method"),
-    (["configs/toy2d.yaml", "game.scheme=simgd", "game.n_d=5"], "game.n_d"),
-    (["configs/toy2d.yaml", "optim.d.betas=[0.5]"], "optim.d.betas"),
-    (["configs/toy2d.yaml", "members.penalty.weight=[1,2]"], "members.penalty.weight"),
+    (["toy2d", "train.stepz=3"], "train.stepz"),
+    (["toy2d", "train.steps=abc"], "train.steps"),
+    (["toy2d", "train.steps=-5"], "train.steps"),
+    (["toy2d", "data.name=mnist"], "data.name"),
+    (["toy2d", "method=gan"], "method"),
+    (["toy2d", "game.scheme=simgd", "game.n_d=5"], "game.n_d"),
+    (["toy2d", "optim.d.betas=[0.5]"], "optim.d.betas"),
+    (["toy2d", "members.penalty.weight=[1,2]"], "members.penalty.weight"),
     (["configs/nope.yaml"], "config"),
-    (["configs/toy2d.yaml", "steps"], "override"),
+    (["nope"], "config: no such file or shipped config 'nope'; shipped: charlm, convergence2d"),
+    (["toy2d", "steps"], "override"),
 ])
 def test_bad_input_one_line_exit_2(tmp_path, args, field):
     res = cli("train", *args, "--out", tmp_path / "bad")
@@ -134,9 +135,9 @@ def test_bad_input_one_line_exit_2(tmp_path, args, field):
 
 def test_existing_run_is_not_overwritten_and_bad_checkpoint_is_refused(tmp_path):
     out = tmp_path / "r"
-    assert cli("train", "configs/toy2d.yaml", "train.steps=5", *SMALL, "--out", out).returncode == 0
+    assert cli("train", "toy2d", "train.steps=5", *SMALL, "--out", out).returncode == 0
     before = (out / "checkpoints" / "last.pt").read_bytes()
-    res = cli("train", "configs/toy2d.yaml", "--out", out)
+    res = cli("train", "toy2d", "--out", out)
     assert res.returncode == 2 and "--resume" in res.stderr
     (out / "checkpoints" / "last.pt").write_bytes(b"not a checkpoint")
     res = cli("train", "--resume", out)
@@ -146,7 +147,7 @@ def test_existing_run_is_not_overwritten_and_bad_checkpoint_is_refused(tmp_path)
 
 def test_kept_checkpoints(tmp_path):
     out = tmp_path / "k"
-    res = cli("train", "configs/toy2d.yaml", "train.steps=20", "checkpoint.keep=[0,10,20]", "checkpoint.every=7",
+    res = cli("train", "toy2d", "train.steps=20", "checkpoint.keep=[0,10,20]", "checkpoint.every=7",
               *SMALL, "--out", out)
     assert res.returncode == 0, res.stderr
     kept = sorted(p.name for p in (out / "checkpoints").glob("step_*.pt"))
@@ -160,6 +161,10 @@ def test_list_shows_configs_and_methods():
     res = cli("train", "--list")
     assert res.returncode == 0
     assert "toy2d" in res.stdout and "wgan-gp" in res.stdout and "consensus" in res.stdout
+    from ganscope.shipped import configs, sweeps
+
+    listed = {line.split()[0] for line in res.stdout.splitlines() if line.startswith("  ")}
+    assert {p.stem for p in configs() + sweeps()} <= listed and {"mode_collapse", "toy2d_methods"} <= listed
 
 
 def test_yaml_floats_without_dot_and_override_precedence():
@@ -172,7 +177,7 @@ def test_yaml_floats_without_dot_and_override_precedence():
 
 
 def test_r1_covers_all_eight_modes_in_a_short_cpu_run(tmp_path):
-    res = cli("train", "configs/toy2d.yaml", "method=r1", "ensemble=2", "train.steps=1500", "train.eval_every=500",
+    res = cli("train", "toy2d", "method=r1", "ensemble=2", "train.steps=1500", "train.eval_every=500",
               "model.g_width=64", "model.d_width=64", "optim.g.name=adam", "optim.d.name=adam",
               "optim.g.lr=1.0e-3", "optim.d.lr=1.0e-3", "penalty.weight=1", "game.ema=0.99",
               "--out", tmp_path / "r1")

@@ -120,26 +120,22 @@ def _run_train(args):
 
 def _find_config(name):
     """A path, or the name of a shipped config (toy2d or toy2d.yaml)."""
-    from pathlib import Path
+    from ganscope.shipped import find_config
 
-    from ganscope.presets import CONFIG_DIR
-
-    path = Path(name)
-    if path.exists():
-        return path
-    shipped = CONFIG_DIR / (name if name.endswith(".yaml") else f"{name}.yaml")
-    return shipped if shipped.exists() else path
+    return find_config(name)
 
 
 def _list_configs():
     import yaml
 
-    from ganscope.presets import CONFIG_DIR, PRESETS
+    from ganscope.presets import PRESETS
+    from ganscope.shipped import configs, sweeps
 
-    print("configs:")
-    for path in sorted(CONFIG_DIR.glob("*.yaml")):
-        first = path.read_text().splitlines()[0].lstrip("# ").strip()
-        print(f"  {path.stem:<22} {first}")
+    for title, paths in (("configs:", configs()), ("sweep specs (ganscope sweep NAME):", sweeps())):
+        print(title)
+        for path in paths:
+            first = path.read_text().splitlines()[0].lstrip("# ").strip()
+            print(f"  {path.stem:<22} {first}")
     print("methods (method=NAME):")
     for name, spec in PRESETS.items():
         print(f"  {name:<22} {yaml.safe_dump(spec, default_flow_style=True, width=1000).strip()}")
@@ -163,7 +159,10 @@ COMMANDS = [_add_dirac, _add_train, _add_registered]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ganscope import __version__
+
     parser = _Parser(prog="ganscope", description="Train GANs that converge, and see why they don't.")
+    parser.add_argument("--version", action="version", version=f"ganscope {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
     for add in COMMANDS:
         add(sub)

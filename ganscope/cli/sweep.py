@@ -1,4 +1,4 @@
-"""``ganscope sweep SPEC.yaml --out DIR [--executor E] [--workers N] [--dry-run]`` / ``ganscope sweep --aggregate DIR``.
+"""``ganscope sweep SPEC --out DIR [--executor E] [--workers N] [--dry-run]`` / ``ganscope sweep --aggregate DIR``.
 
 The library is ``ganscope.sweep``; the spec format, grouping and resume semantics are in docs/sweeps.md.
 """
@@ -18,7 +18,7 @@ def register(subparsers):
         description="Train every run of a sweep spec (2-D runs that differ only by seed or a per-member "
                     "hyperparameter share one batched ensemble), resumably, and tabulate the results "
                     "(mean and 95 %% CI over seeds, success rate). See docs/sweeps.md.")
-    p.add_argument("spec", nargs="?", metavar="SPEC.yaml", help="the sweep spec")
+    p.add_argument("spec", nargs="?", metavar="SPEC", help="a sweep spec file, or a shipped one (toy2d_methods)")
     p.add_argument("--out", metavar="DIR", help="sweep directory (re-run the same command to resume)")
     p.add_argument("--executor", default="local", help="local (process pool, default), submitit (SLURM) or ray")
     p.add_argument("--workers", type=int, help="runs at once (default: CPU cores for local, all for the others)")
@@ -36,7 +36,7 @@ def _run_cli(args) -> int:
         print(markdown(rows, read_state(Path(args.aggregate)).get("keys", []), "success" in (rows or [{}])[0]))
         return 0
     if not args.spec:
-        raise UsageError("SPEC.yaml: give a sweep spec (see docs/sweeps.md)")
+        raise UsageError("SPEC: give a sweep spec file or a shipped name, e.g. toy2d_methods (docs/sweeps.md)")
     if not args.out:
         raise UsageError("--out: give the sweep directory")
     state = run_sweep(args.spec, args.out, args.executor, args.workers, args.dry_run)

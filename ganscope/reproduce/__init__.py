@@ -13,7 +13,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ganscope.errors import UsageError
-from ganscope.io import json_safe, write_json
 
 PAPERS = ("mescheder2018", "gulrajani2017", "arjovsky2017", "barnett2018", "neyshabur2017")
 
@@ -38,16 +37,17 @@ def reproduce(paper: str, out, quick: bool = True, workers: int = 2, log=print) 
 
 
 def _run_paper(name: str, ctx):
+    from ganscope import report
     from ganscope.reproduce.common import run_section
 
     module = importlib.import_module(f"ganscope.reproduce.{name}")
     start = time.perf_counter()
     sections = [run_section(ctx, fn) for fn in module.SECTIONS]
     flag = "--quick" if ctx.quick else "--full"
-    write_json(ctx.out / "report.json", json_safe({
+    report.write(ctx.out, {  # validated before it is written
         "paper": name, "title": module.TITLE, "citation": module.CITATION, "mode": ctx.mode,
         "command": f"ganscope reproduce {name} {flag} --out DIR", "wall_s": time.perf_counter() - start,
-        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "sections": sections}))
+        "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "sections": sections})
 
 
 def register(subparsers):

@@ -46,7 +46,7 @@ def _optimal_discriminator(ctx):
                                abs(results[0]["gap_value"]) < 0.02)])
 
 
-# Per-method settings on top of configs/mode_collapse.yaml (R1's γ for this data scale; WGAN-GP's own Adam).
+# Per-method settings on top of the shipped config mode_collapse (R1's γ for this data scale; WGAN-GP's own Adam).
 METHODS = {"nonsaturating": [], "r1": ["penalty.weight=0.1"],
            "wgan-gp": ["optim.g.lr=1e-4", "optim.d.lr=1e-4", "optim.g.betas=[0.5,0.9]", "optim.d.betas=[0.5,0.9]"]}
 

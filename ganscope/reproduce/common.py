@@ -1,5 +1,6 @@
-"""Pieces shared by the paper reproductions: sections of report.json, paper-vs-measured rows, in-process
-training runs, and the quick/full sizes."""
+"""Pieces shared by the paper reproductions: in-process training runs and sweeps on the shipped configs, the
+commands that regenerate them, and the quick/full sizes. The report.json builders (``section``, ``compare``,
+``figure``, ``table``) live in ganscope.report beside the schema; they are re-exported here."""
 from __future__ import annotations
 
 import functools
@@ -12,10 +13,12 @@ from pathlib import Path
 
 import yaml
 
+from ganscope import report
 from ganscope.config import flatten, load_yaml, merge, parse_override, resolve, to_dict
 from ganscope.io import read_jsonl, write_text
 from ganscope.plots import plt
-from ganscope.presets import CONFIG_DIR
+from ganscope.report import compare, section, table  # noqa: F401  (re-exported for the paper modules)
+from ganscope.shipped import find_config
 
 
 @dataclass
@@ -34,10 +37,6 @@ class Context:
     def size(self, quick, full):
         return quick if self.quick else full
 
-    def rel(self, path) -> str:
-        """``path`` relative to the reproduction's directory (figure paths in report.json)."""
-        return str(Path(path).resolve().relative_to(self.out.resolve()))
-
 
 class Quiet:
     """A log stream that drops a sweep's progress lines (the reproduction prints its own)."""
@@ -49,31 +48,9 @@ class Quiet:
         pass
 
 
-def section(id, title, text="", command=None, config=None, figures=(), tables=(), comparisons=()) -> dict:
-    out = {"id": id, "title": title, "text": text, "figures": list(figures), "tables": list(tables),
-           "comparisons": list(comparisons)}
-    if command:
-        out["command"] = command
-    if config is not None:
-        out["config"] = config
-    return out
-
-
-def compare(quantity, paper, measured, ok, note="") -> dict:
-    """One paper-vs-ganscope row; ``ok`` True/False/None gives the verdict agrees/differs/not compared."""
-    verdict = {True: "agrees", False: "differs", None: "not compared"}[None if ok is None else bool(ok)]
-    row = {"quantity": quantity, "paper": paper, "measured": measured, "verdict": verdict}
-    if note:
-        row["note"] = note
-    return row
-
-
 def figure(ctx: Context, path, caption) -> dict:
-    return {"path": ctx.rel(path), "caption": caption}
-
-
-def table(caption, columns, rows) -> dict:
-    return {"caption": caption, "columns": list(columns), "rows": [list(r) for r in rows]}
+    """``report.figure`` relative to the reproduction's directory."""
+    return report.figure(ctx.out, path, caption)
 
 
 def run_section(ctx: Context, fn) -> dict:
@@ -92,12 +69,12 @@ def run_section(ctx: Context, fn) -> dict:
 
 
 def config_of(name: str, overrides=()):
-    """A shipped config (configs/NAME.yaml) with overrides, validated."""
-    return resolve(load_yaml(CONFIG_DIR / f"{name}.yaml"), overrides)
+    """The shipped config NAME (ganscope/configs/NAME.yaml) with overrides, validated."""
+    return resolve(load_yaml(find_config(name)), overrides)
 
 
 def train(ctx: Context, name: str, overrides=(), sub=None):
-    """Train configs/NAME.yaml with overrides in-process into ``ctx.out/sub``; returns (run, summary).
+    """Train the shipped config NAME with overrides in-process into ``ctx.out/sub``; returns (run, summary).
 
     A finished run in that directory is loaded instead of retrained (re-running a reproduction is cheap).
     """
@@ -115,13 +92,14 @@ def train(ctx: Context, name: str, overrides=(), sub=None):
 
 
 def sweep(ctx: Context, spec: dict, sub: str):
-    """Run a sweep spec (base relative to configs/) into ``ctx.out/sub`` with the context's workers.
+    """Run a sweep spec (``base``: a shipped config name) into ``ctx.out/sub`` with the context's workers.
 
     Returns (aggregated rows, {run name: (its overrides, its run directory)}) for the finished runs."""
     from ganscope.sweep import aggregate, parse_spec, run_sweep
 
     out = ctx.out / sub
-    run_sweep(parse_spec(spec, root=CONFIG_DIR), out, workers=ctx.workers, log=Quiet())
+    spec = {**spec, "base": str(find_config(spec["base"]).resolve())}  # shipped, whatever the working directory
+    run_sweep(parse_spec(spec), out, workers=ctx.workers, log=Quiet())
     state = json.loads((out / "sweep.json").read_text())
     runs = {r["name"]: (r["overrides"], out / "runs" / r["name"]) for r in state["runs"]
             if (out / "runs" / r["name"] / "summary.json").exists()}
@@ -129,8 +107,9 @@ def sweep(ctx: Context, spec: dict, sub: str):
 
 
 def command(name: str, overrides=(), sub=None, out="DIR") -> str:
+    """The command line that trains the shipped config NAME with ``overrides`` (runs from any directory)."""
     extra = "".join(f" {o}" for o in overrides)
-    return f"ganscope train configs/{name}.yaml{extra} --out {out}/{sub or name}"
+    return f"ganscope train {name}{extra} --out {out}/{sub or name}"
 
 
 def evaluations(run_dir, key: str) -> list[dict]:

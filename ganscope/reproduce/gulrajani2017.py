@@ -68,7 +68,7 @@ IMAGE_METHODS = ("nonsaturating", "lsgan", "wgan-clip", "wgan-gp")
 
 def _image_methods(ctx):
     steps = ctx.size(600, 20000)
-    spec = {"base": "images.yaml", "set": {"net": "dcgan", "train.steps": steps, **as_set(image_overrides(ctx))},
+    spec = {"base": "images", "set": {"net": "dcgan", "train.steps": steps, **as_set(image_overrides(ctx))},
             "grid": {"method": list(IMAGE_METHODS)}}
     _, runs = sweep(ctx, spec, "methods")
     curves, rows = {}, []

@@ -49,7 +49,7 @@ def _dirac(ctx):
                    comparisons=comps)
 
 
-# The convergence matrix: method label -> overrides (on configs/convergence2d.yaml).
+# The convergence matrix: method label -> overrides (on the shipped config convergence2d).
 MATRIX_METHODS = {
     "unregularised": ["method=minimax"],
     "non-saturating": ["method=nonsaturating"],
@@ -67,12 +67,12 @@ CONVERGED_FACTOR = 2.0  # converged: W1 below this multiple of the real-vs-real 
 
 
 def matrix_spec(label: str, problem: str, schemes, seeds: int, steps: int, threshold: float) -> dict:
-    """The sweep spec of one matrix row on one problem: schemes × seeds on configs/convergence2d.yaml."""
+    """The sweep spec of one matrix row on one problem: schemes × seeds on the shipped config convergence2d."""
     overrides = dict(o.split("=", 1) for o in MATRIX_METHODS[label])
     overrides = {k: int(v) if v.isdigit() else v for k, v in overrides.items()}
     if overrides.get("game.n_d", 1) > 1:
         schemes = [s for s in schemes if s != "simgd"]  # simultaneous updates take one step of each player
-    return {"base": "convergence2d.yaml",
+    return {"base": "convergence2d",
             "set": {**overrides, "data.name": problem, "train.steps": steps, "train.plots": False},
             "grid": {"game.scheme": list(schemes)}, "seeds": {"count": seeds, "start": 0},
             "success": {"metric": "w1", "below": threshold, "hold": 3}}
@@ -119,7 +119,7 @@ def _convergence_matrix(ctx):
                    "(RMSProp, one MLP for all methods). Seeds of one cell train as one batched ensemble.",
                    f"ganscope reproduce mescheder2018 --{ctx.mode} --out DIR (one sweep per row and problem "
                    "under DIR/matrix/)",
-                   config={"base": "configs/convergence2d.yaml", "methods": MATRIX_METHODS, "problems": problems,
+                   config={"base": "convergence2d", "methods": MATRIX_METHODS, "problems": problems,
                            "schemes": schemes, "seeds": seeds, "steps": steps, "w1_thresholds": thresholds},
                    figures=[figure(ctx, path, "Fraction of seeds converged (counts in the cells)")],
                    tables=[table("Seeds converged", ["method", *[f"{p} / {s}" for p in problems for s in schemes]],

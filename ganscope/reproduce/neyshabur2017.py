@@ -14,7 +14,7 @@ CITATION = "Behnam Neyshabur, Srinadh Bhojanapalli, Ayan Chakrabarti. arXiv:1705
 
 
 def rp_spec(ctx, ks, seeds, steps) -> dict:
-    return {"base": "images.yaml",
+    return {"base": "images",
             "set": {"net": "dcgan", "method": "nonsaturating", "train.steps": steps, "train.plots": False,
                     **as_set(image_overrides(ctx))},
             "grid": {"rp.k": list(ks)}, "seeds": {"count": seeds, "start": 0}}

@@ -44,7 +44,11 @@ class Spec:
 
 
 def load_spec(path) -> Spec:
-    return parse_spec(load_yaml(path, "spec"), Path(path).parent)
+    """A spec file, or the name of a shipped one (``toy2d_methods``)."""
+    from ganscope.shipped import find_sweep
+
+    path = find_sweep(path)
+    return parse_spec(load_yaml(path, "spec"), path.parent)
 
 
 def parse_spec(data, root=".") -> Spec:
@@ -70,15 +74,17 @@ def parse_spec(data, root=".") -> Spec:
 
 
 def _find_base(name, root: Path) -> Path:
-    from ganscope.presets import CONFIG_DIR
+    from ganscope.shipped import configs, find_config
 
     if not isinstance(name, str) or not name:
         raise UsageError(f"base: expected a config file name, got {name!r}")
-    shipped = CONFIG_DIR / (name if name.endswith(".yaml") else f"{name}.yaml")
-    for path in (root / name, Path(name), shipped):
-        if path.is_file():
-            return path.resolve()
-    raise UsageError(f"base: no config file {name!r} beside the spec, in the working directory or shipped")
+    if (root / name).is_file():
+        return (root / name).resolve()
+    try:
+        return find_config(name).resolve()  # in the working directory, else shipped
+    except UsageError:
+        raise UsageError(f"base: no config file {name!r} beside the spec, in the working directory or shipped "
+                         f"({', '.join(p.stem for p in configs())})") from None
 
 
 def _mapping(value, where) -> dict:
