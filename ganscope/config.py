@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from ganscope.errors import UsageError
+from ganscope.tasks.kinds import task_class
 
 
 def opt(default, *, low=None, high=None, choices=None, low_open=False, doc=""):
@@ -288,21 +289,16 @@ def _field_meta(dotted: str):
     return meta
 
 
-NETS = {"toy2d": ("mlp",), "images": ("dcgan", "resnet", "wgangp-resnet"), "text": ("charcnn",)}
-
-
 def _check_task(cfg: Config):
-    """The net, ensembles and RP-GAN must fit the kind of data."""
-    from ganscope.data import task_kind
-
-    kind = task_kind(cfg.data.name)
-    if cfg.net not in NETS[kind]:
-        raise UsageError(f"net: {cfg.data.name!r} is {kind} data; allowed nets: {', '.join(NETS[kind])}")
-    if kind != "toy2d" and cfg.ensemble > 1:
-        raise UsageError("ensemble: only the 2-D experiments run as ensembles; use 1 (or a sweep over seeds)")
+    """The data source must be known, and the net, ensembles and RP-GAN supported by the task serving it."""
+    task = task_class(cfg.data.name)
+    if cfg.net not in task.nets:
+        raise UsageError(f"net: {cfg.data.name!r} is {task.kind} data; allowed nets: {', '.join(task.nets)}")
+    if cfg.ensemble > 1 and not task.supports_ensemble:
+        raise UsageError(f"ensemble: {task.kind} runs do not run as ensembles; use 1 (or a sweep over seeds)")
     if cfg.rp.k > 1:
-        if kind != "images":
-            raise UsageError("rp.k: random projections are for image data; use 1")
+        if not task.supports_rp:
+            raise UsageError(f"rp.k: random projections are not defined for {task.kind} data; use 1")
         if cfg.penalty.name != "none" or cfg.game.consensus > 0 or cfg.game.scheme != "altgd":
             raise UsageError("rp.k: RP-GAN trains K plain discriminators (penalty.name none, no consensus, altgd)")
 
