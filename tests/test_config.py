@@ -1,5 +1,5 @@
 """The config surface: YAML keys given twice, non-finite floats, integers in float notation, unknown data
-sources (one line each, exit status 2 through the command line), and what each task declares it supports."""
+sources: one line each, exit status 2 through the command line."""
 import dataclasses
 import subprocess
 import sys
@@ -144,47 +144,3 @@ def test_bad_config_one_line_exit_2(tmp_path, text, overrides, start):
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and start in lines[0] and "Traceback" not in res.stderr
     assert not (tmp_path / "run").exists()
-
-
-# ---- what each task supports -----------------------------------------------------------------------------
-def test_config_validation_imports_no_torch():
-    code = ("import sys; from ganscope.config import resolve; resolve({}, ['data.name=digits', 'net=dcgan']); "
-            "resolve({}, ['data.name=fortunes', 'net=charcnn']); from ganscope.tasks import task_class; "
-            "assert task_class('8gaussians').groupable_in_sweeps; assert 'torch' not in sys.modules, 'torch'")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert res.returncode == 0, res.stderr
-
-
-def test_each_task_declares_its_capabilities_and_its_class_carries_them():
-    from ganscope.data.images import IMAGE_DATASETS
-    from ganscope.data.toy2d import DATASETS
-    from ganscope.nets.conv import IMAGE_NETS
-    from ganscope.tasks import TASK_KINDS, task_class
-    from ganscope.tasks.images import ImageTask
-    from ganscope.tasks.text import TextTask
-    from ganscope.tasks.toy2d import Toy2DTask
-
-    assert [k.load() for k in TASK_KINDS] == [Toy2DTask, ImageTask, TextTask]
-    for kind in TASK_KINDS:
-        impl = kind.load()
-        assert issubclass(impl, kind) and impl.kind == kind.kind
-    assert task_class("8gaussians").sources == tuple(DATASETS) and task_class("digits").sources == IMAGE_DATASETS
-    assert task_class("digits").nets == IMAGE_NETS
-    table = {name: (k.kind, k.supports_ensemble, k.supports_rp, k.groupable_in_sweeps, k.gives_images)
-             for name in ("swissroll", "fashion-mnist:test", "folder:/x", "fortunes", "text:/a:b")
-             for k in [task_class(name)]}
-    assert table == {"swissroll": ("toy2d", True, False, True, False),
-                     "fashion-mnist:test": ("images", False, True, False, True),
-                     "folder:/x": ("images", False, True, False, True),
-                     "fortunes": ("text", False, False, False, False),
-                     "text:/a:b": ("text", False, False, False, False)}
-
-
-@pytest.mark.parametrize("overrides,match", [
-    (["data.name=digits", "net=dcgan", "ensemble=2"], r"^ensemble: images runs do not run as ensembles"),
-    (["data.name=fortunes", "net=charcnn", "rp.k=2"], r"^rp.k: random projections are not defined for text"),
-    (["data.name=8gaussians", "net=dcgan"], r"^net: '8gaussians' is toy2d data; allowed nets: mlp$"),
-])
-def test_validation_follows_the_declared_capabilities(overrides, match):
-    with pytest.raises(UsageError, match=match):
-        resolve({}, overrides)
