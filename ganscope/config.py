@@ -1,12 +1,14 @@
 """Typed, validated run configuration: YAML file + method preset + command-line overrides (``key.sub=value``).
 
 Resolution order, later wins: the defaults below < the method preset (``method``) < the YAML file < the
-overrides. Anything wrong (unknown key, wrong type, out-of-range value, missing file) raises ``UsageError``
-with one line naming the field and what is allowed.
+overrides. Anything wrong (unknown key, a key given twice in a YAML file, wrong type, a non-finite float, a
+non-integer int, out-of-range value, unknown data source, missing file) raises ``UsageError`` with one line
+naming the field and what is allowed. An integer written in float notation (``train.steps=1e3``) is an integer.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from ganscope.errors import UsageError
+from ganscope.tasks.kinds import task_class
 
 
 def opt(default, *, low=None, high=None, choices=None, low_open=False, doc=""):
@@ -146,14 +149,21 @@ def _hints(cls):
 
 
 def _coerce(value, kind, path):
-    """Check a YAML value against a field's type: ints are accepted for floats, nothing else is converted."""
+    """Check a YAML value against a field's type: ints are accepted for floats, integral numbers in float
+    notation (``1e3``, ``1000.0``) for ints; floats must be finite; nothing else is converted."""
     if dataclasses.is_dataclass(kind):
         if not isinstance(value, dict):
             raise UsageError(f"{path}: expected a mapping of {', '.join(f.name for f in dataclasses.fields(kind))}, "
                              f"got {value!r}")
         return _build(kind, value, path + ".")
-    if kind is float and isinstance(value, str):
+    if kind in (float, int) and isinstance(value, str):
         value = _yaml11_float(value)
+    if kind in (float, int) and isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(f"{path}: must be finite, got {value!r}")
+    if kind is int and isinstance(value, float):
+        if not value.is_integer():
+            raise UsageError(f"{path}: must be an integer, got {value!r}")
+        value = int(value)
     ok = {
         bool: isinstance(value, bool),
         int: isinstance(value, int) and not isinstance(value, bool),
@@ -168,9 +178,9 @@ def _coerce(value, kind, path):
 
 
 def _yaml11_float(text: str):
-    """YAML 1.1 reads 1e-4 (no dot) as a string; accept it as the number everyone means."""
+    """YAML 1.1 reads 1e-4 (no dot) and nan (no leading dot) as strings; read them as the number meant."""
     try:
-        return float(text) if text.strip().lower() not in ("nan", "inf", "-inf", "+inf") else text
+        return float(text)
     except ValueError:
         return text
 
@@ -222,6 +232,34 @@ def flatten(d: dict, prefix="") -> dict:
     return out
 
 
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key, line: int):
+        super().__init__(f"key {key!r} given twice (again at line {line})")
+        self.key, self.line = key, line
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping that names a key twice (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *base` may be overridden by the mapping's own keys
+            key = self.construct_object(key_node, deep=True)
+            try:
+                if key in seen:
+                    raise _DuplicateKey(key, key_node.start_mark.line + 1)
+                seen.add(key)
+            except TypeError:  # an unhashable key: SafeLoader's own error follows
+                pass
+        return super().construct_mapping(node, deep=deep)
+
+
+def _safe_load(text: str):
+    return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
 def parse_override(text: str) -> dict:
     """``a.b.c=value`` -> {"a": {"b": {"c": value}}}, the value parsed as a YAML scalar."""
     if "=" not in text:
@@ -230,7 +268,9 @@ def parse_override(text: str) -> dict:
     if not key or any(not part for part in key.split(".")):
         raise UsageError(f"override {text!r}: expected key=value (e.g. train.steps=500)")
     try:
-        value = yaml.safe_load(raw) if raw else ""
+        value = _safe_load(raw) if raw else ""
+    except _DuplicateKey as err:
+        raise UsageError(f"override {text!r}: key {err.key!r} given twice") from None
     except yaml.YAMLError:
         value = raw
     return nest(key, value)
@@ -242,7 +282,9 @@ def load_yaml(path, what: str = "config") -> dict:
     if not path.is_file():
         raise UsageError(f"{what}: no such file {str(path)!r}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = _safe_load(path.read_text()) or {}
+    except _DuplicateKey as err:
+        raise UsageError(f"{what}: {path}: key {err.key!r} given twice (again at line {err.line})") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -288,21 +330,16 @@ def _field_meta(dotted: str):
     return meta
 
 
-NETS = {"toy2d": ("mlp",), "images": ("dcgan", "resnet", "wgangp-resnet"), "text": ("charcnn",)}
-
-
 def _check_task(cfg: Config):
-    """The net, ensembles and RP-GAN must fit the kind of data."""
-    from ganscope.data import task_kind
-
-    kind = task_kind(cfg.data.name)
-    if cfg.net not in NETS[kind]:
-        raise UsageError(f"net: {cfg.data.name!r} is {kind} data; allowed nets: {', '.join(NETS[kind])}")
-    if kind != "toy2d" and cfg.ensemble > 1:
-        raise UsageError("ensemble: only the 2-D experiments run as ensembles; use 1 (or a sweep over seeds)")
+    """The data source must be known, and the net, ensembles and RP-GAN supported by the task serving it."""
+    task = task_class(cfg.data.name)
+    if cfg.net not in task.nets:
+        raise UsageError(f"net: {cfg.data.name!r} is {task.kind} data; allowed nets: {', '.join(task.nets)}")
+    if cfg.ensemble > 1 and not task.supports_ensemble:
+        raise UsageError(f"ensemble: {task.kind} runs do not run as ensembles; use 1 (or a sweep over seeds)")
     if cfg.rp.k > 1:
-        if kind != "images":
-            raise UsageError("rp.k: random projections are for image data; use 1")
+        if not task.supports_rp:
+            raise UsageError(f"rp.k: random projections are not defined for {task.kind} data; use 1")
         if cfg.penalty.name != "none" or cfg.game.consensus > 0 or cfg.game.scheme != "altgd":
             raise UsageError("rp.k: RP-GAN trains K plain discriminators (penalty.name none, no consensus, altgd)")
 
@@ -311,12 +348,14 @@ def _check_consistency(cfg: Config):
     _check_task(cfg)
     if cfg.game.scheme == "simgd" and (cfg.game.n_d, cfg.game.n_g) != (1, 1):
         raise UsageError("game.n_d: simultaneous updates take one step of each player (n_d = n_g = 1)")
-    betas = cfg.optim.g.betas, cfg.optim.d.betas
-    for who, b in zip("gd", betas):
-        if len(b) != 2 or not all(isinstance(x, (int, float)) and 0 <= x < 1 for x in b):
+    for who, optim in (("g", cfg.optim.g), ("d", cfg.optim.d)):
+        b = optim.betas
+        if len(b) == 2:
+            b = optim.betas = [_coerce(x, float, f"optim.{who}.betas") for x in b]
+        if len(b) != 2 or not all(0 <= x < 1 for x in b):
             raise UsageError(f"optim.{who}.betas: expected two numbers in [0, 1), got {b!r}")
-    if not all(isinstance(k, int) and not isinstance(k, bool) and 0 <= k <= cfg.train.steps
-               for k in cfg.checkpoint.keep):
+    cfg.checkpoint.keep = [_coerce(k, int, "checkpoint.keep") for k in cfg.checkpoint.keep]
+    if not all(0 <= k <= cfg.train.steps for k in cfg.checkpoint.keep):
         raise UsageError(f"checkpoint.keep: expected generator steps in [0, train.steps], got {cfg.checkpoint.keep!r}")
     if cfg.noise.schedule == "exp" and cfg.noise.sigma > 0 and cfg.noise.end <= 0:
         raise UsageError("noise.end: the exp schedule needs a final σ > 0")

@@ -11,11 +11,14 @@ field, Mescheder et al. 2017), and an EMA of the generator's weights and buffers
 Losses are per member (shape (E,) for an ensemble or the K discriminators of RP-GAN, () otherwise). The
 critic's gradient is taken of their sum, so every member receives exactly its own gradient; the
 generator's objective is ``task.g_loss_total`` (the sum over independent members, the mean over RP-GAN's K).
+
+``Game`` reads no config: it takes :class:`GameRules` (built from a config in one place,
+``GameRules.from_config``) and the task's :class:`MemberValues` (typed per-member values of an ensemble).
 """
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -53,6 +56,52 @@ class Player:
                     p.copy_(p0 + self.lr_scale.view(-1, *[1] * (p.dim() - 1)) * (p - p0))
 
 
+@dataclass(frozen=True)
+class MemberValues:
+    """Per-member values of an ensemble, built by the task from the config's ``members``: each a float32 tensor
+    of shape (E,) with member i's value, or None where every member uses the single value of the config.
+
+    ``penalty_weight``: γ or λ of the penalty; ``noise_sigma``: the instance-noise σ, which the member's σ
+    schedule scales by σ(step) / ``noise.sigma``; ``lr_g``, ``lr_d``: learning rates (see :attr:`Player.lr_scale`).
+    """
+
+    penalty_weight: torch.Tensor | None = None
+    noise_sigma: torch.Tensor | None = None
+    lr_g: torch.Tensor | None = None
+    lr_d: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class GameRules:
+    """The rules of the game, all that ``Game`` uses of a config (see the module doc for each option).
+
+    ``noise``: the σ schedule of instance noise (its horizon ``noise.steps``, or the run's ``train.steps``).
+    """
+
+    loss: str = "nonsaturating"
+    scheme: str = "altgd"
+    n_d: int = 1
+    n_g: int = 1
+    wgan_warmup: bool = False
+    clip: float = 0.0
+    consensus: float = 0.0
+    ema: float = 0.0
+    penalty: str = "none"
+    penalty_weight: float = 10.0
+    penalty_every: int = 1
+    noise: SigmaSchedule = field(default_factory=lambda: SigmaSchedule(0.0))
+
+    @classmethod
+    def from_config(cls, cfg) -> GameRules:
+        """The rules of a validated ganscope Config: the one place where the game's options are read from it."""
+        game, noise = cfg.game, cfg.noise
+        return cls(loss=cfg.loss, scheme=game.scheme, n_d=game.n_d, n_g=game.n_g, wgan_warmup=game.wgan_warmup,
+                   clip=game.clip, consensus=game.consensus, ema=game.ema, penalty=cfg.penalty.name,
+                   penalty_weight=cfg.penalty.weight, penalty_every=cfg.penalty.every,
+                   noise=SigmaSchedule(noise.sigma, noise.schedule, noise.end,
+                                       noise.steps or max(cfg.train.steps, 1)))
+
+
 def make_optimizer(params, cfg) -> torch.optim.Optimizer:
     """Adam, RMSProp or SGD from an OptimConfig."""
     if cfg.name == "adam":
@@ -72,46 +121,47 @@ def ema_update(ema: nn.Module, net: nn.Module, beta: float):
 
 
 class Game:
-    """The game between ``gen`` and ``disc`` as configured by ``cfg`` (a ganscope Config).
+    """The game between ``gen`` and ``disc`` under ``rules`` (GameRules; a ganscope Config is read through
+    ``GameRules.from_config``), with the ensemble's per-member ``members`` (MemberValues; None: no such values).
 
-    ``task`` supplies the data and randomness: ``real()``, ``latent()``, ``streams`` (a ganscope.rng.Streams)
-    and ``event_dims``; ``task.member_values`` maps per-member config keys to tensors of shape (E,).
+    ``task`` supplies the data and randomness: ``real()``, ``latent()``, ``streams`` (a ganscope.rng.Streams),
+    ``event_dims`` and ``g_loss_total``.
     """
 
-    def __init__(self, cfg, gen: Player, disc: Player, task):
-        values = task.member_values
-        self.cfg, self.gen, self.disc, self.task = cfg, gen, disc, task
-        self.objective = get_objective(cfg.loss)
-        spec = P.get_penalty(cfg.penalty.name)
-        self.penalty = P.lazy(spec, cfg.penalty.every) if spec.fn is not None else None
-        self.weight = values.get("penalty.weight", cfg.penalty.weight)
-        self.sigma = SigmaSchedule(cfg.noise.sigma, cfg.noise.schedule, cfg.noise.end,
-                                   cfg.noise.steps or max(cfg.train.steps, 1))
-        self.sigma_scale = values.get("noise.sigma", None)
-        self.ema = copy.deepcopy(gen.net).requires_grad_(False) if cfg.game.ema > 0 else None
+    def __init__(self, rules, gen: Player, disc: Player, task, members: MemberValues | None = None):
+        rules = rules if isinstance(rules, GameRules) else GameRules.from_config(rules)
+        members = MemberValues() if members is None else members
+        self.rules, self.gen, self.disc, self.task = rules, gen, disc, task
+        self.objective = get_objective(rules.loss)
+        spec = P.get_penalty(rules.penalty)
+        self.penalty = P.lazy(spec, rules.penalty_every) if spec.fn is not None else None
+        self.weight = rules.penalty_weight if members.penalty_weight is None else members.penalty_weight
+        self.sigma = rules.noise
+        self.sigma_scale = members.noise_sigma
+        self.ema = copy.deepcopy(gen.net).requires_grad_(False) if rules.ema > 0 else None
         self.d_steps = 0  # critic steps taken: the clock of lazy regularisation
 
     # ---- the schedule ----------------------------------------------------------------------------
     def n_critic(self, step: int) -> int:
         """Critic steps before generator step ``step`` (WGAN warm-up: 100 for the first 25 and every 500th)."""
-        if self.cfg.game.wgan_warmup and (step < 25 or step % 500 == 0):
+        if self.rules.wgan_warmup and (step < 25 or step % 500 == 0):
             return 100
-        return self.cfg.game.n_d
+        return self.rules.n_d
 
     def step(self, step: int) -> dict:
         """One generator iteration at generator step ``step``; returns per-member statistics."""
-        if self.cfg.game.scheme == "simgd":
+        if self.rules.scheme == "simgd":
             return self._simultaneous(step)
         for _ in range(self.n_critic(step)):
             stats = self._critic_step(step)
-        for _ in range(self.cfg.game.n_g):
+        for _ in range(self.rules.n_g):
             stats.update(self._generator_step(step))
         return stats
 
     # ---- pieces ----------------------------------------------------------------------------------
     def _sigma(self, step):
         sigma = self.sigma(step)
-        return sigma if self.sigma_scale is None else self.sigma_scale * (sigma / max(self.cfg.noise.sigma, 1e-300))
+        return sigma if self.sigma_scale is None else self.sigma_scale * (sigma / max(self.sigma.sigma, 1e-300))
 
     def _logits(self, real, fake, step):
         real_in, fake_in = instance_noise(real, fake, self._sigma(step), self.task.streams)
@@ -127,11 +177,11 @@ class Game:
         """(γ/2)‖v‖² with v = (∇_θ L_G, ∇_ψ L_D), differentiable (Mescheder et al. 2017)."""
         grads = torch.autograd.grad(g_loss.sum(), self.gen.params, create_graph=True) + torch.autograd.grad(
             d_loss.sum(), self.disc.params, create_graph=True)
-        return self.cfg.game.consensus / 2 * sum(g.pow(2).sum() for g in grads)
+        return self.rules.consensus / 2 * sum(g.pow(2).sum() for g in grads)
 
     def _critic_step(self, step):
         real, z = self.task.real(), self.task.latent()
-        consensus = self.cfg.game.consensus > 0
+        consensus = self.rules.consensus > 0
         with torch.set_grad_enabled(consensus):
             fake = self.gen.net(z)
         d_real, d_fake = self._logits(real, fake if consensus else fake.detach(), step)
@@ -151,13 +201,13 @@ class Game:
 
     def _after_critic_step(self):
         self.d_steps += 1
-        if self.cfg.game.clip > 0:
-            P.clip_weights_(self.disc.net, self.cfg.game.clip)
+        if self.rules.clip > 0:
+            P.clip_weights_(self.disc.net, self.rules.clip)
 
     def _generator_step(self, step):
         z = self.task.latent()
         fake = self.gen.net(z)
-        if self.cfg.game.consensus > 0:
+        if self.rules.consensus > 0:
             real = self.task.real()
             d_real, d_fake = self._logits(real, fake, step)
             d_loss, g_loss = self.objective.d_loss(d_real, d_fake), self.objective.g_loss(d_fake)
@@ -173,7 +223,7 @@ class Game:
 
     def _after_generator_step(self):
         if self.ema is not None:
-            ema_update(self.ema, self.gen.net, self.cfg.game.ema)
+            ema_update(self.ema, self.gen.net, self.rules.ema)
 
     def _simultaneous(self, step):
         real, z = self.task.real(), self.task.latent()
@@ -185,7 +235,7 @@ class Game:
         pen = self._penalty(real, fake)
         if pen is not None:
             stats["penalty"], d_total = pen, d_total + pen.sum()
-        if self.cfg.game.consensus > 0:
+        if self.rules.consensus > 0:
             reg = self._consensus(g_loss, d_loss)
             d_total, g_total = d_total + reg, g_total + reg
         _check_finite(stats, step)

@@ -19,7 +19,7 @@ import yaml
 
 from ganscope.config import Config, load_yaml, resolve, to_dict
 from ganscope.errors import UsageError
-from ganscope.game import Game, NonFiniteLoss, Player, make_optimizer
+from ganscope.game import Game, GameRules, NonFiniteLoss, Player, make_optimizer
 from ganscope.io import atomic_path, read_jsonl, write_json, write_text
 from ganscope.io import json_safe as _json_safe
 from ganscope.metrics.toy2d import mode_collapse
@@ -37,12 +37,12 @@ class Run:
             torch.set_num_threads(cfg.train.threads)
         seed_everything(cfg.seed)
         self.task = make_task(cfg)
-        lr = self.task.member_values
+        members = self.task.member_values
         gen = Player(self.task.gen, make_optimizer(self.task.gen.parameters(), cfg.optim.g),
-                     _scale(lr.get("optim.g.lr"), cfg.optim.g.lr))
+                     _scale(members.lr_g, cfg.optim.g.lr))
         disc = Player(self.task.disc, make_optimizer(self.task.disc.parameters(), cfg.optim.d),
-                      _scale(lr.get("optim.d.lr"), cfg.optim.d.lr))
-        self.game = Game(cfg, gen, disc, self.task)
+                      _scale(members.lr_d, cfg.optim.d.lr))
+        self.game = Game(GameRules.from_config(cfg), gen, disc, self.task, members)
         self.step = 0
         self.elapsed = 0.0  # training wall-clock seconds over all sessions (for metrics against time)
         self.snapshots: dict[int, np.ndarray] = {}
@@ -264,9 +264,9 @@ def load_run(run_dir) -> Run:
 def sample_run(run_dir, n: int, seed: int = 0) -> torch.Tensor:
     """n samples from a stored run's generator (its EMA when the run keeps one), latents seeded by ``seed``."""
     run = load_run(run_dir)
-    from ganscope.data import task_kind
+    from ganscope.tasks import task_class
 
-    if task_kind(run.cfg.data.name) != "images":
+    if not task_class(run.cfg.data.name).gives_images:
         raise UsageError(f"run: {run_dir} is a {run.cfg.data.name} run; only image runs give images")
     gen = run.game.ema if run.game.ema is not None else run.game.gen.net
     return run.task.generate(gen, n, seed_offset=seed - run.cfg.seed)

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganscope.config import load_yaml, resolve
-from ganscope.data import task_kind
+from ganscope.tasks import task_class
 from ganscope.data.toy2d import get_dataset
 from ganscope.errors import UsageError
 from ganscope.io import json_safe as to_jsonable
@@ -112,7 +112,7 @@ def probe_parts(cfg, state: dict, member: int):
     """(frozen generator, ``sample_real(n, generator)``, ``fresh(seed)`` -> a new discriminator) of a 2-D or an
     image run. For images the fresh D is the run's net's full-view discriminator (also for an RP-GAN run) and G
     is put in eval mode (BatchNorm uses its running statistics)."""
-    if task_kind(cfg.data.name) == "images":
+    if task_class(cfg.data.name).gives_images:
         return _image_parts(cfg, state)
     gen = load_member(cfg, state, "generator", member)
     return gen, get_dataset(cfg.data.name).sample, lambda seed: fresh_discriminator(cfg.model, seed)

@@ -503,7 +503,7 @@ def load_run(run_dir, step=None):
 
 
 def _member_value(run, key, member, default):
-    values = run.task.member_values.get(key)
+    values = getattr(run.task.member_values, key)
     return default if values is None else float(values[member])
 
 
@@ -523,8 +523,8 @@ def run_field(run, member=0, batch=256, seed=0) -> tuple[GameField, dict]:
     z = torch.randn(batch, cfg.model.latent_dim, generator=torch.Generator().manual_seed(seed + 1), dtype=DTYPE)
     noise = cfg.noise
     sched = SigmaSchedule(noise.sigma, noise.schedule, noise.end, noise.steps or max(cfg.train.steps, 1))
-    sigma = sched(run.step) * _member_value(run, "noise.sigma", member, noise.sigma) / max(noise.sigma, 1e-300)
-    weight = _member_value(run, "penalty.weight", member, cfg.penalty.weight)
+    sigma = sched(run.step) * _member_value(run, "noise_sigma", member, noise.sigma) / max(noise.sigma, 1e-300)
+    weight = _member_value(run, "penalty_weight", member, cfg.penalty.weight)
     fld = make_field(gen, disc, get_objective(cfg.loss), real, z, penalty=cfg.penalty.name,
                      weight=weight if cfg.penalty.name != "none" else None, sigma=sigma,
                      consensus=cfg.game.consensus, seed=seed + 2)

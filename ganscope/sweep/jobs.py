@@ -129,9 +129,9 @@ def group(runs: list[RunSpec], max_size: int = 0) -> list[Job]:
 
 
 def _groupable(cfg: dict) -> bool:
-    from ganscope.data import task_kind
+    from ganscope.tasks import task_class
 
-    return task_kind(cfg["data"]["name"]) == "toy2d"
+    return task_class(cfg["data"]["name"]).groupable_in_sweeps
 
 
 def member_keys(cfg: dict) -> list[str]:

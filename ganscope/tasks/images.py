@@ -13,6 +13,7 @@ import torch
 from ganscope.data.images import dequantize, load_images, parse_data_spec
 from ganscope.nets.conv import make_image_nets
 from ganscope.nets.rp import RPDiscriminator
+from ganscope.tasks.kinds import ImageKind
 from ganscope.tasks.single import SingleModelTask
 from ganscope.tasks.toy2d import EVAL_SEED_OFFSET
 
@@ -20,7 +21,7 @@ from ganscope.tasks.toy2d import EVAL_SEED_OFFSET
 METRICS = ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage")
 
 
-class ImageTask(SingleModelTask):
+class ImageTask(ImageKind, SingleModelTask):
     event_dims = 3
     progress_key = "fid"
     snapshot_samples = 64

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ganscope.game import MemberValues
 from ganscope.rng import Streams
 from ganscope.tasks.toy2d import EVAL_SEED_OFFSET
 
@@ -11,7 +12,7 @@ from ganscope.tasks.toy2d import EVAL_SEED_OFFSET
 class SingleModelTask:
     size = 1
     centres = None
-    member_values: dict = {}
+    member_values = MemberValues()
 
     def __init__(self, cfg):
         self.cfg = cfg

@@ -18,11 +18,12 @@ import torch
 from ganscope.data.text import load_text, one_hot
 from ganscope.metrics.ngram import ORDERS, ngram_counts, ngram_jsds
 from ganscope.nets.charcnn import make_char_nets
+from ganscope.tasks.kinds import TextKind
 from ganscope.tasks.single import SingleModelTask
 from ganscope.tasks.toy2d import EVAL_SEED_OFFSET
 
 
-class TextTask(SingleModelTask):
+class TextTask(TextKind, SingleModelTask):
     event_dims = 2
     progress_key = "jsd4"
     snapshot_samples = 32

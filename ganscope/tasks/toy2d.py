@@ -8,13 +8,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from ganscope.config import MEMBER_KEYS
 from ganscope.data.toy2d import get_dataset
+from ganscope.game import MemberValues
 from ganscope.metrics.toy2d import evaluate
 from ganscope.nets.mlp import MLP, EnsembleMLP
 from ganscope.rng import Streams
+from ganscope.tasks.kinds import Toy2DKind
 
 EVAL_SEED_OFFSET = 1_000_003  # held-out data and evaluation latents never touch the training streams
+MEMBER_FIELDS = {"penalty.weight": "penalty_weight", "noise.sigma": "noise_sigma", "optim.g.lr": "lr_g",
+                 "optim.d.lr": "lr_d"}  # config.MEMBER_KEYS -> the fields of game.MemberValues
+
+
+def member_values(members: dict) -> MemberValues:
+    """The typed per-member values of a validated config's ``members`` ({dotted key: E floats})."""
+    return MemberValues(**{MEMBER_FIELDS[k]: torch.tensor(v, dtype=torch.float32) for k, v in members.items()})
 
 
 class Logit(nn.Module):
@@ -28,7 +36,7 @@ class Logit(nn.Module):
         return self.net(x).squeeze(-1)
 
 
-class Toy2DTask:
+class Toy2DTask(Toy2DKind):
     event_dims = 1
     progress_key = "w1"
     snapshot_samples = 500
@@ -45,8 +53,7 @@ class Toy2DTask:
         self.gen = EnsembleMLP.from_members(gens)
         self.disc = Logit(EnsembleMLP.from_members(discs))
         self.streams = Streams(self.seeds)
-        self.member_values = {k: torch.tensor(cfg.members[k], dtype=torch.float32)
-                              for k in MEMBER_KEYS if k in cfg.members}
+        self.member_values = member_values(cfg.members)
         self._heldout = None
 
     @property
