@@ -87,3 +87,26 @@ def test_rp_sweep_spec_is_valid(tmp_path):
 def test_w1_floor_is_the_real_vs_real_distance():
     floor = mescheder2018.w1_floor("circle", 1000)
     assert 0.02 < floor < 0.1  # two samples of 1000 points of the unit circle
+
+
+def test_commands_and_configs_use_shipped_names(tmp_path, monkeypatch):
+    from ganscope.reproduce import common
+    from ganscope.shipped import find_config
+
+    monkeypatch.chdir(tmp_path)  # from any directory, as an installed package
+    cmd = common.command("mode_collapse", ["method=r1", "train.steps=5"], "mc")
+    assert cmd == "ganscope train mode_collapse method=r1 train.steps=5 --out DIR/mc"
+    assert find_config(cmd.split()[2]).parent.name == "configs"
+    assert common.config_of("mode_collapse", ["train.steps=5"]).train.steps == 5
+    from ganscope.sweep import parse_spec
+
+    (tmp_path / "images.yaml").write_text("seed: 99\n")  # a user's file here does not shadow the shipped name
+    spec = neyshabur2017.rp_spec(Context(tmp_path), [1], 1, 10)
+    assert spec["base"] == "images" and parse_spec(spec).base_file == str(find_config("images").resolve())
+
+
+def test_smoke_commands_name_no_repository_paths(smoke):
+    for paper in ("arjovsky2017", "barnett2018"):
+        rep = json.loads((smoke / paper / "report.json").read_text())
+        commands = [rep["command"], *(s.get("command", "") for s in rep["sections"])]
+        assert not any("configs/" in c for c in commands), commands

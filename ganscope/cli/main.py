@@ -94,11 +94,11 @@ def _print_summary(r):
 def _add_train(sub):
     p = sub.add_parser("train", help="train a GAN from a YAML config (2-D experiments)",
                        description="ganscope train CONFIG [key=value ...] --out DIR | --resume DIR | --list")
-    p.add_argument("config", nargs="?", help="YAML config (see --list)")
+    p.add_argument("config", nargs="?", help="a shipped config name such as toy2d (see --list), or a YAML file")
     p.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. method=r1 train.steps=500")
     p.add_argument("--out", metavar="DIR", help="run directory to create")
     p.add_argument("--resume", metavar="DIR", help="continue an interrupted run")
-    p.add_argument("--list", action="store_true", help="list the shipped configs and methods")
+    p.add_argument("--list", action="store_true", help="list the shipped configs, sweep specs and methods")
     p.set_defaults(run=_run_train)
 
 
