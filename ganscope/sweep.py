@@ -36,6 +36,7 @@ from pathlib import Path
 
 import yaml
 
+from ganscope import rundir
 from ganscope.config import MEMBER_KEYS, flatten, load_yaml, merge, nest, resolve, to_dict
 from ganscope.errors import UsageError
 from ganscope.io import json_safe, read_jsonl, write_json, write_text
@@ -596,7 +597,7 @@ class SweepState:
                 "wall_s": old.get("wall_s"), "job": old.get("job"), "attempts": old.get("attempts", 0)}
 
     def done(self, name: str) -> bool:
-        return (self.out / "runs" / name / "summary.json").is_file()
+        return rundir.is_done(self.out / "runs" / name)
 
     def counts(self) -> dict:
         out = dict.fromkeys(("done", "running", "failed", "pending"), 0)
@@ -884,6 +885,7 @@ def _run_cli(args) -> int:
         raise UsageError("SPEC.yaml: give a sweep spec (see docs/sweeps.md)")
     if not args.out:
         raise UsageError("--out: give the sweep directory")
+    rundir.check_out(args.out)
     state = run_sweep(args.spec, args.out, args.executor, args.workers, args.dry_run)
     if args.dry_run:
         return 0

@@ -234,8 +234,8 @@ def test_reference_features_are_cached_on_disk(tmp_path, monkeypatch):
     assert torch.equal(im.source_features("digits:test", ext, 100, 0), first)
 
 
-def test_run_directory_uses_the_trainer_hook(tmp_path, monkeypatch):
-    import ganscope.train
+def test_run_directory_uses_the_rundir_hook(tmp_path, monkeypatch):
+    import ganscope.rundir
 
     run = tmp_path / "run"
     run.mkdir()
@@ -246,7 +246,7 @@ def test_run_directory_uses_the_trainer_hook(tmp_path, monkeypatch):
         calls.append((run_dir, n, seed))
         return load_images("digits:train").x[:n]
 
-    monkeypatch.setattr(ganscope.train, "sample_run", fake_sample_run)
+    monkeypatch.setattr(ganscope.rundir, "sample", fake_sample_run)
     r = compare(str(run), "digits:test", seed=4, kid_subsets=5)
     assert calls == [(str(run), 355, 4)] and r["source"] == f"run:{run}" and r["n"] == 355
     assert r["image_size"] == 8 and r["reference"] == "digits:test"

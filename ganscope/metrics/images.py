@@ -139,7 +139,9 @@ def _kind(spec) -> str:
         return "data"
     path = Path(spec)
     if path.is_dir():
-        return "run" if (path / "config.yaml").is_file() else "folder"
+        from ganscope import rundir
+
+        return "run" if rundir.is_run(path) else "folder"
     raise UsageError(f"source: {spec!r} is neither an image data set (digits, fashion-mnist, mnist5k, with "
                      ":train or :test; folder:PATH) nor an existing directory (of images, or a run)")
 
@@ -171,9 +173,9 @@ def images_from_source(spec, n: int, seed: int = 0, image_size: int | None = Non
     if kind == "tensor":
         x = _pick(spec.detach().cpu().float(), n, seed, "the given images")
     else:
-        from ganscope.train import sample_run  # the trainer's hook; imported only for run directories
+        from ganscope import rundir  # imported only for run directories
 
-        x = sample_run(os.fspath(spec), n, seed)
+        x = rundir.sample(os.fspath(spec), n, seed)
     return resize(x, image_size) if image_size else x
 
 

@@ -11,21 +11,10 @@ from torch import nn
 from ganscope.config import MEMBER_KEYS
 from ganscope.data.toy2d import get_dataset
 from ganscope.metrics.toy2d import evaluate
-from ganscope.nets.mlp import MLP, EnsembleMLP
+from ganscope.nets.mlp import MLP, EnsembleMLP, Logit  # Logit: re-exported by ganscope.tasks
 from ganscope.rng import Streams
 
 EVAL_SEED_OFFSET = 1_000_003  # held-out data and evaluation latents never touch the training streams
-
-
-class Logit(nn.Module):
-    """A critic head: (..., 1) -> (...)."""
-
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x):
-        return self.net(x).squeeze(-1)
 
 
 class Toy2DTask:
