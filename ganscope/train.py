@@ -35,7 +35,8 @@ class Run:
 
     def __init__(self, cfg: Config, out):
         self.cfg, self.out = cfg, Path(out)
-        self.task = make_task(cfg)
+        with torch.random.fork_rng(devices=[]):  # the tasks seed the nets' initialisation; the caller's RNG stays
+            self.task = make_task(cfg)
         lr = self.task.member_values
         gen = Player(self.task.gen, make_optimizer(self.task.gen.parameters(), cfg.optim.g),
                      _scale(lr.get("optim.g.lr"), cfg.optim.g.lr))
