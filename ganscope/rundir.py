@@ -12,7 +12,8 @@ Layout (``ganscope.train`` writes it; everything else reads it through this modu
 A checkpoint loads with ``torch.load(..., weights_only=True)`` (it never executes code). ``open_run`` rebuilds
 a stored run's nets from its config alone and loads their weights: no optimizer, no data stream, no task and
 no process-global state (seeds, threads) is touched, so readers of stored runs have nothing to undo.
-This module imports config, data and nets only (never train, tasks' metrics, analysis, cli or reproduce).
+It imports config, data and nets only (never train, tasks, metrics, analysis, cli or reproduce): every layer
+above may open runs without an import cycle.
 """
 from __future__ import annotations
 
