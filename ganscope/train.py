@@ -1,9 +1,10 @@
-"""The training loop: run directory, logging, evaluation, checkpoints, exact resume, divergence guard.
+"""The training loop: logging, evaluation, checkpoints, exact resume, divergence guard.
 
-Run directory: ``config.yaml`` (resolved), ``metrics.jsonl``, TensorBoard events in ``tb/``,
-``checkpoints/last.pt``, ``samples/``, ``plots/``, ``summary.json``. A checkpoint holds everything an exact
-resume needs (weights, EMA, optimizer states, step counters, every RNG state, the random streams that are
-the data stream's position); it is written atomically and loads with ``torch.load(..., weights_only=True)``.
+The run directory's layout and the reading of stored runs belong to ``ganscope.rundir``. A checkpoint holds
+everything an exact resume needs (weights, EMA, optimizer states, step counters, every RNG state, the random
+streams that are the data stream's position); it is written atomically and loads with
+``torch.load(..., weights_only=True)``. Building a ``Run`` sets no process-global state: the entry points that
+train (``start``, ``resume``, and in-process callers) call :func:`prepare` first (threads, global seeds).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 import yaml
 
+from ganscope import rundir
 from ganscope.config import Config, load_yaml, resolve, to_dict
 from ganscope.errors import UsageError
 from ganscope.game import Game, GameRules, NonFiniteLoss, Player, make_optimizer
@@ -33,10 +35,8 @@ class Run:
 
     def __init__(self, cfg: Config, out):
         self.cfg, self.out = cfg, Path(out)
-        if cfg.train.threads:
-            torch.set_num_threads(cfg.train.threads)
-        seed_everything(cfg.seed)
-        self.task = make_task(cfg)
+        with torch.random.fork_rng(devices=[]):  # the tasks seed the nets' initialisation; the caller's RNG stays
+            self.task = make_task(cfg)
         members = self.task.member_values
         gen = Player(self.task.gen, make_optimizer(self.task.gen.parameters(), cfg.optim.g),
                      _scale(members.lr_g, cfg.optim.g.lr))
@@ -51,13 +51,13 @@ class Run:
     # ---- checkpoints ---------------------------------------------------------------------------------
     @property
     def checkpoint_path(self) -> Path:
-        return self.out / "checkpoints" / "last.pt"
+        return rundir.last_checkpoint(self.out)
 
     def state_dict(self) -> dict:
         g, d = self.game.gen, self.game.disc
         np_state = np.random.get_state()
         return {
-            "format": "ganscope-checkpoint-1",
+            "format": rundir.FORMAT,
             "step": self.step,
             "elapsed": float(self.elapsed),
             "generator": g.net.state_dict(),
@@ -79,13 +79,12 @@ class Run:
             torch.save(self.state_dict(), tmp)
 
     def kept_path(self, step: int) -> Path:
-        return self.out / "checkpoints" / f"step_{step:06d}.pt"
+        return rundir.step_checkpoint(self.out, step)
 
     def load(self, path):
+        """Continue from the checkpoint ``path`` (UsageError, one line, if it is damaged or not this run's)."""
+        state = rundir.read_checkpoint(path, resume=True)
         try:
-            state = torch.load(path, weights_only=True)
-            if state.get("format") != "ganscope-checkpoint-1":
-                raise ValueError("not a ganscope checkpoint")
             g, d = self.game.gen, self.game.disc
             g.net.load_state_dict(state["generator"])
             d.net.load_state_dict(state["discriminator"])
@@ -166,7 +165,7 @@ class Run:
         if self.cfg.ensemble > 1:
             summary["members"] = final
             summary["seeds"] = self.task.seeds
-        write_json(self.out / "summary.json", _json_safe(summary))
+        write_json(rundir.summary_path(self.out), _json_safe(summary))
         if self.cfg.train.plots:
             self._plot()
         return summary
@@ -174,17 +173,17 @@ class Run:
     def _plot(self):
         for member in range(min(self.cfg.ensemble, 4)):
             suffix = "" if self.cfg.ensemble == 1 else f"_member{member}"
-            self.task.plot_samples(self.snapshots, self.out / "plots" / f"samples{suffix}.png", member)
+            self.task.plot_samples(self.snapshots, rundir.plots_dir(self.out) / f"samples{suffix}.png", member)
         from ganscope import plots
 
-        plots.save(plots.metric_curves(self.out / "metrics.jsonl"), self.out / "plots" / "metrics.png")
+        plots.save(plots.metric_curves(rundir.metrics_path(self.out)), rundir.plots_dir(self.out) / "metrics.png")
 
     def _add_collapse(self, final: list[dict]):
         """For the mixtures: the mode-collapse flag and the modes dropped, from the logged evaluations."""
         centres = self.task.centres
         if centres is None:
             return
-        rows = read_jsonl(self.out / "metrics.jsonl")
+        rows = read_jsonl(rundir.metrics_path(self.out))
         history = [np.atleast_1d(r["modes_covered"]) for r in rows if "modes_covered" in r]
         for i, metrics in enumerate(final):
             counts = [int(h[i]) for h in history] + [metrics["modes_covered"]]
@@ -195,14 +194,14 @@ class MetricLog:
     """metrics.jsonl (one JSON object per line) and TensorBoard; on resume, lines past ``step`` are dropped."""
 
     def __init__(self, out: Path, step: int, squeeze: bool = False):
-        self.path, self.squeeze = out / "metrics.jsonl", squeeze
+        self.path, self.squeeze = rundir.metrics_path(out), squeeze
         if self.path.exists():
             kept = [ln for ln in self.path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
             write_text(self.path, "".join(ln + "\n" for ln in kept))
         self.fh = open(self.path, "a", encoding="utf-8")
         from torch.utils.tensorboard import SummaryWriter
 
-        self.tb = SummaryWriter(str(out / "tb"), purge_step=step or None)
+        self.tb = SummaryWriter(str(rundir.tb_dir(out)), purge_step=step or None)
 
     def write(self, step: int, values: dict):
         row = {"step": step}
@@ -226,50 +225,53 @@ class MetricLog:
 
 # ---- entry points ----------------------------------------------------------------------------------------
 def start(config_path, overrides, out) -> int:
-    """``ganscope train CONFIG [key=value ...] --out DIR``."""
+    """``ganscope train CONFIG [key=value ...] --out DIR``. Bad input or a run too large for memory gives a
+    UsageError and leaves no partial run directory behind."""
     cfg = resolve(load_yaml(config_path), overrides)
-    out = Path(out)
-    if (out / "checkpoints" / "last.pt").exists() or (out / "config.yaml").exists():
+    out = rundir.check_out(out)
+    if rundir.holds_run(out):
         raise UsageError(f"--out: {out} already holds a run; resume it with --resume {out} or choose another directory")
-    run = Run(cfg, out)  # loads the data: a missing or bad data set fails before anything is written
-    out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    return _execute(run)
+    prepare(cfg)
+    run = _build(cfg, out)  # loads the data: a missing or bad data set fails before anything is written
+    with rundir.removed_on_failure(out):
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(rundir.config_path(out), yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        return _execute(run)
 
 
 def resume(out) -> int:
-    """``ganscope train --resume DIR``: continue from checkpoints/last.pt, bit-identical to an uninterrupted run."""
+    """``ganscope train --resume DIR``: continue from checkpoints/last.pt, bit-identical to an uninterrupted run.
+    Without last.pt only a run stopped before its first checkpoint starts over (``rundir.resume_point``)."""
     out = Path(out)
-    if not (out / "config.yaml").is_file():
-        raise UsageError(f"--resume: {out} is not a run directory (no config.yaml)")
-    cfg = resolve(load_yaml(out / "config.yaml"))
-    run = Run(cfg, out)
-    if run.checkpoint_path.exists():
-        run.load(run.checkpoint_path)
+    cfg = rundir.load_config(out, "--resume")
+    point = rundir.resume_point(out, cfg)
+    prepare(cfg)
+    run = _build(cfg, out)
+    if point is not None:
+        run.load(point)
     return _execute(run)
 
 
-def load_run(run_dir) -> Run:
-    """The run stored in ``run_dir`` at its last checkpoint (UsageError if it is not a run directory)."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise UsageError(f"run: {run_dir} is not a run directory (no config.yaml)")
-    run = Run(resolve(load_yaml(run_dir / "config.yaml")), run_dir)
-    if not run.checkpoint_path.exists():
-        raise UsageError(f"run: {run_dir} has no checkpoint yet (checkpoints/last.pt)")
-    run.load(run.checkpoint_path)
-    return run
+def prepare(cfg: Config):
+    """The process-global state a training run starts from: torch's CPU threads (``train.threads``, 0: as is)
+    and the global RNGs seeded with ``cfg.seed``. Called by the entry points that train, never by ``Run``."""
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    seed_everything(cfg.seed)
 
 
-def sample_run(run_dir, n: int, seed: int = 0) -> torch.Tensor:
-    """n samples from a stored run's generator (its EMA when the run keeps one), latents seeded by ``seed``."""
-    run = load_run(run_dir)
-    from ganscope.tasks import task_class
+def _build(cfg: Config, out) -> Run:
+    try:
+        return Run(cfg, out)
+    except Exception as err:
+        if rundir.is_out_of_memory(err):
+            raise rundir.out_of_memory(cfg, "building the run") from None
+        raise
 
-    if not task_class(run.cfg.data.name).gives_images:
-        raise UsageError(f"run: {run_dir} is a {run.cfg.data.name} run; only image runs give images")
-    gen = run.game.ema if run.game.ema is not None else run.game.gen.net
-    return run.task.generate(gen, n, seed_offset=seed - run.cfg.seed)
+
+# Re-export shims for one release: stored runs are opened by ganscope.rundir.
+load_run = rundir.open_run
+sample_run = rundir.sample
 
 
 def _execute(run: Run) -> int:
@@ -279,6 +281,10 @@ def _execute(run: Run) -> int:
         kept = f"last good checkpoint: {run.checkpoint_path}" if run.checkpoint_path.exists() else "no checkpoint yet"
         print(f"error: training diverged: {err}; {kept}", file=sys.stderr)
         return EXIT_DIVERGED
+    except Exception as err:
+        if rundir.is_out_of_memory(err):
+            raise rundir.out_of_memory(run.cfg, f"at generator step {run.step}") from None
+        raise
     print(json.dumps({"out": str(run.out), **_json_safe(summary)}))
     return 0
 

@@ -234,9 +234,7 @@ def test_reference_features_are_cached_on_disk(tmp_path, monkeypatch):
     assert torch.equal(im.source_features("digits:test", ext, 100, 0), first)
 
 
-def test_run_directory_uses_the_trainer_hook(tmp_path, monkeypatch):
-    import ganscope.train
-
+def test_run_directory_is_sampled_by_the_given_runs(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.yaml").write_text("seed: 0\n")
@@ -246,8 +244,9 @@ def test_run_directory_uses_the_trainer_hook(tmp_path, monkeypatch):
         calls.append((run_dir, n, seed))
         return load_images("digits:train").x[:n]
 
-    monkeypatch.setattr(ganscope.train, "sample_run", fake_sample_run)
-    r = compare(str(run), "digits:test", seed=4, kid_subsets=5)
+    with pytest.raises(UsageError, match=r"^source: .* is a run directory; pass runs="):
+        compare(str(run), "digits:test", seed=4, kid_subsets=5)
+    r = compare(str(run), "digits:test", seed=4, kid_subsets=5, runs=fake_sample_run)
     assert calls == [(str(run), 355, 4)] and r["source"] == f"run:{run}" and r["n"] == 355
     assert r["image_size"] == 8 and r["reference"] == "digits:test"
 

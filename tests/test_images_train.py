@@ -62,6 +62,19 @@ def test_sample_run_uses_the_ema_generator_and_fixed_latents(image_run):
     assert not torch.equal(a, sample_run(image_run, 10, seed=4))
 
 
+def test_rundir_sample_is_the_tasks_generate(image_run):
+    """rundir rebuilds the nets from the config alone: its samples are the trained run's EMA generator's."""
+    from ganscope import rundir
+
+    cfg = rundir.load_config(image_run)
+    run = Run(cfg, image_run)
+    run.load(rundir.last_checkpoint(image_run))
+    want = run.task.generate(run.game.ema, 10, seed_offset=3 - cfg.seed)
+    assert torch.equal(rundir.sample(image_run, 10, seed=3), want)
+    assert torch.equal(rundir.sample(image_run, 10, seed=3, step=4), want)  # the kept step 4 is the last
+    assert not torch.equal(rundir.sample(image_run, 10, seed=3, step=0), want)
+
+
 def test_a_run_directory_is_a_fid_source(image_run, capsys):
     assert cli.main(["fid", str(image_run), "digits:test", "--n", "50", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganscope import cli, train
+from ganscope import cli, rundir, train
 from ganscope.analysis import probe
 from ganscope.data.toy2d import get_dataset
 from ganscope.errors import UsageError
@@ -49,7 +49,7 @@ def _tiny_gen(seed=0, shift=0.0, width=8):
 def test_generator_unchanged_bit_for_bit(run_dir):
     gen = _tiny_gen()
     before = _params(gen)
-    disc = probe.fresh_discriminator(probe.load_config(run_dir).model, 5)
+    disc = probe.fresh_discriminator(rundir.load_config(run_dir).model, 5)
     probe.probe_generator(gen, disc, get_dataset("8gaussians").sample, 2, iterations=20, batch_size=32, sigma=0.1,
                           lr=1e-2)
     assert all(torch.equal(a, b) for a, b in zip(before, gen.parameters()))
@@ -71,10 +71,9 @@ def test_discriminator_is_fresh_and_trained(run_dir, monkeypatch):
 
     monkeypatch.setattr(probe, "fresh_discriminator", recording)
     probe.probe_run(run_dir, steps=5, sigma=0.0, seeds=2)
-    cfg = probe.load_config(run_dir)
     assert len(made) == 3 * 2  # 3 kept checkpoints × 2 seeds, one new D each
-    for path in probe.find_checkpoints(run_dir):
-        run_d = probe.load_member(cfg, probe.read_checkpoint(path), "discriminator", 0)
+    for path in rundir.stored_checkpoints(run_dir):
+        run_d = rundir.open_run(run_dir, path=path).disc.net.member(0)
         for _, init in made:
             assert not any(torch.equal(a, b) for a, b in zip(init, run_d.parameters()))
     (d0, init0), (d1, init1) = made[0], made[1]
@@ -167,7 +166,7 @@ def test_last_checkpoint_when_no_kept_steps(run_dir, tmp_path):
     shutil.copytree(run_dir, out)
     for path in (out / "checkpoints").glob("step_*.pt"):
         path.unlink()
-    assert probe.find_checkpoints(out) == [out / "checkpoints" / "last.pt"]
+    assert rundir.stored_checkpoints(out) == [out / "checkpoints" / "last.pt"]
     res = probe.probe_run(out, steps=2, sigma=0.0, seeds=1)
     assert list(res["checkpoints"]) == [20] and list(res["checkpoints"][20]) == ["none"]
 
@@ -225,5 +224,6 @@ def test_bad_run_directories(tmp_path):
         probe.probe_run(tmp_path)
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "step_000005.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(UsageError, match="RUN_DIR.*cannot read checkpoint"):
+    with pytest.raises(UsageError, match=r"^checkpoint: .*step_000005\.pt is damaged or not a ganscope checkpoint; "
+                                         r"no other checkpoint in .* loads$"):
         probe.probe_run(tmp_path, steps=1, seeds=1)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from ganscope import rundir
 from ganscope.analysis import dirac
 from ganscope.analysis import spectrum as S
 from ganscope.cli import _Parser
@@ -190,18 +191,18 @@ def test_spectrum_of_a_stored_run(run_dir):
     lam = np.array([complex(*p) for p in out["eigenvalues"]])
     assert out["spectral_radius_simgd"] == pytest.approx(np.abs(1 + 1e-4 * lam).max(), rel=1e-14)
     assert out["local_verdict"] == dirac.local_verdict(out["spectral_radius_altgd"])
-    _, run10 = S.load_run(run_dir, step=10)
-    _, run20 = S.load_run(run_dir)
+    run10, run20 = rundir.open_run(run_dir, step=10), rundir.open_run(run_dir)
     assert (run10.step, run20.step) == (10, 20)
     assert float((S.run_field(run10)[0].x0 - S.run_field(run20)[0].x0).abs().max()) > 1e-6
 
 
 def test_run_field_is_the_engines_field(run_dir):
     """The run's member as modules + R1 γ = 20 + nonsaturating loss, differentiated by plain autograd."""
-    cfg, run = S.load_run(run_dir)
+    run = rundir.open_run(run_dir)
+    cfg = run.cfg
     fld, info = S.run_field(run, batch=16, seed=5)
-    gen = run.task.gen.member(0).double()
-    disc = Logit(run.task.disc.net.member(0)).double()
+    gen = run.gen.member(0).double()
+    disc = Logit(run.disc.net.member(0)).double()
     obj, real, z = get_objective(cfg.loss), fld.real, fld.z
     fake = gen(z)
     l_g = obj.g_loss(disc(fake))

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import math
-import re
 import sys
 from pathlib import Path
 
@@ -35,15 +34,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganscope.config import load_yaml, resolve
+from ganscope import rundir
 from ganscope.tasks import task_class
 from ganscope.data.toy2d import get_dataset
 from ganscope.errors import UsageError
 from ganscope.io import json_safe as to_jsonable
 from ganscope.io import write_json
-from ganscope.nets.mlp import MLP, EnsembleMLP
+from ganscope.nets.mlp import MLP, Logit
 from ganscope.noise import add_noise
-from ganscope.tasks import Logit
 
 METRICS = ("d_loss", "accuracy", "grad_norm_original", "grad_norm_minus_log_d")
 TITLES = {"d_loss": "D loss (cross-entropy)", "accuracy": "D accuracy",
@@ -52,54 +50,9 @@ TITLES = {"d_loss": "D loss (cross-entropy)", "accuracy": "D accuracy",
 LOG_SCALE = ("d_loss", "grad_norm_original", "grad_norm_minus_log_d")
 SEED_OFFSET = 7_000_003  # probe seed k: torch seeds SEED_OFFSET + 4k + {0,1,2,3}, apart from the run's own seeds
 DEFAULTS = {"steps": 1000, "sigma": 0.1, "seeds": 3, "member": 0, "lr": 1e-4, "betas": (0.5, 0.999)}
-_STEP_FILE = re.compile(r"step_(\d+)\.pt$")
 
 
-# ---- the run: config, checkpoints, networks --------------------------------------------------------------
-def load_config(run_dir):
-    """The resolved config of a run directory; UsageError naming RUN_DIR if it is not one."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise UsageError(f"RUN_DIR: {run_dir} is not a run directory (no config.yaml)")
-    return resolve(load_yaml(run_dir / "config.yaml"))
-
-
-def find_checkpoints(run_dir) -> list[Path]:
-    """Every ``checkpoints/step_NNNNNN.pt`` by step, or ``[checkpoints/last.pt]`` when no step was kept."""
-    folder = Path(run_dir) / "checkpoints"
-    kept = sorted((p for p in folder.glob("step_*.pt") if _STEP_FILE.search(p.name)),
-                  key=lambda p: int(_STEP_FILE.search(p.name).group(1)))
-    if kept:
-        return kept
-    if (folder / "last.pt").is_file():
-        return [folder / "last.pt"]
-    raise UsageError(f"RUN_DIR: no checkpoints in {folder} (neither step_*.pt nor last.pt)")
-
-
-def read_checkpoint(path) -> dict:
-    """A ganscope checkpoint, loaded without executing code (``weights_only=True``)."""
-    try:
-        state = torch.load(path, weights_only=True, map_location="cpu")
-        if not isinstance(state, dict) or state.get("format") != "ganscope-checkpoint-1":
-            raise ValueError("not a ganscope checkpoint")
-        return state
-    except Exception as err:  # an unreadable or foreign file is bad input
-        reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
-        raise UsageError(f"RUN_DIR: cannot read checkpoint {path}: {reason}") from None
-
-
-def load_member(cfg, state: dict, which: str, member: int) -> MLP:
-    """Member ``member`` of the run's ``which`` ("generator" or "discriminator") as a standalone MLP."""
-    m = cfg.model
-    shape = (m.latent_dim, 2, m.g_depth, m.g_width) if which == "generator" else (2, 1, m.d_depth, m.d_width)
-    ens = EnsembleMLP(cfg.ensemble, *shape, m.activation, init=False)
-    weights = state[which]
-    if which == "discriminator":  # saved from the Logit wrapper: keys "net.weights.k", "net.biases.k"
-        weights = {k.removeprefix("net."): v for k, v in weights.items()}
-    ens.load_state_dict(weights)
-    return ens.member(member)
-
-
+# ---- the run's networks (a stored run opened by ganscope.rundir) ----------------------------------------------
 def fresh_discriminator(model_cfg, seed: int) -> Logit:
     """A new critic of the run's architecture, ``MLP(2, 1, d_depth, d_width, activation)`` with PyTorch's default
     initialisation drawn under ``torch.manual_seed(seed)``; the global RNG state is left as it was."""
@@ -108,20 +61,22 @@ def fresh_discriminator(model_cfg, seed: int) -> Logit:
         return Logit(MLP(2, 1, model_cfg.d_depth, model_cfg.d_width, model_cfg.activation))
 
 
-def probe_parts(cfg, state: dict, member: int):
-    """(frozen generator, ``sample_real(n, generator)``, ``fresh(seed)`` -> a new discriminator) of a 2-D or an
-    image run. For images the fresh D is the run's net's full-view discriminator (also for an RP-GAN run) and G
-    is put in eval mode (BatchNorm uses its running statistics)."""
+def probe_parts(run, member: int):
+    """(frozen generator, ``sample_real(n, generator)``, ``fresh(seed)`` -> a new discriminator) of a stored 2-D
+    or image run (``ganscope.rundir.StoredRun``). For images the fresh D is the run's net's full-view
+    discriminator (also for an RP-GAN run) and G is put in eval mode (BatchNorm uses its running statistics)."""
+    cfg = run.cfg
     if task_class(cfg.data.name).gives_images:
-        return _image_parts(cfg, state)
-    gen = load_member(cfg, state, "generator", member)
+        return _image_parts(run)
+    gen = run.gen.member(member)
     return gen, get_dataset(cfg.data.name).sample, lambda seed: fresh_discriminator(cfg.model, seed)
 
 
-def _image_parts(cfg, state: dict):
+def _image_parts(run):
     from ganscope.data.images import load_images
     from ganscope.nets.conv import make_image_nets
 
+    cfg = run.cfg
     x = load_images(cfg.data.name, split="train", image_size=cfg.data.image_size or None,
                     skip_bad=cfg.data.skip_bad).x
     m = cfg.model
@@ -131,9 +86,7 @@ def _image_parts(cfg, state: dict):
             torch.manual_seed(seed)
             return make_image_nets(cfg.net, x.shape[-1], x.shape[1], m.latent_dim, m.g_width, m.d_width)
 
-    gen = nets(0)[0]
-    gen.load_state_dict(state["generator"])
-    return gen.eval(), lambda n, g: x[torch.randint(len(x), (n,), generator=g)], lambda seed: nets(seed)[1]
+    return run.gen.eval(), lambda n, g: x[torch.randint(len(x), (n,), generator=g)], lambda seed: nets(seed)[1]
 
 
 def probe_streams(seed: int) -> dict[str, torch.Generator]:
@@ -255,10 +208,11 @@ def _jitter(curve: np.ndarray) -> float:
     return float(np.std(np.diff(half))) if len(half) > 1 else 0.0
 
 
-def probe_checkpoint(cfg, state, *, steps, sigma, seeds, member, lr, betas, progress=None) -> dict:
-    """Every noise setting × seed for one checkpoint: {setting: {"sigma", "seeds", "median", "q25", "q75",
-    "summary"}}."""
-    gen, sample_real, fresh = probe_parts(cfg, state, member)
+def probe_checkpoint(run, *, steps, sigma, seeds, member, lr, betas, progress=None) -> dict:
+    """Every noise setting × seed for one stored checkpoint (``ganscope.rundir.StoredRun``): {setting: {"sigma",
+    "seeds", "median", "q25", "q75", "summary"}}."""
+    cfg = run.cfg
+    gen, sample_real, fresh = probe_parts(run, member)
     result = {}
     for name, s in noise_settings(sigma).items():
         per_seed = []
@@ -285,20 +239,20 @@ def probe_run(run_dir, steps: int = DEFAULTS["steps"], sigma: float = DEFAULTS["
     "checkpoints": {generator_step: {setting: {"sigma", "seeds": [{metric: array}], "median", "q25", "q75":
     {metric: array}, "summary"}}}}`` with settings "none" and "sigma=S".
     """
-    cfg = load_config(run_dir)
+    cfg = rundir.load_config(run_dir)
     _check(steps, sigma, seeds, member, lr, cfg.ensemble)
-    states = [read_checkpoint(p) for p in find_checkpoints(run_dir)]
+    runs = [rundir.open_run(run_dir, path=p) for p in rundir.stored_checkpoints(run_dir)]
     if checkpoints is not None:
-        states = [s for s in states if int(s["step"]) in set(checkpoints)]
-        if not states:
+        runs = [r for r in runs if r.step in set(checkpoints)]
+        if not runs:
             raise UsageError(f"checkpoints: none of {list(checkpoints)} is a kept step of {run_dir}")
     from tqdm import tqdm
 
-    bar = tqdm(total=len(states) * len(noise_settings(sigma)) * seeds, disable=not progress, unit="probe")
+    bar = tqdm(total=len(runs) * len(noise_settings(sigma)) * seeds, disable=not progress, unit="probe")
     try:
-        per_step = {int(s["step"]): probe_checkpoint(cfg, s, steps=steps, sigma=float(sigma), seeds=seeds,
-                                                     member=member, lr=float(lr), betas=betas, progress=bar)
-                    for s in states}
+        per_step = {r.step: probe_checkpoint(r, steps=steps, sigma=float(sigma), seeds=seeds, member=member,
+                                             lr=float(lr), betas=betas, progress=bar)
+                    for r in runs}
     finally:
         bar.close()
     return {"run": str(run_dir), "data": cfg.data.name, "loss": cfg.loss, "method": cfg.method, "member": member,

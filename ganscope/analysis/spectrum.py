@@ -28,9 +28,6 @@ import argparse
 import copy
 import json
 import math
-import random
-import re
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -444,82 +441,37 @@ def match_error(a, b) -> float:
     return float(err)
 
 
-# ---- stored runs ---------------------------------------------------------------------------------------------
-_STEP_FILE = re.compile(r"step_(\d+)\.pt$")
-
-
+# ---- stored runs (opened by ganscope.rundir) ------------------------------------------------------------------
 def _check_int(name, value, low):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise UsageError(f"{name}: must be an integer >= {low}, got {value!r}")
 
 
-@contextmanager
-def _global_state_kept():
-    """Run.__init__/Run.load seed and set the global RNGs (and maybe threads); put them back afterwards."""
-    np_state, py_state, threads = np.random.get_state(), random.getstate(), torch.get_num_threads()
-    with torch.random.fork_rng(devices=[]):
-        try:
-            yield
-        finally:
-            np.random.set_state(np_state)
-            random.setstate(py_state)
-            torch.set_num_threads(threads)
-
-
-def checkpoint_path(run_dir: Path, step: int | None) -> Path:
-    """checkpoints/last.pt, or checkpoints/step_NNNNNN.pt for ``step`` (UsageError naming --step if not kept)."""
-    folder = run_dir / "checkpoints"
-    if step is None:
-        if not (folder / "last.pt").is_file():
-            raise UsageError(f"RUN_DIR: {run_dir} has no checkpoints/last.pt")
-        return folder / "last.pt"
-    _check_int("--step", step, 0)
-    path = folder / f"step_{step:06d}.pt"
-    if not path.is_file():
-        kept = sorted(int(_STEP_FILE.search(p.name).group(1)) for p in folder.glob("step_*.pt")
-                      if _STEP_FILE.search(p.name))
-        raise UsageError(f"--step: {run_dir} kept no checkpoint for step {step}; kept steps: "
-                         f"{', '.join(map(str, kept)) or 'none (set checkpoint.keep when training)'}")
-    return path
-
-
-def load_run(run_dir, step=None):
-    """(config, ganscope.train.Run holding the checkpoint's weights) without touching the global RNG state."""
-    from ganscope.config import load_yaml, resolve
-    from ganscope.train import Run
-
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise UsageError(f"RUN_DIR: {run_dir} is not a run directory (no config.yaml)")
-    cfg = resolve(load_yaml(run_dir / "config.yaml"))
-    path = checkpoint_path(run_dir, step)
-    with _global_state_kept():
-        run = Run(cfg, run_dir)
-        try:
-            run.load(path)
-        except UsageError as err:
-            raise UsageError(f"RUN_DIR: cannot read checkpoint {path}: {str(err).split(': ', 2)[-1]}") from None
-    return cfg, run
-
-
 def _member_value(run, key, member, default):
-    values = getattr(run.task.member_values, key)
+    from ganscope.tasks.toy2d import member_values
+
+    values = getattr(member_values(run.cfg.members), key)  # float32 tensors, as the engine holds them
     return default if values is None else float(values[member])
 
 
 def run_field(run, member=0, batch=256, seed=0) -> tuple[GameField, dict]:
-    """The field of ensemble member ``member`` of a loaded run, on a fixed batch of size ``batch``: real data
-    from seed, latents from seed + 1, interpolation and noise from seed + 2 and seed + 3."""
+    """The field of ensemble member ``member`` of a stored run (``ganscope.rundir.open_run``), on a fixed batch
+    of size ``batch``: real data from seed, latents from seed + 1, interpolation and noise from seed + 2 and
+    seed + 3."""
+    from ganscope.data import task_kind
+    from ganscope.data.toy2d import get_dataset
+    from ganscope.nets.mlp import Logit
     from ganscope.noise import SigmaSchedule
-    from ganscope.tasks import Logit
 
     cfg = run.cfg
+    if task_kind(cfg.data.name) != "toy2d":
+        raise UsageError(f"RUN_DIR: {run.dir} is a {cfg.data.name} run; the spectrum of a stored run is for 2-D runs")
     _check_int("--batch", batch, 1)
     _check_int("--seed", seed, 0)
     if isinstance(member, bool) or not isinstance(member, (int, np.integer)) or not 0 <= member < cfg.ensemble:
         raise UsageError(f"--member: the run has {cfg.ensemble} member(s) (0..{cfg.ensemble - 1}), got {member!r}")
-    gen, disc = run.task.gen.member(member), Logit(run.task.disc.net.member(member))
-    real = run.task.dataset.sample(batch, torch.Generator().manual_seed(seed))
+    gen, disc = run.gen.member(member), Logit(run.disc.net.member(member))
+    real = get_dataset(cfg.data.name).sample(batch, torch.Generator().manual_seed(seed))
     z = torch.randn(batch, cfg.model.latent_dim, generator=torch.Generator().manual_seed(seed + 1), dtype=DTYPE)
     noise = cfg.noise
     sched = SigmaSchedule(noise.sigma, noise.schedule, noise.end, noise.steps or max(cfg.train.steps, 1))
@@ -556,9 +508,12 @@ def spectrum_of_run(run_dir, member: int = 0, batch: int = 256, h: float | None 
                     scheme: str | None = None, n_g: int | None = None, n_d: int | None = None) -> dict:
     """``spectrum`` of a stored run (config.yaml + checkpoints/last.pt, or step_NNNNNN.pt for ``step``) at
     member ``member``; h defaults to the member's D learning rate, the scheme and n_g/n_d to the run's."""
-    cfg, run = load_run(run_dir, step)
+    from ganscope import rundir
+
+    run = rundir.open_run(run_dir, step)
+    cfg = run.cfg
     fld, info = run_field(run, member, batch, seed)
-    h = _member_value(run, "optim.d.lr", member, cfg.optim.d.lr) if h is None else h
+    h = _member_value(run, "lr_d", member, cfg.optim.d.lr) if h is None else h
     game = cfg.game
     out = spectrum(fld, h, scheme or game.scheme, _default(n_g, game.n_g), _default(n_d, game.n_d), k, max_dense)
     out["notes"] = out["notes"] + _run_notes(cfg)

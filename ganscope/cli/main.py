@@ -52,6 +52,9 @@ def _run_dirac(args):
 
         if not args.out:
             raise UsageError("--out: --all needs an output directory")
+        from ganscope.rundir import check_out
+
+        check_out(args.out)
         extra = [k for k in ("gamma", "sigma", "clip", "target", "plot") if getattr(args, k) is not None]
         if extra or args.json:
             raise UsageError(f"--{(extra or ['json'])[0]}: --all runs every method with its default parameters")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ganscope import rundir
 from ganscope.errors import UsageError
 from ganscope.sweep import aggregate, markdown, read_state, run_sweep
 
@@ -39,6 +40,7 @@ def _run_cli(args) -> int:
         raise UsageError("SPEC: give a sweep spec file or a shipped name, e.g. toy2d_methods (docs/sweeps.md)")
     if not args.out:
         raise UsageError("--out: give the sweep directory")
+    rundir.check_out(args.out)
     state = run_sweep(args.spec, args.out, args.executor, args.workers, args.dry_run)
     if args.dry_run:
         return 0

@@ -139,7 +139,7 @@ def _kind(spec) -> str:
         return "data"
     path = Path(spec)
     if path.is_dir():
-        return "run" if (path / "config.yaml").is_file() else "folder"
+        return "run" if (path / "config.yaml").is_file() else "folder"  # the run-directory layout of rundir.py
     raise UsageError(f"source: {spec!r} is neither an image data set (digits, fashion-mnist, mnist5k, with "
                      ":train or :test; folder:PATH) nor an existing directory (of images, or a run)")
 
@@ -159,10 +159,11 @@ def _pick(x: Tensor, n: int, seed: int, label: str) -> Tensor:
     return x[torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]]
 
 
-def images_from_source(spec, n: int, seed: int = 0, image_size: int | None = None) -> Tensor:
+def images_from_source(spec, n: int, seed: int = 0, image_size: int | None = None, runs=None) -> Tensor:
     """n images (N, C, H, W) in [−1, 1] from a data set spec (``fashion-mnist:test``; no split: test), a folder
-    (``folder:PATH`` or a directory), or a run directory (samples of its EMA generator, latents seeded by
-    ``seed``). Data sets and folders give a seeded random subset without replacement."""
+    (``folder:PATH`` or a directory), or a run directory, whose images come from ``runs(path, n, seed)``
+    (``ganscope.rundir.sample``: its EMA generator, latents seeded by ``seed``; metrics sit below the engine, so
+    the caller passes it). Data sets and folders give a seeded random subset without replacement."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise UsageError(f"n: must be a positive int, got {n!r}")
     kind = _kind(spec)
@@ -170,10 +171,11 @@ def images_from_source(spec, n: int, seed: int = 0, image_size: int | None = Non
         return _pick(_load(os.fspath(spec), kind, image_size).x, n, seed, _label(spec))
     if kind == "tensor":
         x = _pick(spec.detach().cpu().float(), n, seed, "the given images")
+    elif runs is None:
+        raise UsageError(f"source: {os.fspath(spec)} is a run directory; pass runs=ganscope.rundir.sample "
+                         "(ganscope fid does) to sample it")
     else:
-        from ganscope.train import sample_run  # the trainer's hook; imported only for run directories
-
-        x = sample_run(os.fspath(spec), n, seed)
+        x = runs(os.fspath(spec), n, seed)
     return resize(x, image_size) if image_size else x
 
 
@@ -245,10 +247,12 @@ def source_features(spec, extractor: Extractor, n: int, seed: int, image_size: i
 
 # ---- comparing two image sources ------------------------------------------------------------------------------------
 def compare(a_images, b_images, extractor: str | Extractor = DEFAULT, n: int | None = None, seed: int = 0,
-            k: int = K, image_size: int | None = None, kid_subsets: int = KID_SUBSETS, cache: bool = True) -> dict:
+            k: int = K, image_size: int | None = None, kid_subsets: int = KID_SUBSETS, cache: bool = True,
+            runs=None) -> dict:
     """FID, KID, PRDC of ``a_images`` (under test) against ``b_images`` (the reference), n samples each.
 
-    Either side is a (N, C, H, W) tensor in [−1, 1], a data set spec, a folder or a run directory.
+    Either side is a (N, C, H, W) tensor in [−1, 1], a data set spec, a folder or a run directory (sampled by
+    ``runs``, see ``images_from_source``).
     n defaults to the smaller side, at most 10,000; a side with more images gives a seeded random subset.
     ``image_size`` defaults to the size of the tensor or run side, so a data set is resized as it was for
     training; with two data sets each keeps its native size (the extractor resizes as it needs).
@@ -261,7 +265,7 @@ def compare(a_images, b_images, extractor: str | Extractor = DEFAULT, n: int | N
         n = _default_n(a_images, b_images, kinds)
     elif isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise UsageError(f"n: must be an int >= 2 (samples per side), got {n!r}")
-    images = [images_from_source(s, n, seed, image_size) if kd in ("tensor", "run") else None
+    images = [images_from_source(s, n, seed, image_size, runs) if kd in ("tensor", "run") else None
               for s, kd in zip((a_images, b_images), kinds)]
     if image_size is None:
         image_size = next((int(x.shape[-1]) for x in images if x is not None), None)
@@ -312,7 +316,9 @@ def register(subparsers):
 
 
 def run_cli(args) -> int:
-    r = compare(args.a, args.b, extractor=args.extractor, n=args.n, seed=args.seed, k=args.k)
+    from ganscope import rundir
+
+    r = compare(args.a, args.b, extractor=args.extractor, n=args.n, seed=args.seed, k=args.k, runs=rundir.sample)
     if args.json:
         print(json.dumps(r, allow_nan=False))
         return 0

@@ -186,3 +186,14 @@ class EnsembleMLP(nn.Module):
     def extra_repr(self) -> str:
         return (f"n_members={self.n_members}, in_dim={self.in_dim}, out_dim={self.out_dim}, "
                 f"depth={self.depth}, width={self.width}, activation={self.activation!r}")
+
+
+class Logit(nn.Module):
+    """A critic head: (..., 1) -> (...), the logit of each input."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x).squeeze(-1)

@@ -74,27 +74,30 @@ def config_of(name: str, overrides=()):
 
 
 def train(ctx: Context, name: str, overrides=(), sub=None):
-    """Train the shipped config NAME with overrides in-process into ``ctx.out/sub``; returns (run, summary).
+    """Train the shipped config NAME with overrides in-process into ``ctx.out/sub``; returns (run directory,
+    summary).
 
-    A finished run in that directory is loaded instead of retrained (re-running a reproduction is cheap).
+    A finished run in that directory (``rundir.is_done`` with its last checkpoint) is reused instead of retrained
+    (re-running a reproduction is cheap); anything else there is replaced.
     """
-    from ganscope.train import Run
+    from ganscope import rundir, train as trainer
 
     out = ctx.out / (sub or name)
     cfg = config_of(name, overrides)
-    run = Run(cfg, out)
-    if (out / "summary.json").exists() and run.checkpoint_path.exists():
-        run.load(run.checkpoint_path)
-        return run, json.loads((out / "summary.json").read_text())
+    if rundir.is_done(out) and rundir.last_checkpoint(out).exists():
+        return out, json.loads(rundir.summary_path(out).read_text())
+    trainer.prepare(cfg)
+    run = trainer.Run(cfg, out)
     shutil.rmtree(out, ignore_errors=True)
-    write_text(out / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    return run, run.train(progress=False)
+    write_text(rundir.config_path(out), yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    return out, run.train(progress=False)
 
 
 def sweep(ctx: Context, spec: dict, sub: str):
     """Run a sweep spec (``base``: a shipped config name) into ``ctx.out/sub`` with the context's workers.
 
     Returns (aggregated rows, {run name: (its overrides, its run directory)}) for the finished runs."""
+    from ganscope import rundir
     from ganscope.sweep import aggregate, parse_spec, run_sweep
 
     out = ctx.out / sub
@@ -102,7 +105,7 @@ def sweep(ctx: Context, spec: dict, sub: str):
     run_sweep(parse_spec(spec), out, workers=ctx.workers, log=Quiet())
     state = json.loads((out / "sweep.json").read_text())
     runs = {r["name"]: (r["overrides"], out / "runs" / r["name"]) for r in state["runs"]
-            if (out / "runs" / r["name"] / "summary.json").exists()}
+            if rundir.is_done(out / "runs" / r["name"])}
     return aggregate(out), runs
 
 

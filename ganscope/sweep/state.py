@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ganscope import rundir
 from ganscope.errors import UsageError
 from ganscope.io import json_safe, write_json
 from ganscope.sweep.jobs import Job, RunSpec, single_job
@@ -26,7 +27,7 @@ class SweepState:
                 "wall_s": old.get("wall_s"), "job": old.get("job"), "attempts": old.get("attempts", 0)}
 
     def done(self, name: str) -> bool:
-        return (self.out / "runs" / name / "summary.json").is_file()
+        return rundir.is_done(self.out / "runs" / name)
 
     def counts(self) -> dict:
         out = dict.fromkeys(("done", "running", "failed", "pending"), 0)

@@ -11,7 +11,7 @@ from torch import nn
 from ganscope.data.toy2d import get_dataset
 from ganscope.game import MemberValues
 from ganscope.metrics.toy2d import evaluate
-from ganscope.nets.mlp import MLP, EnsembleMLP
+from ganscope.nets.mlp import MLP, EnsembleMLP, Logit  # Logit: re-exported by ganscope.tasks
 from ganscope.rng import Streams
 from ganscope.tasks.kinds import Toy2DKind
 
@@ -23,17 +23,6 @@ MEMBER_FIELDS = {"penalty.weight": "penalty_weight", "noise.sigma": "noise_sigma
 def member_values(members: dict) -> MemberValues:
     """The typed per-member values of a validated config's ``members`` ({dotted key: E floats})."""
     return MemberValues(**{MEMBER_FIELDS[k]: torch.tensor(v, dtype=torch.float32) for k, v in members.items()})
-
-
-class Logit(nn.Module):
-    """A critic head: (..., 1) -> (...)."""
-
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x):
-        return self.net(x).squeeze(-1)
 
 
 class Toy2DTask(Toy2DKind):
