@@ -1,7 +1,9 @@
 """One step of the two-player game: the only place where update order lives.
 
-Alternating (``altgd``, WGAN-GP Algorithm 1 and GAN_stability's trainer): n_d critic steps, each on a fresh
-real batch and fresh latents, then n_g generator steps on fresh latents. Simultaneous (``simgd``): both
+Alternating (``altgd``), in the order ``game.order``: ``d-first`` (the default; WGAN-GP Algorithm 1 and
+GAN_stability's trainer) takes n_d critic steps, each on a fresh real batch and fresh latents, then n_g
+generator steps on fresh latents; ``g-first`` (the official Dirac-GAN notebook, ``ganscope dirac``'s
+default) the n_g generator steps first. Simultaneous (``simgd``): both
 players' gradients at the same point and the same batch, then both optimizers step. Options: WGAN's
 critic warm-up (100 critic steps for the first 25 generator steps and every 500th, Arjovsky et al. 2017),
 weight clipping after each critic step, instance noise on both inputs of D, a gradient penalty (lazy:
@@ -102,11 +104,14 @@ class Game:
         """One generator iteration at generator step ``step``; returns per-member statistics."""
         if self.cfg.game.scheme == "simgd":
             return self._simultaneous(step)
+        g_first, g_stats = self.cfg.game.order == "g-first", {}
+        for _ in range(self.cfg.game.n_g if g_first else 0):
+            g_stats.update(self._generator_step(step))
         for _ in range(self.n_critic(step)):
             stats = self._critic_step(step)
-        for _ in range(self.cfg.game.n_g):
-            stats.update(self._generator_step(step))
-        return stats
+        for _ in range(0 if g_first else self.cfg.game.n_g):
+            g_stats.update(self._generator_step(step))
+        return stats | g_stats
 
     # ---- pieces ----------------------------------------------------------------------------------
     def _sigma(self, step):

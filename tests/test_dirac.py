@@ -8,8 +8,9 @@ from ganscope.analysis import dirac
 from ganscope.analysis.dirac import DiracGAN
 from ganscope.errors import UsageError
 
-FP0 = {"standard": 0.5, "nonsaturating": 0.5, "wgan": 1.0}  # f'(0)
-FPP0 = {"standard": -0.25, "nonsaturating": -0.25, "wgan": 0.0}  # f''(0)
+FP0 = {"minimax": 0.5, "nonsaturating": 0.5, "wgan": 1.0}  # f'(0)
+FPP0 = {"minimax": -0.25, "nonsaturating": -0.25, "wgan": 0.0}  # f''(0)
+FP0["standard"], FPP0["standard"] = FP0["minimax"], FPP0["minimax"]  # the lab's alias of minimax
 ALL = [(loss, reg) for loss in dirac.LOSSES for reg in dirac.REGULARISERS]
 
 
