@@ -218,6 +218,22 @@ def test_update_radius_matches_the_lab(loss, reg, h, scheme, n_g, n_d):
     assert out["local_verdict"] == dirac.local_verdict(rho)
 
 
+@pytest.mark.parametrize("order", ["g-first", "d-first"])
+def test_altgd_order_in_the_update_operators(order):
+    """d-first multiplies the same factors the other way round: the lab's matrix, the same eigenvalues."""
+    fld, game = S.dirac_modules("minimax", "r1"), dirac.DiracGAN("minimax", "r1")
+    mat = S.update_matrix(S.jacobian(fld), 0.4, "altgd", 2, 3, fld.n_gen, order)
+    assert np.abs(mat - game.update_matrix(0.4, "altgd", 2, 3, order)).max() < 1e-12
+    other = "g-first" if order == "d-first" else "d-first"
+    assert np.abs(mat - game.update_matrix(0.4, "altgd", 2, 3, other)).max() > 1e-3
+    assert S.match_error(np.linalg.eigvals(mat), dirac.eig2(game.update_matrix(0.4, "altgd", 2, 3, other))) < 1e-12
+    big = tiny_field("r1", weight=3.0)
+    dense = S.update_matrix(S.jacobian(big), 0.05, "altgd", 2, 3, big.n_gen, order)
+    op = S.update_operator(S.JacobianOperator(big), 0.05, "altgd", 2, 3, order)
+    u = np.random.default_rng(2).standard_normal(big.n_params)
+    assert np.abs(op.matvec(u) - (dense - np.eye(len(u))) @ u / 0.05).max() < 1e-10
+
+
 def test_dirac_verdicts():
     assert S.spectrum_of_dirac("standard", "none", h=0.1)["local_verdict"] == "diverges"
     assert S.spectrum_of_dirac("standard", "none", h=0.1, scheme="altgd")["local_verdict"] == "no-convergence"
