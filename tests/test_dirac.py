@@ -321,3 +321,14 @@ def test_aliases_are_canonical_names_with_a_record():
         DiracGAN("x")
     with pytest.raises(UsageError, match="^--target: gp0 is wgan-gp with target 0"):
         DiracGAN("wgan", "gp0", target=1.0)
+
+
+def test_the_lab_speaks_the_shared_vocabulary():
+    from ganscope import vocabulary
+    from ganscope.objectives import OBJECTIVES
+    from ganscope.presets import PRESETS
+
+    assert tuple(dirac.REGULARISERS) == vocabulary.REGULARISERS
+    assert set(dirac.LOSSES) <= set(OBJECTIVES) and set(vocabulary.LOSS_ALIASES.values()) <= set(dirac.LOSSES)
+    assert set(vocabulary.REG_ALIASES.values()) <= set(dirac.REGULARISERS)
+    assert set(vocabulary.METHOD_ALIASES.values()) <= set(PRESETS)
