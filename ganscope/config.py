@@ -17,6 +17,7 @@ import yaml
 
 from ganscope.errors import UsageError
 from ganscope.tasks.kinds import task_class
+from ganscope.vocabulary import LOSS_ALIASES, METHOD_ALIASES, canonical
 
 
 def opt(default, *, low=None, high=None, choices=None, low_open=False, doc=""):
@@ -78,6 +79,8 @@ class NoiseConfig:
 @dataclass
 class GameConfig:
     scheme: str = opt("altgd", choices=["altgd", "simgd"])
+    order: str = opt("d-first", choices=["d-first", "g-first"],
+                     doc="altgd: d-first (n_d critic steps, then n_g generator steps) or g-first (generator first)")
     n_d: int = opt(1, low=1, doc="critic steps per generator step")
     n_g: int = opt(1, low=1)
     wgan_warmup: bool = opt(False, doc="100 critic steps for the first 25 G steps and every 500th (WGAN)")
@@ -301,6 +304,7 @@ def resolve(file_values: dict, overrides=()) -> Config:
     values = dict(file_values)
     for text in overrides:
         values = merge(values, parse_override(text))
+    values = _canonical_names(values)
     method = values.get("method", Config.method)
     if not isinstance(method, str):
         raise UsageError(f"method: expected str, got {method!r}")
@@ -308,6 +312,16 @@ def resolve(file_values: dict, overrides=()) -> Config:
     _check_members(cfg)
     _check_consistency(cfg)
     return cfg
+
+
+def _canonical_names(values: dict) -> dict:
+    """The lab's names accepted as aliases (ganscope.vocabulary): ``loss: standard`` is ``minimax``,
+    ``method: clip`` is ``wgan-clip``; the resolved config holds the canonical names."""
+    out = dict(values)
+    for key, aliases in (("loss", LOSS_ALIASES), ("method", METHOD_ALIASES)):
+        if key in out:
+            out[key] = canonical(out[key], aliases)[0]
+    return out
 
 
 def _check_members(cfg: Config):
@@ -348,6 +362,8 @@ def _check_consistency(cfg: Config):
     _check_task(cfg)
     if cfg.game.scheme == "simgd" and (cfg.game.n_d, cfg.game.n_g) != (1, 1):
         raise UsageError("game.n_d: simultaneous updates take one step of each player (n_d = n_g = 1)")
+    if cfg.game.scheme == "simgd" and cfg.game.order != "d-first":
+        raise UsageError("game.order: simultaneous updates have no order; g-first needs game.scheme altgd")
     for who, optim in (("g", cfg.optim.g), ("d", cfg.optim.d)):
         b = optim.betas
         if len(b) == 2:

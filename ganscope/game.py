@@ -1,7 +1,9 @@
 """One step of the two-player game: the only place where update order lives.
 
-Alternating (``altgd``, WGAN-GP Algorithm 1 and GAN_stability's trainer): n_d critic steps, each on a fresh
-real batch and fresh latents, then n_g generator steps on fresh latents. Simultaneous (``simgd``): both
+Alternating (``altgd``), in the order ``game.order``: ``d-first`` (the default; WGAN-GP Algorithm 1 and
+GAN_stability's trainer) takes n_d critic steps, each on a fresh real batch and fresh latents, then n_g
+generator steps on fresh latents; ``g-first`` (the official Dirac-GAN notebook, ``ganscope dirac``'s
+default) the n_g generator steps first. Simultaneous (``simgd``): both
 players' gradients at the same point and the same batch, then both optimizers step. Options: WGAN's
 critic warm-up (100 critic steps for the first 25 generator steps and every 500th, Arjovsky et al. 2017),
 weight clipping after each critic step, instance noise on both inputs of D, a gradient penalty (lazy:
@@ -80,6 +82,7 @@ class GameRules:
 
     loss: str = "nonsaturating"
     scheme: str = "altgd"
+    order: str = "d-first"
     n_d: int = 1
     n_g: int = 1
     wgan_warmup: bool = False
@@ -95,7 +98,8 @@ class GameRules:
     def from_config(cls, cfg) -> GameRules:
         """The rules of a validated ganscope Config: the one place where the game's options are read from it."""
         game, noise = cfg.game, cfg.noise
-        return cls(loss=cfg.loss, scheme=game.scheme, n_d=game.n_d, n_g=game.n_g, wgan_warmup=game.wgan_warmup,
+        return cls(loss=cfg.loss, scheme=game.scheme, order=game.order, n_d=game.n_d, n_g=game.n_g,
+                   wgan_warmup=game.wgan_warmup,
                    clip=game.clip, consensus=game.consensus, ema=game.ema, penalty=cfg.penalty.name,
                    penalty_weight=cfg.penalty.weight, penalty_every=cfg.penalty.every,
                    noise=SigmaSchedule(noise.sigma, noise.schedule, noise.end,
@@ -120,6 +124,19 @@ def ema_update(ema: nn.Module, net: nn.Module, beta: float):
         be.lerp_(b, 1 - beta) if be.is_floating_point() else be.copy_(b)
 
 
+def member_sigma(rules: GameRules, members: MemberValues, step: int):
+    """σ of instance noise at generator step ``step``: the schedule's value, scaled per member by
+    ``members.noise_sigma / noise.sigma`` (each member follows the same schedule shape from its own σ)."""
+    sigma = rules.noise(step)
+    scale = members.noise_sigma
+    return sigma if scale is None else scale * (sigma / max(rules.noise.sigma, 1e-300))
+
+
+def member_weight(rules: GameRules, members: MemberValues):
+    """The penalty weight: per member (E,) when the ensemble gives one, else the rules' single value."""
+    return rules.penalty_weight if members.penalty_weight is None else members.penalty_weight
+
+
 class Game:
     """The game between ``gen`` and ``disc`` under ``rules`` (GameRules; a ganscope Config is read through
     ``GameRules.from_config``), with the ensemble's per-member ``members`` (MemberValues; None: no such values).
@@ -135,9 +152,8 @@ class Game:
         self.objective = get_objective(rules.loss)
         spec = P.get_penalty(rules.penalty)
         self.penalty = P.lazy(spec, rules.penalty_every) if spec.fn is not None else None
-        self.weight = rules.penalty_weight if members.penalty_weight is None else members.penalty_weight
-        self.sigma = rules.noise
-        self.sigma_scale = members.noise_sigma
+        self.members = members
+        self.weight = member_weight(rules, members)
         self.ema = copy.deepcopy(gen.net).requires_grad_(False) if rules.ema > 0 else None
         self.d_steps = 0  # critic steps taken: the clock of lazy regularisation
 
@@ -152,16 +168,18 @@ class Game:
         """One generator iteration at generator step ``step``; returns per-member statistics."""
         if self.rules.scheme == "simgd":
             return self._simultaneous(step)
+        g_first, g_stats = self.rules.order == "g-first", {}
+        for _ in range(self.rules.n_g if g_first else 0):
+            g_stats.update(self._generator_step(step))
         for _ in range(self.n_critic(step)):
             stats = self._critic_step(step)
-        for _ in range(self.rules.n_g):
-            stats.update(self._generator_step(step))
-        return stats
+        for _ in range(0 if g_first else self.rules.n_g):
+            g_stats.update(self._generator_step(step))
+        return stats | g_stats
 
     # ---- pieces ----------------------------------------------------------------------------------
     def _sigma(self, step):
-        sigma = self.sigma(step)
-        return sigma if self.sigma_scale is None else self.sigma_scale * (sigma / max(self.sigma.sigma, 1e-300))
+        return member_sigma(self.rules, self.members, step)
 
     def _logits(self, real, fake, step):
         real_in, fake_in = instance_noise(real, fake, self._sigma(step), self.task.streams)

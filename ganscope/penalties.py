@@ -14,6 +14,8 @@ Conventions (DESIGN.md, REFERENCE.md §1.5, §2.1–2.2, §6):
 * Every penalty is a pure function of (critic, inputs, weight): no optimizer steps, no global state. The
   penalised inputs are detached, so a penalty never backpropagates into the generator; it builds a graph
   (``create_graph=True``) to the critic's parameters, and works inside ``torch.no_grad()`` too.
+  ``detach=False`` keeps the inputs' graph instead (the Jacobian of the game's field needs ∂/∂θ of a
+  penalty on generated samples: ``ganscope.analysis.spectrum``); the values are the same.
 * **Ensembles.** A batched critic maps ``(*members, B, *event) -> (*members, B)``; a single one
   ``(B, *event) -> (B,)``. ``event_dims`` is the number of trailing axes forming one sample (default
   ``x.ndim - 1``: a single model). A penalty averages over the sample axis (the last batch axis) and keeps
@@ -51,14 +53,17 @@ def _check_weight(name: str, w) -> None:
         raise UsageError(f"{name}: must be a finite number >= 0 or a tensor, got {w!r}")
 
 
-def grad_sq_norm(critic: Callable, x: torch.Tensor, event_dims: int | None = None) -> torch.Tensor:
+def grad_sq_norm(critic: Callable, x: torch.Tensor, event_dims: int | None = None,
+                 detach: bool = True) -> torch.Tensor:
     """Per-sample ``‖∇ₓ critic(x)‖²``, summed over the ``event_dims`` trailing axes.
 
-    Returns shape ``x.shape[:x.ndim - event_dims]`` (the batch axes), with a graph to the critic's parameters.
+    Returns shape ``x.shape[:x.ndim - event_dims]`` (the batch axes), with a graph to the critic's parameters
+    (and, with ``detach=False``, to whatever ``x`` was computed from).
     """
     k = _event_dims(x, event_dims)
     with torch.enable_grad():
-        x = x.detach().requires_grad_(True)
+        if detach or not x.requires_grad:
+            x = x.detach().requires_grad_(True)
         out = critic(x)
         if out.requires_grad:
             (g,) = torch.autograd.grad(out.sum(), x, create_graph=True, allow_unused=True)
@@ -70,21 +75,22 @@ def grad_sq_norm(critic: Callable, x: torch.Tensor, event_dims: int | None = Non
     return sq.reshape(*sq.shape[: x.ndim - k], -1).sum(-1)
 
 
-def r1(critic: Callable, real: torch.Tensor, gamma, event_dims: int | None = None) -> torch.Tensor:
+def r1(critic: Callable, real: torch.Tensor, gamma, event_dims: int | None = None, detach: bool = True) -> torch.Tensor:
     """R1 = (γ/2)·E_{x~p_D}‖∇ₓD(x)‖² on real samples (Mescheder et al. 2018, eq. 9)."""
     _check_weight("gamma", gamma)
-    return gamma / 2 * grad_sq_norm(critic, real, event_dims).mean(-1)
+    return gamma / 2 * grad_sq_norm(critic, real, event_dims, detach).mean(-1)
 
 
-def r2(critic: Callable, fake: torch.Tensor, gamma, event_dims: int | None = None) -> torch.Tensor:
+def r2(critic: Callable, fake: torch.Tensor, gamma, event_dims: int | None = None, detach: bool = True) -> torch.Tensor:
     """R2 = (γ/2)·E_{x~p_θ}‖∇ₓD(x)‖² on generated samples (Mescheder et al. 2018, eq. 10)."""
     _check_weight("gamma", gamma)
-    return gamma / 2 * grad_sq_norm(critic, fake, event_dims).mean(-1)
+    return gamma / 2 * grad_sq_norm(critic, fake, event_dims, detach).mean(-1)
 
 
 def interpolate(real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None = None,
-                event_dims: int | None = None) -> torch.Tensor:
-    """Detached ``x̂ = εx + (1−ε)x̃``, ε ~ U[0,1] per sample (one draw from ``generator``), shared by its event axes.
+                event_dims: int | None = None, detach: bool = True) -> torch.Tensor:
+    """``x̂ = εx + (1−ε)x̃`` (detached unless ``detach=False``), ε ~ U[0,1] per sample (one draw from
+    ``generator``), shared by its event axes.
 
     ``generator``: a ``torch.Generator`` on ``real.device``, a ``ganscope.rng.Streams`` (one stream per member),
     or None (the global RNG).
@@ -94,22 +100,26 @@ def interpolate(real: torch.Tensor, fake: torch.Tensor, generator: torch.Generat
     k = _event_dims(real, event_dims)
     batch = real.shape[: real.ndim - k]
     eps = draw("rand", (*batch, *([1] * k)), generator, real)
-    return (eps * real + (1 - eps) * fake).detach()
+    x_hat = eps * real + (1 - eps) * fake
+    return x_hat.detach() if detach else x_hat
 
 
 def wgan_gp(critic: Callable, real: torch.Tensor, fake: torch.Tensor, lam=10.0, target: float = 1.0,
-            generator: torch.Generator | None = None, event_dims: int | None = None) -> torch.Tensor:
+            generator: torch.Generator | None = None, event_dims: int | None = None,
+            detach: bool = True) -> torch.Tensor:
     """WGAN-GP = λ·E(‖∇D(x̂)‖₂ − g₀)² on interpolates x̂ (Gulrajani et al. 2017, Alg. 1; g₀ = ``target``)."""
     _check_weight("lam", lam)
-    sq = grad_sq_norm(critic, interpolate(real, fake, generator, event_dims), event_dims)
+    sq = grad_sq_norm(critic, interpolate(real, fake, generator, event_dims, detach), event_dims, detach)
     return lam * (torch.sqrt(sq + GP_EPS) - target).pow(2).mean(-1)
 
 
 def zero_gp(critic: Callable, real: torch.Tensor, fake: torch.Tensor, lam,
-            generator: torch.Generator | None = None, event_dims: int | None = None) -> torch.Tensor:
+            generator: torch.Generator | None = None, event_dims: int | None = None,
+            detach: bool = True) -> torch.Tensor:
     """Zero-centred GP on interpolates = λ·E‖∇D(x̂)‖² (WGAN-GP with g₀ = 0; GAN_stability ``wgangp0``)."""
     _check_weight("lam", lam)
-    return lam * grad_sq_norm(critic, interpolate(real, fake, generator, event_dims), event_dims).mean(-1)
+    x_hat = interpolate(real, fake, generator, event_dims, detach)
+    return lam * grad_sq_norm(critic, x_hat, event_dims, detach).mean(-1)
 
 
 def lazy(penalty: Callable, every: int) -> Callable:
@@ -165,15 +175,18 @@ class PenaltySpec:
     random: bool = False
     doc: str = ""
 
-    def __call__(self, critic: Callable, real, fake, weight=None, *, generator=None, event_dims=None):
-        """Apply the penalty to (real, fake), passing only the batches it needs; ``None`` for "none"."""
+    def __call__(self, critic: Callable, real, fake, weight=None, *, generator=None, event_dims=None,
+                 detach: bool = True):
+        """Apply the penalty to (real, fake), passing only the batches it needs; ``None`` for "none".
+        ``detach=False`` keeps the inputs' graph (see the module doc)."""
         if self.fn is None:
             return None
         w = self.default if weight is None else weight
         if w is None:
             raise UsageError(f"{self.weight}: penalty {self.name!r} needs a weight")
         batches = {"real": real, "fake": fake}
-        kwargs = {self.weight: w, "event_dims": event_dims} | ({"generator": generator} if self.random else {})
+        kwargs = {self.weight: w, "event_dims": event_dims, "detach": detach}
+        kwargs |= {"generator": generator} if self.random else {}
         return self.fn(critic, *(batches[k] for k in _INPUTS[self.needs]), **kwargs)
 
 

@@ -7,6 +7,8 @@ and instance noise accept a ``Streams`` wherever they take a ``generator``.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -43,8 +45,28 @@ class Streams:
             g.set_state(s)
 
 
+class Given:
+    """Fixed draws in place of a generator: each ``draw`` request takes the next of ``draws``, reshaped to the
+    requested shape (same number of elements), in the dtype and device of the request. For a deterministic
+    field on fixed draws (``ganscope.analysis.spectrum``) or quadrature nodes in place of random noise."""
+
+    def __init__(self, *draws: torch.Tensor):
+        self.draws = list(draws)
+
+    def take(self, shape, like: torch.Tensor) -> torch.Tensor:
+        if not self.draws or self.draws[0] is None:
+            raise ValueError(f"no given draw left for a draw of shape {tuple(shape)}")
+        x = self.draws.pop(0)
+        if x.numel() != math.prod(shape):
+            raise ValueError(f"a given draw of shape {tuple(x.shape)} cannot fill a draw of shape {tuple(shape)}")
+        return x.reshape(shape).to(like)
+
+
 def draw(kind: str, shape, generator, like: torch.Tensor) -> torch.Tensor:
-    """``torch.rand``/``torch.randn`` of ``shape`` from a ``torch.Generator``, a ``Streams`` or None (global RNG)."""
+    """``torch.rand``/``torch.randn`` of ``shape`` from a ``torch.Generator``, a ``Streams``, ``Given`` draws or
+    None (the global RNG)."""
+    if isinstance(generator, Given):
+        return generator.take(shape, like)
     if isinstance(generator, Streams):
         return getattr(generator, kind)(shape, dtype=like.dtype)
     fn = torch.rand if kind == "rand" else torch.randn

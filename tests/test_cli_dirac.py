@@ -40,11 +40,44 @@ def test_plot_written(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_alias_reported_under_the_canonical_name(capsys):
+    """`--loss standard` is the engine's `minimax`: same numbers, the JSON names minimax and the alias used."""
+    common = ["--reg", "r1", "--gamma", "0.5", "--steps", "50", "--json"]
+    assert main(["dirac", "--loss", "standard", *common]) == 0
+    alias = json.loads(capsys.readouterr().out)
+    assert main(["dirac", "--loss", "minimax", *common]) == 0
+    canon = json.loads(capsys.readouterr().out)
+    assert alias["loss"] == canon["loss"] == "minimax"
+    assert alias["aliases"] == {"loss": "standard"} and canon["aliases"] == {}
+    assert alias["radius"] == canon["radius"] and alias["eigenvalues"] == canon["eigenvalues"]
+    assert main(["dirac", "--loss", "wgan", "--reg", "gp0", "--gamma", "0.4", "--steps", "20", "--json"]) == 0
+    gp0 = json.loads(capsys.readouterr().out)
+    assert (gp0["reg"], gp0["params"], gp0["aliases"]) == ("wgan-gp", {"gamma": 0.4, "target": 0.0}, {"reg": "gp0"})
+    assert main(["dirac", "--loss", "wgan", "--reg", "wgan-clip", "--steps", "20", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["reg"] == "clip"
+
+
+def test_order_option(capsys):
+    """--order: g-first (the default) and d-first give the same spectrum but different iterates."""
+    common = ["--reg", "r1", "--scheme", "altgd", "--n-d", "3", "--h", "0.3", "--steps", "40", "--json"]
+    out = {}
+    for order in ("g-first", "d-first", None):
+        assert main(["dirac", *common, *(["--order", order] if order else [])]) == 0
+        out[order] = json.loads(capsys.readouterr().out)
+    assert out[None]["order"] == "g-first" and out[None]["radius"] == out["g-first"]["radius"]
+    assert out["d-first"]["order"] == "d-first"
+    assert out["d-first"]["spectral_radius"] == pytest.approx(out["g-first"]["spectral_radius"], rel=1e-12)
+    assert abs(out["d-first"]["radius"][1] - out["g-first"]["radius"][1]) > 1e-3
+    assert main(["dirac", "--steps", "10", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["order"] is None  # SimGD has no order
+
+
 @pytest.mark.parametrize("args,field", [
     (["--loss", "nope"], "--loss"), (["--reg", "l2"], "--reg"), (["--reg", "r1", "--gamma", "-1"], "--gamma"),
     (["--h", "0"], "--h"), (["--h", "-0.1"], "--h"), (["--reg", "none", "--sigma", "1"], "--sigma"),
     (["--n-d", "2"], "--n-g/--n-d"), (["--scheme", "adam"], "--scheme"), (["--steps", "x"], "--steps"),
-    (["--all"], "--out"),
+    (["--all"], "--out"), (["--order", "d-first"], "--order"), (["--scheme", "altgd", "--order", "c-first"], "--order"),
+    (["--reg", "gp0", "--target", "1"], "--target"),
 ])
 def test_bad_arguments_one_line_exit_2(args, field):
     res = run_cli("dirac", *args)
@@ -65,9 +98,11 @@ def test_all_writes_the_report(tmp_path):
     assert "| loss | reg |" in readme
     csv_rows = (tmp_path / "summary.csv").read_text().strip().splitlines()
     assert len(csv_rows) == 1 + 3 * 7 * 2
-    for name in ("overview_simgd.png", "eigenvalue_paths_standard.png", "convergence_map_r1_simgd.png",
-                 "phase/wgan_clip_altgd.png"):
+    for name in ("overview_simgd.png", "eigenvalue_paths_minimax.png", "convergence_map_r1_simgd.png",
+                 "phase/wgan_clip_altgd.png", "phase/minimax_r1_altgd.png"):
         assert (tmp_path / "figures" / name).stat().st_size > 1000
     results = json.loads((tmp_path / "results.json").read_text())
-    assert {(r["loss"], r["reg"], r["scheme"]) for r in results} >= {("standard", "r1", "simgd")}
+    assert {(r["loss"], r["reg"], r["scheme"]) for r in results} >= {("minimax", "r1", "simgd")}
+    assert {r["loss"] for r in results} == {"minimax", "nonsaturating", "wgan"}  # canonical names only
+    assert {r["order"] for r in results} == {None, "g-first"} and "g-first" in readme
     assert ", 42 rows agree" not in readme and "rows agree with the paper" in readme

@@ -8,8 +8,9 @@ from ganscope.analysis import dirac
 from ganscope.analysis.dirac import DiracGAN
 from ganscope.errors import UsageError
 
-FP0 = {"standard": 0.5, "nonsaturating": 0.5, "wgan": 1.0}  # f'(0)
-FPP0 = {"standard": -0.25, "nonsaturating": -0.25, "wgan": 0.0}  # f''(0)
+FP0 = {"minimax": 0.5, "nonsaturating": 0.5, "wgan": 1.0}  # f'(0)
+FPP0 = {"minimax": -0.25, "nonsaturating": -0.25, "wgan": 0.0}  # f''(0)
+FP0["standard"], FPP0["standard"] = FP0["minimax"], FPP0["minimax"]  # the lab's alias of minimax
 ALL = [(loss, reg) for loss in dirac.LOSSES for reg in dirac.REGULARISERS]
 
 
@@ -286,3 +287,48 @@ def test_bad_scheme_arguments():
                           ({"steps": 0}, "--steps")):
         with pytest.raises(UsageError, match=field):
             dirac.analyse(game, **kwargs)
+
+
+def test_d_first_steps_the_discriminator_first():
+    game, h = DiracGAN("minimax", "r1", gamma=0.3), 0.2
+    theta, psi = 0.8, -0.6
+    traj = game.trajectory((theta, psi), h, 1, "altgd", n_g=2, n_d=3, order="d-first")
+    for _ in range(3):
+        psi = psi + h * game.field(theta, psi)[1]
+    for _ in range(2):
+        theta = theta + h * game.field(theta, psi)[0]
+    np.testing.assert_allclose(traj[1], [theta, psi], rtol=0, atol=1e-15)
+    g_first = game.trajectory((0.8, -0.6), h, 1, "altgd", n_g=2, n_d=3)  # the default order
+    assert np.abs(g_first[1] - traj[1]).max() > 1e-3
+    for scheme, n_g, n_d in (("altgd", 1, 3), ("altgd", 2, 1)):  # same spectrum, same step bound
+        assert game.max_step(scheme, n_g, n_d, "d-first") == pytest.approx(game.max_step(scheme, n_g, n_d), rel=1e-9)
+    np.testing.assert_allclose(dirac.radius_map(game, [0.1, 1.0], [0.3, 1.0], "altgd", 2, 3, "d-first"),
+                               dirac.radius_map(game, [0.1, 1.0], [0.3, 1.0], "altgd", 2, 3), rtol=1e-12)
+    with pytest.raises(UsageError, match="^--order: unknown order 'x'; allowed: d-first, g-first"):
+        game.trajectory((1.0, 1.0), h, 1, "altgd", order="x")
+
+
+def test_aliases_are_canonical_names_with_a_record():
+    game = DiracGAN("standard", "gp0", gamma=0.5)
+    assert (game.loss, game.reg, game.target, game.aliases) == ("minimax", "wgan-gp", 0.0, {"loss": "standard",
+                                                                                            "reg": "gp0"})
+    assert game == DiracGAN("minimax", "wgan-gp", gamma=0.5, target=0.0)
+    assert DiracGAN("wgan", "wgan-clip").reg == "clip" and DiracGAN().aliases == {}
+    out = dirac.analyse(DiracGAN("standard"), steps=10)
+    assert (out["loss"], out["aliases"]) == ("minimax", {"loss": "standard"})
+    with pytest.raises(UsageError, match=r"^--loss: unknown loss 'x'; allowed: minimax, nonsaturating, wgan "
+                                         r"\(aliases: standard = minimax\)"):
+        DiracGAN("x")
+    with pytest.raises(UsageError, match="^--target: gp0 is wgan-gp with target 0"):
+        DiracGAN("wgan", "gp0", target=1.0)
+
+
+def test_the_lab_speaks_the_shared_vocabulary():
+    from ganscope import vocabulary
+    from ganscope.objectives import OBJECTIVES
+    from ganscope.presets import PRESETS
+
+    assert tuple(dirac.REGULARISERS) == vocabulary.REGULARISERS
+    assert set(dirac.LOSSES) <= set(OBJECTIVES) and set(vocabulary.LOSS_ALIASES.values()) <= set(dirac.LOSSES)
+    assert set(vocabulary.REG_ALIASES.values()) <= set(dirac.REGULARISERS)
+    assert set(vocabulary.METHOD_ALIASES.values()) <= set(PRESETS)

@@ -146,6 +146,46 @@ def test_penalty_does_not_backpropagate_into_inputs(lin):
     assert fake.grad is None
 
 
+@pytest.mark.parametrize("name", ["r1", "r2", "wgan-gp", "gp0"])
+def test_detach_false_keeps_the_inputs_graph_with_the_same_value(name):
+    """detach=False (the spectrum's Jacobian): same value; the gradient reaches what the inputs were made from,
+    here the scale t of x = t·u, and equals the finite difference of the penalty in t."""
+    torch.manual_seed(1)
+    critic = nn.Sequential(nn.Linear(3, 6), nn.Tanh(), nn.Linear(6, 1), nn.Flatten(0)).double()
+    u = torch.randn(10, 3, dtype=torch.float64)
+    spec = P.get_penalty(name)
+
+    def value(t, detach):
+        x = t * u
+        return spec(critic, x + 1, x, 2.0, generator=torch.Generator().manual_seed(5), detach=detach)
+
+    t = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    kept, cut = value(t, False), value(t, True)
+    assert kept.item() == pytest.approx(cut.item(), rel=1e-14) and kept.item() > 1e-4
+    (grad,) = torch.autograd.grad(kept, t)
+    e = 1e-6
+    fd = (value(t.detach() + e, True) - value(t.detach() - e, True)) / (2 * e)
+    assert grad.item() == pytest.approx(fd.item(), rel=1e-6) and abs(grad.item()) > 1e-4
+    assert not cut.requires_grad or torch.autograd.grad(cut, t, allow_unused=True)[0] is None
+
+
+def test_given_draws_replace_a_generator():
+    from ganscope.rng import Given, draw
+
+    eps = torch.arange(4.0, dtype=torch.float64)
+    like = torch.zeros(1, dtype=torch.float32)
+    given = Given(eps, None)
+    out = draw("rand", (4, 1, 1), given, like)
+    assert out.shape == (4, 1, 1) and out.dtype == torch.float32 and out.flatten().tolist() == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="no given draw left"):
+        draw("randn", (4,), given, like)
+    with pytest.raises(ValueError, match="cannot fill"):
+        draw("randn", (5,), Given(eps), like)
+    real, fake = torch.zeros(4, 2, dtype=torch.float64), torch.ones(4, 2, dtype=torch.float64)
+    x_hat = P.interpolate(real, fake, Given(torch.full((4, 1), 0.25, dtype=torch.float64)))
+    assert torch.equal(x_hat, torch.full((4, 2), 0.75, dtype=torch.float64))
+
+
 def test_works_inside_no_grad(lin):
     w, b, real, _ = lin
     with torch.no_grad():

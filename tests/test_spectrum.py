@@ -2,6 +2,7 @@
 matrix-free vs dense, stored runs, and the `spectrum` command's JSON and bad input."""
 import json
 import math
+import types
 
 import numpy as np
 import pytest
@@ -11,10 +12,13 @@ from ganscope import rundir
 from ganscope.analysis import dirac
 from ganscope.analysis import spectrum as S
 from ganscope.cli import _Parser
+from ganscope.config import resolve
 from ganscope.errors import UsageError
+from ganscope.game import Game, Player
 from ganscope.nets.mlp import MLP
 from ganscope.objectives import get_objective
 from ganscope.penalties import get_penalty
+from ganscope.rng import Streams
 from ganscope.tasks import Logit
 
 SMALL_RUN = ["train.steps=20", "model.g_width=8", "model.d_width=8", "model.g_depth=1", "model.d_depth=1",
@@ -88,6 +92,100 @@ def test_field_signs_are_minus_the_players_gradients():
     assert np.abs(fld.value() - expected).max() < 1e-13 and np.abs(expected).max() > 1e-3
 
 
+# ---- one source of truth: the field is minus the engine's gradients ------------------------------------------------
+class Recorder(Player):
+    """A player that records the gradients the engine would apply, and does not step (the point stays)."""
+
+    def apply(self, grads):
+        self.grads = [g.detach().clone() for g in grads]
+
+
+ENGINE_CASES = {  # name -> (engine overrides, field keywords); weights and σ arbitrary but non-trivial
+    "none": (["penalty.name=none"], {}),
+    "r1": (["penalty.name=r1", "penalty.weight=3.0"], dict(penalty="r1", weight=3.0)),
+    "r2": (["penalty.name=r2", "penalty.weight=2.0"], dict(penalty="r2", weight=2.0)),
+    "consensus": (["penalty.name=none", "game.consensus=0.7"], dict(consensus=0.7)),
+    "consensus+r1": (["penalty.name=r1", "penalty.weight=1.5", "game.consensus=0.4"],
+                     dict(penalty="r1", weight=1.5, consensus=0.4)),
+    "wgan-gp": (["loss=wgan", "penalty.name=wgan-gp", "penalty.weight=10.0"], dict(penalty="wgan-gp", weight=10.0)),
+    "gp0": (["penalty.name=gp0", "penalty.weight=4.0"], dict(penalty="gp0", weight=4.0)),
+    "noise": (["penalty.name=none", "noise.sigma=0.3"], dict(sigma=0.3)),
+    "noise+wgan-gp": (["loss=wgan", "penalty.name=wgan-gp", "penalty.weight=10.0", "noise.sigma=0.3"],
+                      dict(penalty="wgan-gp", weight=10.0, sigma=0.3)),
+}
+
+
+def engine_gradients(gen, disc, real, z, overrides, scheme, seed=7):
+    """The gradients Game.step would apply to (G, D) on the fixed batch (real, z) at the current point."""
+    cfg = resolve({"method": "nonsaturating"}, [*overrides, f"game.scheme={scheme}"])
+    task = types.SimpleNamespace(real=lambda: real, latent=lambda: z, streams=Streams([seed], members=False),
+                                 event_dims=1, member_values={}, g_loss_total=torch.sum)
+    g, d = Recorder(gen, torch.optim.SGD(gen.parameters(), lr=1.0)), Recorder(disc, torch.optim.SGD(disc.parameters(), lr=1.0))
+    Game(cfg, g, d, task).step(0)
+    return torch.cat([x.reshape(-1) for x in g.grads + d.grads]).numpy()
+
+
+@pytest.mark.parametrize("scheme", ["simgd", "altgd"])
+@pytest.mark.parametrize("case", ENGINE_CASES)
+def test_field_is_minus_the_engines_gradients(case, scheme):
+    """v(θ, ψ) of the spectrum tool = −(the gradients the engine applies), same nets, batch, latents and draws:
+    the engine's random draws (instance noise on real then fake, then the interpolation ε) come from its stream
+    with seed 7, the field gets the same numbers as fixed draws."""
+    overrides, kw = ENGINE_CASES[case]
+    if scheme == "altgd" and "sigma" in kw:
+        pytest.skip("AltGD's generator step draws fresh noise for its fake input; the field uses one draw for both")
+    torch.manual_seed(3)
+    gen, disc = MLP(2, 2, 1, 8, "tanh").double(), Logit(MLP(2, 1, 1, 8, "tanh")).double()
+    g = torch.Generator().manual_seed(4)
+    real = torch.randn(24, 2, generator=g, dtype=torch.float64) + 1.0
+    z = torch.randn(24, 2, generator=g, dtype=torch.float64)
+    stream = torch.Generator().manual_seed(7)
+    draws = {}
+    if "sigma" in kw:  # as noise.instance_noise draws from the stream: real first, then fake
+        draws = {"noise_real": torch.randn(24, 2, generator=stream, dtype=torch.float64),
+                 "noise_fake": torch.randn(24, 2, generator=stream, dtype=torch.float64)}
+    draws["interp"] = torch.rand(24, 1, generator=stream, dtype=torch.float64)  # then the interpolation ε
+    loss = "wgan" if "loss=wgan" in overrides else "nonsaturating"
+    fld = S.GameField(gen, disc, get_objective(loss), real, z, **kw, **draws)
+    expected = -engine_gradients(gen, disc, real, z, overrides, scheme)
+    assert np.abs(fld.value() - expected).max() < 1e-12 * max(1.0, np.abs(expected).max())
+    assert np.abs(expected).max() > 1e-3
+    if case != "none":  # the regulariser is really in both
+        plain = -engine_gradients(gen, disc, real, z, ["loss=" + loss], scheme)
+        assert np.abs(expected - plain).max() > 1e-4
+
+
+def test_field_keeps_the_penalty_input_graph():
+    """penalties.py with detach=False: R2 on generated samples couples ψ's field to θ (∂v_ψ/∂θ ≠ 0), which
+    the engine's detached penalty would cut; the Jacobian still matches finite differences (above)."""
+    with_r2, plain = S.jacobian(tiny_field("r2", weight=3.0)), S.jacobian(tiny_field())
+    block = (with_r2 - plain)[42:, :42]  # ∂(v_ψ)/∂θ from the penalty alone
+    assert np.abs(block).max() > 1e-3
+
+
+def test_run_field_uses_the_games_per_member_rules(tmp_path):
+    """σ (schedule × per-member scale) and the penalty weight of a stored member are the run's Game's own."""
+    import yaml
+
+    from ganscope import rundir
+    from ganscope.config import to_dict
+    from ganscope.train import Run
+
+    cfg = resolve({"method": "noise"}, ["ensemble=2", "members.noise.sigma=[0.2,0.5]", "noise.schedule=linear",
+                                        "noise.end=0.0", "noise.steps=100", "model.g_width=8", "model.d_width=8",
+                                        "model.g_depth=1", "model.d_depth=1"])
+    run = Run(cfg, tmp_path)
+    run.step = 40
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    run.save()
+    stored = rundir.open_run(tmp_path)
+    for member, scale in ((0, 0.2), (1, 0.5)):
+        sigma, weight = S.member_rules(stored, member)
+        assert sigma == float(run.game._sigma(40)[member]) and weight == float(run.game.weight)
+        assert sigma == pytest.approx(scale * 0.6, rel=1e-6)  # linear from σ to 0 over 100 steps, at step 40
+        assert S.run_field(stored, member, batch=8)[1]["sigma"] == sigma
+
+
 # ---- the Dirac-GAN bridge --------------------------------------------------------------------------------------
 BRIDGE = [(loss, reg) for loss in ("standard", "nonsaturating", "wgan") for reg in S.DIRAC_REGS]
 
@@ -127,6 +225,22 @@ def test_update_radius_matches_the_lab(loss, reg, h, scheme, n_g, n_d):
     rho = float(game.spectral_radius(h, scheme, n_g, n_d))
     assert out[f"spectral_radius_{scheme}"] == pytest.approx(rho, rel=1e-12)
     assert out["local_verdict"] == dirac.local_verdict(rho)
+
+
+@pytest.mark.parametrize("order", ["g-first", "d-first"])
+def test_altgd_order_in_the_update_operators(order):
+    """d-first multiplies the same factors the other way round: the lab's matrix, the same eigenvalues."""
+    fld, game = S.dirac_modules("minimax", "r1"), dirac.DiracGAN("minimax", "r1")
+    mat = S.update_matrix(S.jacobian(fld), 0.4, "altgd", 2, 3, fld.n_gen, order)
+    assert np.abs(mat - game.update_matrix(0.4, "altgd", 2, 3, order)).max() < 1e-12
+    other = "g-first" if order == "d-first" else "d-first"
+    assert np.abs(mat - game.update_matrix(0.4, "altgd", 2, 3, other)).max() > 1e-3
+    assert S.match_error(np.linalg.eigvals(mat), dirac.eig2(game.update_matrix(0.4, "altgd", 2, 3, other))) < 1e-12
+    big = tiny_field("r1", weight=3.0)
+    dense = S.update_matrix(S.jacobian(big), 0.05, "altgd", 2, 3, big.n_gen, order)
+    op = S.update_operator(S.JacobianOperator(big), 0.05, "altgd", 2, 3, order)
+    u = np.random.default_rng(2).standard_normal(big.n_params)
+    assert np.abs(op.matvec(u) - (dense - np.eye(len(u))) @ u / 0.05).max() < 1e-10
 
 
 def test_dirac_verdicts():

@@ -80,7 +80,7 @@ def test_game_holds_rules_not_the_config_and_a_config_reads_as_its_rules():
     run = Run(cfg, "/nonexistent")
     assert run.game.rules == GameRules.from_config(cfg) and not hasattr(run.game, "cfg")
     again = Game(cfg, run.game.gen, run.game.disc, run.task)
-    assert again.rules == run.game.rules and again.weight == cfg.penalty.weight and again.sigma_scale is None
+    assert again.rules == run.game.rules and again.weight == cfg.penalty.weight and again.members.noise_sigma is None
 
 
 def test_member_values_are_typed_tensors_built_by_the_task():

@@ -5,9 +5,15 @@ game L(θ, ψ) = f(ψθ) + f(0) with the generator minimising and the discrimina
 vector field is v(θ, ψ) = (-∂_θ L, ∂_ψ L) = (-ψ f'(ψθ), θ f'(ψθ)) (Lemma 2.2); regularisers change it as
 in REFERENCE §1.3. Everything here is vectorised over numpy arrays of θ and ψ.
 
-Update schemes with step h (§1.1): SimGD x ← x + h v(x); AltGD n_g generator sub-steps θ ← θ + h v₁, then
-n_d discriminator sub-steps ψ ← ψ + h v₂ (with the new θ). Local convergence is read from the spectral
-radius of the update operator's Jacobian at the equilibrium (0, 0).
+Update schemes with step h (§1.1): SimGD x ← x + h v(x); AltGD in the order ``order``: ``g-first`` (the
+default, as the official Dirac-GAN notebook) n_g generator sub-steps θ ← θ + h v₁, then n_d discriminator
+sub-steps ψ ← ψ + h v₂ (with the new θ); ``d-first`` (the engine's default, ``game.order``) the discriminator's
+sub-steps first. Local convergence is read from the spectral radius of the update operator's Jacobian at the
+equilibrium (0, 0); both orders have the same spectrum (eig(AB) = eig(BA)), not the same iterates.
+
+Names follow ``ganscope.vocabulary`` (the engine's): losses minimax, nonsaturating, wgan; the aliases
+``standard`` (= minimax), ``gp0`` (= wgan-gp with g₀ = 0) and ``wgan-clip`` (= clip) are accepted, and
+``DiracGAN.aliases`` records which were given.
 """
 from __future__ import annotations
 
@@ -18,9 +24,11 @@ import numpy as np
 
 from ganscope.errors import UsageError
 from ganscope.objectives import FForm, get_objective
+from ganscope.vocabulary import LOSS_ALIASES, ORDERS, REG_ALIASES, allowed, canonical
 
-LOSSES = {"standard": "minimax", "nonsaturating": "nonsaturating", "wgan": "wgan"}
+LOSSES = ("minimax", "nonsaturating", "wgan")  # the objectives of the same names (ganscope.objectives)
 SCHEMES = ("simgd", "altgd")
+ORDER_DEFAULT = "g-first"  # the official Dirac-GAN notebook; the engine's default is d-first
 VERDICTS = ("converges", "no-convergence", "diverges")
 GH_NODES, GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(80)  # ∫ g(x) N(x; 0, 1) dx ≈ Σ w g(x)
 GH_WEIGHTS = GH_WEIGHTS / GH_WEIGHTS.sum()
@@ -117,22 +125,22 @@ PARAMS = ("gamma", "sigma", "clip", "target")
 class DiracGAN:
     """One Dirac-GAN method: a loss and a regulariser with its parameters.
 
-    Parameters may be numpy arrays (broadcast together) for vectorised sweeps over γ or σ.
+    Parameters may be numpy arrays (broadcast together) for vectorised sweeps over γ or σ. ``loss`` and
+    ``reg`` may be aliases (``standard``, ``gp0``, ``wgan-clip``): the game holds the canonical names and
+    ``aliases`` maps "loss"/"reg" to the alias given.
     """
 
-    loss: str = "standard"
+    loss: str = "minimax"
     reg: str = "none"
     gamma: float | np.ndarray = np.nan
     sigma: float | np.ndarray = np.nan
     clip: float | np.ndarray = np.nan
     target: float | np.ndarray = np.nan
     _spec: Regulariser = field(init=False, repr=False, compare=False)
+    aliases: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
-        if self.loss not in LOSSES:
-            raise UsageError(f"--loss: unknown loss {self.loss!r}; allowed: {', '.join(LOSSES)}")
-        if self.reg not in REGULARISERS:
-            raise UsageError(f"--reg: unknown regulariser {self.reg!r}; allowed: {', '.join(REGULARISERS)}")
+        self._canonical_names()
         spec = REGULARISERS[self.reg]
         object.__setattr__(self, "_spec", spec)
         for name in PARAMS:
@@ -151,13 +159,31 @@ class DiracGAN:
                     raise UsageError(f"--{name}: must be a finite number {bound}, got {value}")
             object.__setattr__(self, name, value)
 
+    def _canonical_names(self):
+        """Aliases to canonical names (ganscope.vocabulary); ``gp0`` is wgan-gp with target g₀ = 0."""
+        loss, loss_alias = canonical(self.loss, LOSS_ALIASES)
+        reg, reg_alias = canonical(self.reg, REG_ALIASES)
+        if loss not in LOSSES:
+            raise UsageError(f"--loss: unknown loss {self.loss!r}; allowed: {allowed(LOSSES, LOSS_ALIASES)}")
+        if reg not in REGULARISERS:
+            raise UsageError(f"--reg: unknown regulariser {self.reg!r}; allowed: "
+                             f"{allowed(REGULARISERS, REG_ALIASES)}")
+        if reg_alias == "gp0":
+            if not np.all(np.isnan(self.target)) and not np.all(np.asarray(self.target) == 0):
+                raise UsageError(f"--target: gp0 is wgan-gp with target 0, got {self.target}")
+            object.__setattr__(self, "target", 0.0)
+        object.__setattr__(self, "loss", loss)
+        object.__setattr__(self, "reg", reg)
+        names = {"loss": loss_alias, "reg": reg_alias}
+        object.__setattr__(self, "aliases", {k: v for k, v in names.items() if v is not None})
+
     @property
     def f(self) -> FForm:
-        return get_objective(LOSSES[self.loss]).f
+        return get_objective(self.loss).f
 
     @property
     def saturating(self) -> bool:
-        return get_objective(LOSSES[self.loss]).saturating
+        return get_objective(self.loss).saturating
 
     @property
     def params(self) -> dict[str, float]:
@@ -204,18 +230,19 @@ class DiracGAN:
         jac = self.jacobian()
         return None if jac is None else eig2(jac)
 
-    def update_matrix(self, h, scheme: str = "simgd", n_g: int = 1, n_d: int = 1):
-        """Jacobian of the update operator F_h at (0, 0): I + hJ (SimGD) or (I + hP_dJ)^n_d (I + hP_gJ)^n_g."""
+    def update_matrix(self, h, scheme: str = "simgd", n_g: int = 1, n_d: int = 1, order: str = ORDER_DEFAULT):
+        """Jacobian of the update operator F_h at (0, 0): I + hJ (SimGD) or, for AltGD,
+        (I + hP_dJ)^n_d (I + hP_gJ)^n_g (g-first) and (I + hP_gJ)^n_g (I + hP_dJ)^n_d (d-first)."""
         jac = self.jacobian()
         if jac is None:
             return None
-        return update_matrix(jac, h, scheme, n_g, n_d)
+        return update_matrix(jac, h, scheme, n_g, n_d, order)
 
-    def spectral_radius(self, h, scheme="simgd", n_g=1, n_d=1):
-        mat = self.update_matrix(h, scheme, n_g, n_d)
+    def spectral_radius(self, h, scheme="simgd", n_g=1, n_d=1, order=ORDER_DEFAULT):
+        mat = self.update_matrix(h, scheme, n_g, n_d, order)
         return None if mat is None else np.abs(eig2(mat)).max(-1)
 
-    def max_step(self, scheme="simgd", n_g=1, n_d=1):
+    def max_step(self, scheme="simgd", n_g=1, n_d=1, order=ORDER_DEFAULT):
         """Largest h with ρ(F_h') < 1 on all of (0, h); 0 if no h works, None where undefined.
 
         SimGD in closed form, h* = min over eigenvalues of -2 Re λ / |λ|² (REFERENCE §1.4);
@@ -226,12 +253,15 @@ class DiracGAN:
             return None
         if scheme == "simgd":
             return max_step_simgd(eig2(jac))
-        return max_step_scan(lambda h: np.abs(eig2(update_matrix(jac, h, scheme, n_g, n_d))).max(-1))
+        return max_step_scan(lambda h: np.abs(eig2(update_matrix(jac, h, scheme, n_g, n_d, order))).max(-1))
 
     # ---- trajectories ------------------------------------------------------------------------
-    def trajectory(self, start=(1.0, 1.0), h=0.1, steps=1000, scheme="simgd", n_g=1, n_d=1):
-        """Iterates (θ_k, ψ_k), k = 0..steps, shape (steps + 1, ..., 2); start may be (..., 2)."""
+    def trajectory(self, start=(1.0, 1.0), h=0.1, steps=1000, scheme="simgd", n_g=1, n_d=1, order=ORDER_DEFAULT):
+        """Iterates (θ_k, ψ_k), k = 0..steps, shape (steps + 1, ..., 2); start may be (..., 2). AltGD takes
+        n_g generator and n_d discriminator sub-steps per step, the generator's first for ``g-first``."""
         check_scheme(scheme, h, n_g, n_d)
+        check_order(order)
+        g_first = order == "g-first"
         x = np.empty((steps + 1,) + np.shape(start), float)
         theta, psi = np.array(start, float)[..., 0], np.array(start, float)[..., 1]
         x[0, ..., 0], x[0, ..., 1] = theta, psi
@@ -241,10 +271,12 @@ class DiracGAN:
                     v1, v2 = self.field(theta, psi)
                     theta, psi = theta + h * v1, self.project(psi + h * v2)
                 else:
-                    for _ in range(n_g):
+                    for _ in range(n_g if g_first else 0):
                         theta = theta + h * self.field(theta, psi)[0]
                     for _ in range(n_d):
                         psi = self.project(psi + h * self.field(theta, psi)[1])
+                    for _ in range(0 if g_first else n_g):
+                        theta = theta + h * self.field(theta, psi)[0]
                 x[k, ..., 0], x[k, ..., 1] = theta, psi
         return x
 
@@ -268,6 +300,18 @@ def check_scheme(scheme, h, n_g, n_d):
             raise UsageError(f"{name}: must be an integer >= 1, got {n}")
 
 
+def check_order(order):
+    if order not in ORDERS:
+        raise UsageError(f"--order: unknown order {order!r}; allowed: {', '.join(ORDERS)}")
+
+
+def scheme_label(scheme, n_g=1, n_d=1, order=ORDER_DEFAULT) -> str:
+    """'simgd', or 'altgd g-first' with ' (n_g=2, n_d=3)' where a count is not 1: for titles and tables."""
+    if scheme != "altgd":
+        return scheme
+    return f"altgd {order}" + (f" (n_g={n_g}, n_d={n_d})" if (n_g, n_d) != (1, 1) else "")
+
+
 def eig2(mat):
     """Eigenvalues of a stack of real 2×2 matrices, (..., 2, 2) -> (..., 2) complex: tr/2 ± sqrt(tr²/4 - det)."""
     mat = np.asarray(mat, float)
@@ -277,9 +321,11 @@ def eig2(mat):
     return np.stack([tr / 2 + root, tr / 2 - root], -1)
 
 
-def update_matrix(jac, h, scheme="simgd", n_g=1, n_d=1):
-    """F_h'(0,0) for a field Jacobian J (..., 2, 2) and steps h broadcast against its batch shape."""
+def update_matrix(jac, h, scheme="simgd", n_g=1, n_d=1, order=ORDER_DEFAULT):
+    """F_h'(0,0) for a field Jacobian J (..., 2, 2) and steps h broadcast against its batch shape; AltGD
+    multiplies the generator's and the discriminator's sub-step matrices in the order ``order``."""
     check_scheme(scheme, h, n_g, n_d)
+    check_order(order)
     h = np.asarray(h, float)[..., None, None]
     eye = np.eye(2)
     if scheme == "simgd":
@@ -287,7 +333,7 @@ def update_matrix(jac, h, scheme="simgd", n_g=1, n_d=1):
     p_g, p_d = np.diag([1.0, 0.0]), np.diag([0.0, 1.0])
     gen = np.linalg.matrix_power(eye + h * (p_g @ jac), int(n_g))
     dis = np.linalg.matrix_power(eye + h * (p_d @ jac), int(n_d))
-    return dis @ gen
+    return dis @ gen if order == "g-first" else gen @ dis
 
 
 def max_step_simgd(eigenvalues):
@@ -339,19 +385,24 @@ def trajectory_verdict(radii, conv_tol=1e-3, shrink=0.5, growth=1.05, blowup=1e6
     return "no-convergence"
 
 
-def analyse(game: DiracGAN, scheme="simgd", h=0.1, n_g=1, n_d=1, steps=1000, start=(1.0, 1.0)) -> dict:
-    """Everything the lab reports for one method, scheme and step: the CLI's JSON object."""
+def analyse(game: DiracGAN, scheme="simgd", h=0.1, n_g=1, n_d=1, steps=1000, start=(1.0, 1.0),
+            order=ORDER_DEFAULT) -> dict:
+    """Everything the lab reports for one method, scheme and step: the CLI's JSON object. ``loss``/``reg``
+    are the canonical names, ``aliases`` the aliases given for them; ``order`` is null for SimGD."""
     check_scheme(scheme, h, n_g, n_d)
+    check_order(order)
     if int(steps) != steps or steps < 1:
         raise UsageError(f"--steps: must be an integer >= 1, got {steps}")
     jac, notes = game.jacobian(), []
-    traj = game.trajectory(start, h, steps, scheme, n_g, n_d)
+    traj = game.trajectory(start, h, steps, scheme, n_g, n_d, order)
     radii = np.hypot(traj[:, 0], traj[:, 1])
     out = {
         "loss": game.loss,
         "reg": game.reg,
+        "aliases": dict(game.aliases),
         "params": {k: float(v) for k, v in game.params.items()},
         "scheme": scheme,
+        "order": order if scheme == "altgd" else None,
         "h": float(h),
         "n_g": int(n_g),
         "n_d": int(n_d),
@@ -361,7 +412,7 @@ def analyse(game: DiracGAN, scheme="simgd", h=0.1, n_g=1, n_d=1, steps=1000, sta
         "eigenvalues": None,
         "update_eigenvalues": None,
         "spectral_radius": None,
-        "max_step": game.max_step(scheme, n_g, n_d),
+        "max_step": game.max_step(scheme, n_g, n_d, order),
     }
     if jac is None:
         notes.append("the WGAN-GP field is discontinuous at (0, 0) (v₂(0, 0±) = ±γg₀), so the Jacobian, its "
@@ -369,7 +420,7 @@ def analyse(game: DiracGAN, scheme="simgd", h=0.1, n_g=1, n_d=1, steps=1000, sta
                      "of the field, so the iterates cannot converge to it")
         out["local_verdict"] = "no-convergence"
     else:
-        upd = eig2(game.update_matrix(h, scheme, n_g, n_d))
+        upd = eig2(game.update_matrix(h, scheme, n_g, n_d, order))
         rho = float(np.abs(upd).max())
         out.update(eigenvalues=_pairs(eig2(jac)), update_eigenvalues=_pairs(upd), spectral_radius=rho)
         out["local_verdict"] = local_verdict(rho)
@@ -401,7 +452,7 @@ def sweep_param(game: DiracGAN) -> str | None:
     return next((p for p in ("gamma", "sigma") if p in game.params), None)
 
 
-def radius_map(game: DiracGAN, hs, values=None, scheme="simgd", n_g=1, n_d=1):
+def radius_map(game: DiracGAN, hs, values=None, scheme="simgd", n_g=1, n_d=1, order=ORDER_DEFAULT):
     """Spectral radius ρ(F_h') over a grid, shape (len(values), len(hs)), vectorised (no loop per point).
 
     ``values`` sweep the game's γ (or σ); a game with neither gives the same row for every value.
@@ -414,5 +465,5 @@ def radius_map(game: DiracGAN, hs, values=None, scheme="simgd", n_g=1, n_d=1):
     if jac is None:
         return None
     jac = np.broadcast_to(jac, (len(values), 2, 2))
-    mat = update_matrix(jac[:, None], hs[None, :], scheme, n_g, n_d)
+    mat = update_matrix(jac[:, None], hs[None, :], scheme, n_g, n_d, order)
     return np.abs(eig2(mat)).max(-1)

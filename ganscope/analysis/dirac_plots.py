@@ -14,7 +14,8 @@ PARAM_SYMBOL = {"gamma": "γ", "sigma": "σ", "clip": "c", "target": "g₀"}
 
 def method_label(game: dirac.DiracGAN) -> str:
     params = ", ".join(f"{PARAM_SYMBOL[k]}={v:g}" for k, v in game.params.items())
-    return f"{game.loss} + {game.reg}" + (f" ({params})" if params else "")
+    given = ", ".join(f"{k} given as {v}" for k, v in game.aliases.items())
+    return f"{game.loss} + {game.reg}" + (f" ({params})" if params else "") + (f" [{given}]" if given else "")
 
 
 def phase_portrait(game, traj, scheme, h, verdict=None, ax=None, lim=None):

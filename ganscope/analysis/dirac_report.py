@@ -14,14 +14,14 @@ from ganscope.io import write_json, write_text
 
 # The methods of the paper's Dirac-GAN figures (REFERENCE §1.6), for the overview grid.
 PAPER_METHODS = [
-    ("standard", "none", {}),
+    ("minimax", "none", {}),
     ("nonsaturating", "none", {}),
     ("wgan", "clip", {}),
     ("wgan", "wgan-gp", {}),
-    ("standard", "consensus", {}),
-    ("standard", "noise", {}),
-    ("standard", "r1", {}),
-    ("standard", "r1", {"gamma": 1.0}),  # critical damping γ = 2|f'(0)|
+    ("minimax", "consensus", {}),
+    ("minimax", "noise", {}),
+    ("minimax", "r1", {}),
+    ("minimax", "r1", {"gamma": 1.0}),  # critical damping γ = 2|f'(0)|
 ]
 
 
@@ -74,8 +74,9 @@ def _markdown_table(rows):
     return "\n".join(lines)
 
 
-def write_report(out, h=0.1, steps=1000, start=(1.0, 1.0), n_g=1, n_d=1) -> Path:
-    """Run the whole lab and write figures, summary.{csv,md}, results.json and README.md under ``out``."""
+def write_report(out, h=0.1, steps=1000, start=(1.0, 1.0), n_g=1, n_d=1, order=dirac.ORDER_DEFAULT) -> Path:
+    """Run the whole lab and write figures, summary.{csv,md}, results.json and README.md under ``out``
+    (AltGD in the order ``order``; losses and regularisers under their canonical names)."""
     out = Path(out)
     figs = out / "figures"
     results, rows = [], []
@@ -84,21 +85,22 @@ def write_report(out, h=0.1, steps=1000, start=(1.0, 1.0), n_g=1, n_d=1) -> Path
             game = dirac.DiracGAN(loss, reg)
             for scheme in dirac.SCHEMES:
                 ng, nd = (n_g, n_d) if scheme == "altgd" else (1, 1)
-                res = dirac.analyse(game, scheme, h, ng, nd, steps, start)
+                res = dirac.analyse(game, scheme, h, ng, nd, steps, start, order)
                 results.append(res)
                 rows.append(_row(res, paper_expectation(game)))
-                traj = game.trajectory(start, h, steps, scheme, ng, nd)
-                plots.save(dirac_plots.phase_portrait(game, traj, scheme, h, res["trajectory_verdict"]),
+                traj = game.trajectory(start, h, steps, scheme, ng, nd, order)
+                label = dirac.scheme_label(scheme, ng, nd, order)
+                plots.save(dirac_plots.phase_portrait(game, traj, label, h, res["trajectory_verdict"]),
                            figs / "phase" / f"{loss}_{reg}_{scheme}.png")
     for scheme in dirac.SCHEMES:
-        plots.save(_overview(scheme, h, steps, start, n_g, n_d), figs / f"overview_{scheme}.png")
-    for loss in ("standard", "wgan"):
+        plots.save(_overview(scheme, h, steps, start, n_g, n_d, order), figs / f"overview_{scheme}.png")
+    for loss in ("minimax", "wgan"):
         plots.save(dirac_plots.eigenvalue_paths(loss), figs / f"eigenvalue_paths_{loss}.png")
     maps = []
     for reg in ("r1", "noise", "consensus"):
         for scheme in dirac.SCHEMES:
             name = f"convergence_map_{reg}_{scheme}.png"
-            plots.save(dirac_plots.convergence_map(dirac.DiracGAN("standard", reg), scheme, n_g, n_d), figs / name)
+            plots.save(dirac_plots.convergence_map(dirac.DiracGAN("minimax", reg), scheme, n_g, n_d), figs / name)
             maps.append(name)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
@@ -107,32 +109,39 @@ def write_report(out, h=0.1, steps=1000, start=(1.0, 1.0), n_g=1, n_d=1) -> Path
     write_text(out / "summary.csv", buf.getvalue())
     write_text(out / "summary.md", _markdown_table(rows) + "\n")
     write_json(out / "results.json", results)
-    write_text(out / "README.md", _readme(rows, maps, h, steps, start, n_g, n_d))
+    write_text(out / "README.md", _readme(rows, maps, h, steps, start, n_g, n_d, order))
     return out / "README.md"
 
 
-def _overview(scheme, h, steps, start, n_g, n_d):
+def _overview(scheme, h, steps, start, n_g, n_d, order):
     fig, axes = plots.plt.subplots(2, 4, figsize=(16, 8.4))
     ng, nd = (n_g, n_d) if scheme == "altgd" else (1, 1)
     for ax, (loss, reg, params) in zip(axes.ravel(), PAPER_METHODS):
         game = dirac.DiracGAN(loss, reg, **params)
-        traj = game.trajectory(start, h, steps, scheme, ng, nd)
+        traj = game.trajectory(start, h, steps, scheme, ng, nd, order)
         radii = np.hypot(traj[:, 0], traj[:, 1])
-        dirac_plots.phase_portrait(game, traj, scheme, h, dirac.trajectory_verdict(radii), ax=ax, lim=2.0)
+        label = dirac.scheme_label(scheme, ng, nd, order)
+        dirac_plots.phase_portrait(game, traj, label, h, dirac.trajectory_verdict(radii), ax=ax, lim=2.0)
     fig.tight_layout()
     return fig
 
 
-def _readme(rows, maps, h, steps, start, n_g, n_d):
+_ORDER_TEXT = {"g-first": "the generator's sub-steps first, as the official notebook",
+               "d-first": "the discriminator's sub-steps first, as the training engine"}
+
+
+def _readme(rows, maps, h, steps, start, n_g, n_d, order):
     disagree = [r for r in rows if r["agrees"] != "yes"]
     cmd = f"ganscope dirac --all --h {h:g} --steps {steps} --start {start[0]:g} {start[1]:g}"
     if (n_g, n_d) != (1, 1):
         cmd += f" --n-g {n_g} --n-d {n_d}"
+    if order != dirac.ORDER_DEFAULT:
+        cmd += f" --order {order}"
     lines = [
         "# Dirac-GAN lab (Mescheder, Geiger & Nowozin 2018, §2–3)",
         "",
         f"Regenerate with `{cmd} --out DIR`. Step h = {h:g}, {steps} steps from (θ, ψ) = {tuple(start)}; "
-        f"AltGD uses n_g = {n_g}, n_d = {n_d}. Default parameters: R1/R2 γ = 0.3, consensus γ = 1, "
+        f"AltGD uses n_g = {n_g}, n_d = {n_d}, {order} ({_ORDER_TEXT[order]}). Default parameters: R1/R2 γ = 0.3, consensus γ = 1, "
         "instance noise σ = 0.7, clipping c = 0.5, WGAN-GP γ = 0.7 with g₀ = 1 (as in the paper's notebook).",
         "",
         "Local verdict: spectral radius ρ of the update operator's Jacobian at (0, 0) (< 1 converges, = 1 "
@@ -152,11 +161,11 @@ def _readme(rows, maps, h, steps, start, n_g, n_d):
         "",
         "## Eigenvalue paths",
         "",
-        "![standard](figures/eigenvalue_paths_standard.png)",
+        "![minimax](figures/eigenvalue_paths_minimax.png)",
         "",
         "![wgan](figures/eigenvalue_paths_wgan.png)",
         "",
-        "## Convergence maps (standard GAN)",
+        "## Convergence maps (minimax GAN)",
         "",
         *[f"![{m}](figures/{m})\n" for m in maps],
         "## Summary",

@@ -13,9 +13,10 @@ vector x = (θ, ψ); expectations may carry weights (Gauss–Hermite nodes give 
 * Continuous time: the ODE ẋ = v(x) is locally stable where every eigenvalue λ of v' has Re λ < 0.
 * SimGD x ← x + h v(x): update Jacobian I + hJ, eigenvalues 1 + hλ; converges iff |1 + hλ| < 1 for all λ,
   i.e. every λ lies in the disc of centre −1/h and radius 1/h.
-* AltGD (n_g generator sub-steps, then n_d discriminator sub-steps):
-  (I + hP_dJ)^{n_d} (I + hP_gJ)^{n_g}, P_g and P_d the projections on θ and ψ (as ``dirac.update_matrix``).
-  The engine runs the critic first; eig(AB) = eig(BA), so the spectral radius is the same.
+* AltGD, ``g-first`` (n_g generator sub-steps, then n_d discriminator sub-steps, the lab's default):
+  (I + hP_dJ)^{n_d} (I + hP_gJ)^{n_g}, P_g and P_d the projections on θ and ψ (as ``dirac.update_matrix``);
+  ``d-first`` (the engine's default, ``game.order``) the product the other way round. eig(AB) = eig(BA), so
+  the spectral radius does not depend on the order.
 
 Dense (n ≤ ``DENSE_MAX`` parameters): v' by reverse-mode autodiff, one vector-Jacobian product per row, all
 eigenvalues by LAPACK. Matrix-free (larger models): Jacobian-vector products by the double-backward trick
@@ -41,36 +42,16 @@ from ganscope.analysis import dirac
 from ganscope.errors import UsageError
 from ganscope.io import json_safe
 from ganscope.objectives import Objective, get_objective
-from ganscope.penalties import GP_EPS, get_penalty
+from ganscope.noise import instance_noise
+from ganscope.penalties import get_penalty
+from ganscope.rng import Given
+from ganscope.vocabulary import LOSS_ALIASES, allowed
 
 DENSE_MAX = 2000  # largest parameter count for the dense Jacobian (LAPACK eig is O(n³))
 K_DEFAULT = 6  # eigenvalues per ARPACK request
 CHUNK = 256  # Jacobian rows per batched backward pass
 DIRAC_REGS = ("none", "r1", "r2", "consensus", "noise")
 DTYPE = torch.float64
-
-
-# ---- penalties on inputs that keep their graph --------------------------------------------------------
-def input_grad_sq(critic, x: torch.Tensor, event_dims: int = 1) -> torch.Tensor:
-    """Per-sample ‖∇ₓ d(x)‖², with a graph to the critic's parameters AND to x itself.
-
-    Unlike ``penalties.grad_sq_norm`` the input is not detached: for R2 and WGAN-GP, x depends on θ, and
-    ∂v_ψ/∂θ must see it. The values equal the registry's penalties (tested).
-    """
-    if not x.requires_grad:
-        x = x.detach().requires_grad_(True)
-    (g,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True, allow_unused=True)
-    g = torch.zeros_like(x) if g is None else g
-    return g.pow(2).reshape(*g.shape[: g.ndim - event_dims], -1).sum(-1)
-
-
-# name -> (which input, per-sample term of ‖∇d‖², weight w and target g₀); penalties.py §R1/R2/WGAN-GP/gp0
-PENALTY_TERMS = {
-    "r1": ("real", lambda sq, w, g0: w / 2 * sq),  # (γ/2)‖∇d(x)‖², Mescheder 2018 eq. 9
-    "r2": ("fake", lambda sq, w, g0: w / 2 * sq),  # (γ/2)‖∇d(x̃)‖², eq. 10
-    "wgan-gp": ("interp", lambda sq, w, g0: w * (torch.sqrt(sq + GP_EPS) - g0) ** 2),  # Gulrajani Alg. 1
-    "gp0": ("interp", lambda sq, w, g0: w * sq),  # λ‖∇d(x̂)‖²
-}
 
 
 # ---- the field on fixed batches -------------------------------------------------------------------------
@@ -82,10 +63,18 @@ def _layout(module: nn.Module):
 class GameField:
     """v(θ, ψ) = (−∇_θ L_G, −∇_ψ L_D) of ``gen`` and ``disc`` on fixed batches, as a function of x = (θ, ψ).
 
-    ``weights`` (B,) sum to 1: every expectation is Σ_b w_b ℓ_b of per-sample terms (every objective is a
-    mean of per-sample terms). Instance noise: d sees real + σ·noise_real and fake + σ·noise_fake (the same
-    fake draw in L_G). Consensus (Mescheder et al. 2017, as the engine): w = v − γ ∇_x ½‖v₀‖², v₀ the
-    unpenalised field, so w = v − γ v₀'ᵀv₀. Modules are copied to float64; the originals are untouched.
+    The game's maths is the engine's (``ganscope.game.Game``), on fixed draws instead of random streams:
+    instance noise is ``noise.instance_noise`` with the draws ``noise_real``, ``noise_fake`` (the same fake
+    draw in L_G), the penalty is ``penalties.get_penalty(penalty)`` with weight ``weight`` on the clean
+    inputs, its interpolation weights the draw ``interp`` (``detach=False``: the input's dependence on θ
+    stays in the graph, so ∂v_ψ/∂θ sees it; the values are the engine's), and consensus (Mescheder et al.
+    2017, ``Game._consensus``) adds (γ/2)‖v₀‖² to both players' losses, v₀ = (∇_θ L_G, ∇_ψ L_D) the
+    unpenalised gradients, i.e. v = v_pen − γ v₀'ᵀv₀.
+
+    ``weights`` (B,) sum to 1: every expectation is Σ_b w_b ℓ_b of per-sample terms (every objective and
+    penalty is a mean of per-sample terms; uniform weights are the engine's means). ``event_dims``: trailing
+    axes of one sample, default all non-batch axes (as ``penalties``). Modules are copied to float64; the
+    originals are untouched.
     """
 
     gen: nn.Module
@@ -96,13 +85,12 @@ class GameField:
     weights: torch.Tensor | None = None
     penalty: str = "none"
     weight: float = 0.0
-    target: float = 1.0
     sigma: float = 0.0
     noise_real: torch.Tensor | None = None
     noise_fake: torch.Tensor | None = None
     interp: torch.Tensor | None = None
     consensus: float = 0.0
-    event_dims: int = 1
+    event_dims: int | None = None
     x0: torch.Tensor = field(init=False)
 
     def __post_init__(self):
@@ -113,11 +101,14 @@ class GameField:
             setattr(self, name, None if value is None else torch.as_tensor(value).to(DTYPE))
         if self.weights is None:
             self.weights = torch.full((len(self.real),), 1.0 / len(self.real), dtype=DTYPE)
-        if self.penalty not in PENALTY_TERMS:
-            get_penalty(self.penalty)  # UsageError naming the allowed penalties, unless "none"
+        self.spec = get_penalty(self.penalty)  # UsageError naming the allowed penalties
+        if self.event_dims is None:
+            self.event_dims = self.real.ndim - 1
         if self.interp is None:  # ε ~ U[0,1] per sample, seed 0
             shape = (len(self.real), *[1] * self.event_dims)
             self.interp = torch.rand(shape, generator=torch.Generator().manual_seed(0), dtype=DTYPE)
+        if self.sigma > 0 and (self.noise_real is None or self.noise_fake is None):
+            raise UsageError("sigma: instance noise needs its fixed draws noise_real and noise_fake (make_field)")
         self._g, self._d = _layout(self.gen), _layout(self.disc)
         params = [p for _, p in self.gen.named_parameters()] + [p for _, p in self.disc.named_parameters()]
         self.x0 = torch.cat([p.detach().reshape(-1) for p in params])
@@ -143,37 +134,32 @@ class GameField:
         p_g, p_d = self.split(x)
         fake = functional_call(self.gen, p_g, (self.z,))
         critic = lambda inp: functional_call(self.disc, p_d, (inp,))  # noqa: E731
-        real_in, fake_in = self._noisy(self.real, self.noise_real), self._noisy(fake, self.noise_fake)
+        real_in, fake_in = instance_noise(self.real, fake, self.sigma, Given(self.noise_real, self.noise_fake))
         d_real, d_fake = critic(real_in), critic(fake_in)
         w = self.weights
         l_d = (w * self.objective.d_loss(d_real[..., None], d_fake[..., None])).sum()
         l_g = (w * self.objective.g_loss(d_fake[..., None])).sum()
         return l_g, l_d, self._penalty(critic, fake)
 
-    def _noisy(self, x, noise):
-        return x if self.sigma == 0 or noise is None else x + self.sigma * noise
-
     def _penalty(self, critic, fake):
-        if self.penalty == "none":
+        """Σ_b w_b ℓ_b of the registry's penalty: each sample is its own member (the penalties keep member
+        axes), so the penalty returns its per-sample terms ℓ_b."""
+        if self.spec.fn is None:
             return torch.zeros((), dtype=DTYPE)
-        where, term = PENALTY_TERMS[self.penalty]
-        eps = self.interp
-        x = {"real": self.real, "fake": fake}.get(where)
-        x = eps * self.real + (1 - eps) * fake if x is None else x
-        sq = input_grad_sq(critic, x, self.event_dims)
-        return (self.weights * term(sq, self.weight, self.target)).sum()
+        per_sample = lambda u: critic(u.flatten(0, 1)).unflatten(0, u.shape[:2])  # noqa: E731  (B, 1, …) -> (B, 1)
+        terms = self.spec(per_sample, self.real[:, None], fake[:, None], self.weight, generator=Given(self.interp),
+                          event_dims=self.event_dims, detach=False)
+        return (self.weights * terms).sum()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """v(x) with a graph to x (x must require grad)."""
         l_g, l_d, pen = self.losses(x)
         n = self.n_gen
-        d_g = _grad(l_g, x)
-        d_d = _grad(l_d + pen, x)
-        v = torch.cat([-d_g[:n], -d_d[n:]])
-        if self.consensus > 0:
-            v0 = torch.cat([-d_g[:n], -_grad(l_d, x)[n:]])
-            v = v - self.consensus * _grad(0.5 * v0.pow(2).sum(), x)
-        return v
+        if self.consensus > 0:  # Game._consensus: (γ/2)‖(∇_θ L_G, ∇_ψ L_D)‖² on both players' losses
+            v0 = torch.cat([_grad(l_g, x)[:n], _grad(l_d, x)[n:]])
+            reg = self.consensus / 2 * v0.pow(2).sum()
+            l_g, l_d = l_g + reg, l_d + reg
+        return -torch.cat([_grad(l_g, x)[:n], _grad(l_d + pen, x)[n:]])
 
     def graph(self, x=None):
         """(x as a leaf that requires grad, v(x) with its graph)."""
@@ -192,13 +178,16 @@ def _grad(y, x):
 
 
 def make_field(gen, disc, objective, real, z, *, penalty="none", weight=None, sigma=0.0, consensus=0.0,
-               seed=0, event_dims=1) -> GameField:
-    """A field with fixed draws: interpolation ε ~ U[0,1] (B, 1, ...) from seed, noise N(0, I) from seed + 1."""
+               seed=0, event_dims=None) -> GameField:
+    """A field with fixed draws: interpolation ε ~ U[0,1] (B, 1, ...) from seed, noise N(0, I) from seed + 1
+    (on the real batch, then on the fake one, as the engine draws them); ``event_dims`` defaults to all
+    non-batch axes of ``real``."""
     spec = get_penalty(penalty)
     weight = spec.default if weight is None else weight
     if spec.fn is not None and weight is None:
         raise UsageError(f"penalty.weight: penalty {penalty!r} needs a weight")
     real = torch.as_tensor(real).to(DTYPE)
+    event_dims = real.ndim - 1 if event_dims is None else event_dims
     fake_shape = (len(real), *real.shape[real.ndim - event_dims:])
     eps = torch.rand((len(real), *[1] * event_dims), generator=torch.Generator().manual_seed(seed), dtype=DTYPE)
     g_noise = torch.Generator().manual_seed(seed + 1)
@@ -260,9 +249,11 @@ class JacobianOperator(LinearOperator):
         return _vjp(self.v, self.x, u).numpy()
 
 
-def update_matrix(jac, h, scheme="simgd", n_g=1, n_d=1, n_gen=None) -> np.ndarray:
-    """F_h' = I + hJ (SimGD) or (I + hP_dJ)^{n_d} (I + hP_gJ)^{n_g} (AltGD); θ = the first n_gen coordinates."""
+def update_matrix(jac, h, scheme="simgd", n_g=1, n_d=1, n_gen=None, order=dirac.ORDER_DEFAULT) -> np.ndarray:
+    """F_h' = I + hJ (SimGD) or (I + hP_dJ)^{n_d} (I + hP_gJ)^{n_g} (AltGD g-first; d-first: the other way
+    round); θ = the first n_gen coordinates."""
     dirac.check_scheme(scheme, h, n_g, n_d)
+    dirac.check_order(order)
     jac = np.asarray(jac, float)
     eye = np.eye(len(jac))
     if scheme == "simgd":
@@ -270,12 +261,14 @@ def update_matrix(jac, h, scheme="simgd", n_g=1, n_d=1, n_gen=None) -> np.ndarra
     a_g, a_d = eye.copy(), eye.copy()
     a_g[:n_gen] += h * jac[:n_gen]
     a_d[n_gen:] += h * jac[n_gen:]
-    return np.linalg.matrix_power(a_d, int(n_d)) @ np.linalg.matrix_power(a_g, int(n_g))
+    gen, dis = np.linalg.matrix_power(a_g, int(n_g)), np.linalg.matrix_power(a_d, int(n_d))
+    return dis @ gen if order == "g-first" else gen @ dis
 
 
-def update_operator(op: JacobianOperator, h, scheme="simgd", n_g=1, n_d=1) -> LinearOperator:
+def update_operator(op: JacobianOperator, h, scheme="simgd", n_g=1, n_d=1, order=dirac.ORDER_DEFAULT) -> LinearOperator:
     """(F_h' − I)/h matrix-free; its eigenvalues ν give those of F_h' as 1 + hν (= J itself for SimGD)."""
     dirac.check_scheme(scheme, h, n_g, n_d)
+    dirac.check_order(order)
     if scheme == "simgd":
         return op
     mask_g = np.arange(op.shape[0]) < op.n_gen
@@ -283,7 +276,8 @@ def update_operator(op: JacobianOperator, h, scheme="simgd", n_g=1, n_d=1) -> Li
     def matvec(u):
         u = np.real(np.asarray(u, float)).reshape(-1)
         y = u.copy()
-        for mask, steps in ((mask_g, n_g), (~mask_g, n_d)):
+        players = ((mask_g, n_g), (~mask_g, n_d))
+        for mask, steps in players if order == "g-first" else players[::-1]:
             for _ in range(int(steps)):
                 y = y + h * np.where(mask, op.matvec(y), 0.0)
         return (y - u) / h
@@ -393,28 +387,29 @@ class DiracCritic(nn.Module):
         return -self.psi * x[..., 0]
 
 
-def dirac_modules(loss: str = "standard", reg: str = "none", gamma=None, sigma=None, theta: float = 0.0,
+def dirac_modules(loss: str = "minimax", reg: str = "none", gamma=None, sigma=None, theta: float = 0.0,
                   psi: float = 0.0) -> GameField:
     """The Dirac-GAN (Mescheder et al. 2018, Def. 2.1) as modules and a field at (θ, ψ): data δ₀ (real batch
-    of zeros), G_θ(z) = θ, d(x) = −ψx. Losses standard (objective minimax), nonsaturating, wgan; regs none,
+    of zeros), G_θ(z) = θ, d(x) = −ψx. Losses minimax (alias standard), nonsaturating, wgan; regs none,
     r1/r2 ((γ/2)ψ²), consensus (γ), noise (σ, both inputs; the 80 Gauss–Hermite nodes as a weighted batch,
     an exact Gaussian expectation of the Jacobian at (0, 0)). Defaults and checks: ``dirac.DiracGAN``."""
     params = {k: v for k, v in (("gamma", gamma), ("sigma", sigma)) if v is not None}
     game = dirac.DiracGAN(loss, reg, **params)
+    reg = game.reg
     if reg not in DIRAC_REGS:
         raise UsageError(f"--reg: the spectrum's Dirac-GAN supports {', '.join(DIRAC_REGS)}; got {reg!r} "
                          "(its field has no Jacobian at the equilibrium, or is a projection)")
     nodes = torch.from_numpy(dirac.GH_NODES)[:, None] if reg == "noise" else torch.zeros(1, 1, dtype=DTYPE)
     weights = torch.from_numpy(dirac.GH_WEIGHTS) if reg == "noise" else None
     zeros = torch.zeros(len(nodes), 1, dtype=DTYPE)
-    return GameField(DiracGenerator(theta), DiracCritic(psi), get_objective(dirac.LOSSES[loss]), zeros, zeros,
+    return GameField(DiracGenerator(theta), DiracCritic(psi), get_objective(game.loss), zeros, zeros,
                      weights=weights, penalty=reg if reg in ("r1", "r2") else "none",
                      weight=float(game.gamma) if reg in ("r1", "r2") else 0.0,
                      sigma=float(game.sigma) if reg == "noise" else 0.0, noise_real=nodes, noise_fake=nodes,
                      consensus=float(game.gamma) if reg == "consensus" else 0.0)
 
 
-def spectrum_of_dirac(loss="standard", reg="none", gamma=None, sigma=None, h=0.1, scheme="simgd", n_g=1,
+def spectrum_of_dirac(loss="minimax", reg="none", gamma=None, sigma=None, h=0.1, scheme="simgd", n_g=1,
                       n_d=1) -> dict:
     """``spectrum`` of the Dirac modules at (0, 0), beside the lab's closed form (``DiracGAN.eigenvalues``)."""
     fld = dirac_modules(loss, reg, gamma, sigma)
@@ -425,7 +420,8 @@ def spectrum_of_dirac(loss="standard", reg="none", gamma=None, sigma=None, h=0.1
     got = np.array([complex(a, b) for a, b in out["eigenvalues"]])
     out["closed_form_eigenvalues"] = _pairs(closed)
     out["closed_form_max_error"] = match_error(got, closed)
-    out["source"] = {"dirac": {"loss": loss, "reg": reg, **{k: float(v) for k, v in game.params.items()}}}
+    out["source"] = {"dirac": {"loss": game.loss, "reg": game.reg, **{k: float(v) for k, v in game.params.items()}},
+                     "aliases": dict(game.aliases)}
     return out
 
 
@@ -447,6 +443,20 @@ def _check_int(name, value, low):
         raise UsageError(f"{name}: must be an integer >= {low}, got {value!r}")
 
 
+def member_rules(run, member: int) -> tuple[float, float]:
+    """(instance-noise σ, penalty weight) of ensemble member ``member`` of a stored run at its step, by the
+    game's own per-member rules (``game.member_sigma``, ``game.member_weight``)."""
+    from ganscope.game import GameRules, member_sigma, member_weight
+    from ganscope.tasks.toy2d import member_values
+
+    rules, members = GameRules.from_config(run.cfg), member_values(run.cfg.members)
+
+    def pick(value):
+        return float(value[member]) if torch.is_tensor(value) and value.ndim else float(value)
+
+    return pick(member_sigma(rules, members, run.step)), pick(member_weight(rules, members))
+
+
 def _member_value(run, key, member, default):
     from ganscope.tasks.toy2d import member_values
 
@@ -461,7 +471,6 @@ def run_field(run, member=0, batch=256, seed=0) -> tuple[GameField, dict]:
     from ganscope.data import task_kind
     from ganscope.data.toy2d import get_dataset
     from ganscope.nets.mlp import Logit
-    from ganscope.noise import SigmaSchedule
 
     cfg = run.cfg
     if task_kind(cfg.data.name) != "toy2d":
@@ -473,10 +482,7 @@ def run_field(run, member=0, batch=256, seed=0) -> tuple[GameField, dict]:
     gen, disc = run.gen.member(member), Logit(run.disc.net.member(member))
     real = get_dataset(cfg.data.name).sample(batch, torch.Generator().manual_seed(seed))
     z = torch.randn(batch, cfg.model.latent_dim, generator=torch.Generator().manual_seed(seed + 1), dtype=DTYPE)
-    noise = cfg.noise
-    sched = SigmaSchedule(noise.sigma, noise.schedule, noise.end, noise.steps or max(cfg.train.steps, 1))
-    sigma = sched(run.step) * _member_value(run, "noise_sigma", member, noise.sigma) / max(noise.sigma, 1e-300)
-    weight = _member_value(run, "penalty_weight", member, cfg.penalty.weight)
+    sigma, weight = member_rules(run, member)
     fld = make_field(gen, disc, get_objective(cfg.loss), real, z, penalty=cfg.penalty.name,
                      weight=weight if cfg.penalty.name != "none" else None, sigma=sigma,
                      consensus=cfg.game.consensus, seed=seed + 2)
@@ -573,7 +579,7 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("--max-dense", type=int, default=DENSE_MAX,
                    help=f"largest parameter count for the dense Jacobian (default {DENSE_MAX})")
     p.add_argument("--dirac", action="store_true", help="the Dirac-GAN as torch modules instead of a run")
-    p.add_argument("--loss", help=f"Dirac-GAN loss: {', '.join(dirac.LOSSES)} (default standard)")
+    p.add_argument("--loss", help=f"Dirac-GAN loss: {allowed(dirac.LOSSES, LOSS_ALIASES)} (default minimax)")
     p.add_argument("--reg", help=f"Dirac-GAN regulariser: {', '.join(DIRAC_REGS)} (default none)")
     p.add_argument("--gamma", type=float, help="γ of r1, r2, consensus")
     p.add_argument("--sigma", type=float, help="σ of instance noise")
@@ -600,7 +606,7 @@ def run_command(args) -> int:
     """``ganscope spectrum RUN_DIR ...`` or ``ganscope spectrum --dirac ...``."""
     _check_args(args)
     if args.dirac:
-        result = spectrum_of_dirac(args.loss or "standard", args.reg or "none", args.gamma, args.sigma,
+        result = spectrum_of_dirac(args.loss or "minimax", args.reg or "none", args.gamma, args.sigma,
                                    _default(args.h, 0.1), args.scheme or "simgd", _default(args.n_g, 1),
                                    _default(args.n_d, 1))
     else:

@@ -18,12 +18,15 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_dirac(sub):
     from ganscope.analysis import dirac
+    from ganscope.vocabulary import LOSS_ALIASES, REG_ALIASES, allowed
 
     p = sub.add_parser("dirac", help="the Dirac-GAN convergence lab (Mescheder et al. 2018)",
                        description="Vector field, Jacobian, eigenvalues, step bounds and trajectories of the "
                                    "Dirac-GAN for one method, or every method with --all.")
-    p.add_argument("--loss", default="standard", help=f"one of {', '.join(dirac.LOSSES)} (default standard)")
-    p.add_argument("--reg", default="none", help=f"one of {', '.join(dirac.REGULARISERS)} (default none)")
+    p.add_argument("--loss", default="minimax",
+                   help=f"one of {allowed(dirac.LOSSES, LOSS_ALIASES)} (default minimax)")
+    p.add_argument("--reg", default="none",
+                   help=f"one of {allowed(list(dirac.REGULARISERS), REG_ALIASES)} (default none)")
     p.add_argument("--gamma", type=float, help="γ of r1, r2, consensus, wgan-gp")
     p.add_argument("--sigma", type=float, help="σ of instance noise")
     p.add_argument("--clip", type=float, help="c of weight clipping, |ψ| ≤ c")
@@ -32,6 +35,8 @@ def _add_dirac(sub):
     p.add_argument("--h", type=float, default=0.1, help="step size (default 0.1)")
     p.add_argument("--n-g", type=int, help="generator sub-steps per AltGD step (default 1)")
     p.add_argument("--n-d", type=int, help="discriminator sub-steps per AltGD step (default 1)")
+    p.add_argument("--order", help="AltGD order: g-first (generator sub-steps first, as the official notebook; "
+                                   "the default) or d-first (the critic first, as the training engine)")
     p.add_argument("--steps", type=int, default=1000, help="trajectory length (default 1000)")
     p.add_argument("--start", type=float, nargs=2, default=(1.0, 1.0), metavar=("THETA", "PSI"))
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -46,7 +51,11 @@ def _run_dirac(args):
 
     if args.scheme == "simgd" and (args.n_g is not None or args.n_d is not None):
         raise UsageError("--n-g/--n-d: only the altgd scheme takes sub-step counts")
+    if args.scheme == "simgd" and args.order is not None and not args.all:
+        raise UsageError("--order: only the altgd scheme has an update order")
     n_g, n_d = args.n_g or 1, args.n_d or 1
+    order = args.order or dirac.ORDER_DEFAULT
+    dirac.check_order(order)
     if args.all:
         from ganscope.analysis.dirac_report import write_report
 
@@ -59,7 +68,7 @@ def _run_dirac(args):
         if extra or args.json:
             raise UsageError(f"--{(extra or ['json'])[0]}: --all runs every method with its default parameters")
         dirac.check_scheme("altgd", args.h, n_g, n_d)
-        path = write_report(args.out, args.h, args.steps, tuple(args.start), n_g, n_d)
+        path = write_report(args.out, args.h, args.steps, tuple(args.start), n_g, n_d, order)
         print(f"Dirac-GAN report written to {path}")
         return 0
     if args.out:
@@ -68,13 +77,14 @@ def _run_dirac(args):
     game = dirac.DiracGAN(args.loss, args.reg, **params)
     if args.plot and not args.plot.lower().endswith(".png"):
         raise UsageError(f"--plot: expected a .png file name, got {args.plot!r}")
-    result = dirac.analyse(game, args.scheme, args.h, n_g, n_d, args.steps, tuple(args.start))
+    result = dirac.analyse(game, args.scheme, args.h, n_g, n_d, args.steps, tuple(args.start), order)
     if args.plot:
         from ganscope import plots
         from ganscope.analysis.dirac_plots import phase_portrait
 
-        traj = game.trajectory(tuple(args.start), args.h, args.steps, args.scheme, n_g, n_d)
-        plots.save(phase_portrait(game, traj, args.scheme, args.h, result["trajectory_verdict"]), args.plot)
+        traj = game.trajectory(tuple(args.start), args.h, args.steps, args.scheme, n_g, n_d, order)
+        label = dirac.scheme_label(args.scheme, n_g, n_d, order)
+        plots.save(phase_portrait(game, traj, label, args.h, result["trajectory_verdict"]), args.plot)
     if args.json:
         print(json.dumps(result, allow_nan=False))
     else:
@@ -85,7 +95,9 @@ def _run_dirac(args):
 def _print_summary(r):
     eig = "undefined" if r["eigenvalues"] is None else ", ".join(f"{a:+.4f}{b:+.4f}i" for a, b in r["eigenvalues"])
     rho = "undefined" if r["spectral_radius"] is None else f"{r['spectral_radius']:.6f}"
-    print(f"{r['loss']} + {r['reg']} {r['params'] or ''}, {r['scheme']} h={r['h']:g}")
+    given = ", ".join(f"{k} given as {v!r}" for k, v in r["aliases"].items())
+    scheme = r["scheme"] + (f" {r['order']}" if r["order"] else "")
+    print(f"{r['loss']} + {r['reg']} {r['params'] or ''}, {scheme} h={r['h']:g}" + (f" ({given})" if given else ""))
     print(f"  eigenvalues of v'(0,0): {eig}")
     print(f"  spectral radius of the update operator: {rho}; max step: {r['max_step']}")
     print(f"  local verdict: {r['local_verdict']}; trajectory verdict: {r['trajectory_verdict']} "

@@ -97,7 +97,7 @@ def _collapsed(members) -> bool:
 def _gradient_play(ctx):
     rows, comps = [], []
     for scheme in ("simgd", "altgd"):
-        r = dirac.analyse(dirac.DiracGAN("standard", "none"), scheme, h=0.1, steps=1000)
+        r = dirac.analyse(dirac.DiracGAN("minimax", "none"), scheme, h=0.1, steps=1000)
         rows.append([scheme, r["spectral_radius"], r["local_verdict"], r["trajectory_verdict"], r["radius"][-1]])
     comps.append(compare("simultaneous gradient play (Dirac-GAN)", "no convergence to the Nash equilibrium",
                          f"{rows[0][2]}, radius {rows[0][4]:.3g} after 1000 steps", rows[0][2] != "converges"))
@@ -105,7 +105,7 @@ def _gradient_play(ctx):
                          f"{rows[1][2]}, radius {rows[1][4]:.3g}", rows[1][2] != "converges"))
     return section("gradient_play", "The game-theoretic view: gradient play need not reach the equilibrium",
                    "The Dirac-GAN's unique Nash equilibrium (θ, ψ) = (0, 0): gradient play rotates around it.",
-                   "ganscope dirac --loss standard --reg none --scheme simgd --json",
+                   "ganscope dirac --loss minimax --reg none --scheme simgd --json",
                    tables=[table("Standard GAN, h = 0.1, start (1, 1)", ["scheme", "spectral radius",
                                                                          "local verdict", "trajectory", "final radius"],
                                  rows)],

@@ -14,9 +14,9 @@ TITLE = "Which Training Methods for GANs do actually Converge?"
 CITATION = "Lars Mescheder, Andreas Geiger, Sebastian Nowozin. ICML 2018."
 
 # Dirac-GAN rows quoted in the comparison table: (loss, reg, scheme).
-KEY_ROWS = [("standard", "none", "simgd"), ("standard", "none", "altgd"), ("wgan", "clip", "altgd"),
-            ("wgan", "wgan-gp", "altgd"), ("standard", "noise", "simgd"), ("standard", "r1", "simgd"),
-            ("standard", "r2", "altgd"), ("standard", "consensus", "simgd")]
+KEY_ROWS = [("minimax", "none", "simgd"), ("minimax", "none", "altgd"), ("wgan", "clip", "altgd"),
+            ("wgan", "wgan-gp", "altgd"), ("minimax", "noise", "simgd"), ("minimax", "r1", "simgd"),
+            ("minimax", "r2", "altgd"), ("minimax", "consensus", "simgd")]
 
 
 def _dirac(ctx):
@@ -39,7 +39,7 @@ def _dirac(ctx):
                    "ganscope dirac --all --out DIR/dirac",
                    figures=[figure(ctx, figs / "overview_simgd.png", "Simultaneous updates (Figure 3)"),
                             figure(ctx, figs / "overview_altgd.png", "Alternating updates"),
-                            figure(ctx, figs / "eigenvalue_paths_standard.png", "Eigenvalue paths against γ and σ"),
+                            figure(ctx, figs / "eigenvalue_paths_minimax.png", "Eigenvalue paths against γ and σ"),
                             figure(ctx, figs / "convergence_map_r1_simgd.png",
                                    "Spectral radius over (h, γ) for R1, with the analytic step bound")],
                    tables=[table("Every method (summary.csv)", ["loss", "reg", "scheme", "spectral radius",
