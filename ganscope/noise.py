@@ -1,6 +1,6 @@
 """Instance noise and its σ schedules.
 
-Convention (DESIGN.md): instance noise adds the **same-σ** Gaussian noise N(0, σ²I) to the real and to the
+Convention (docs/references.md §C6): instance noise adds the **same-σ** Gaussian noise N(0, σ²I) to the real and to the
 generated inputs of the discriminator, with independent draws (Arjovsky & Bottou 2017, §3, Thm 3.2–3.3;
 Mescheder et al. 2018, §3.2). Smoothing both distributions makes their supports overlap; σ is annealed
 over training (Arjovsky & Bottou's recipe) by a :class:`SigmaSchedule`.

@@ -1,6 +1,6 @@
 """Gradient penalties on the discriminator's input, and weight clipping.
 
-Conventions (DESIGN.md, REFERENCE.md §1.5, §2.1–2.2, §6):
+Conventions (docs/references.md §C1, §C3–C5, §M5, §G1–G2):
 
 * The critic ``D`` outputs a **logit**, high on real data. Penalties are computed on that logit.
 * **R1 / R2** (Mescheder et al. 2018, eqs. 9–10):  ``R(ψ) = (γ/2)·E‖∇ₓD(x)‖²`` with x real (R1) or

@@ -1,4 +1,4 @@
-"""Methods as presets: each paper's defaults (REFERENCE §1.7, §2.2–2.3, §6), overridable key by key.
+"""Methods as presets: each paper's defaults (docs/references.md §M7, §G2–G3, §C), overridable key by key.
 
 A preset is a partial config; the YAML file and command-line overrides are applied on top of it.
 """

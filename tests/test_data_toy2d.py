@@ -1,4 +1,4 @@
-"""2-D data sets against their definitions (WGAN-GP gan_toy.py, REFERENCE §2.4; ours for Mescheder's)."""
+"""2-D data sets against their definitions (WGAN-GP gan_toy.py, docs/references.md §G4; ours for Mescheder's)."""
 import ast
 import dataclasses
 import inspect

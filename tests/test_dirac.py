@@ -1,4 +1,4 @@
-"""The Dirac-GAN lab against the closed forms of Mescheder et al. 2018 (REFERENCE §1.2–1.4)."""
+"""The Dirac-GAN lab against the closed forms of Mescheder et al. 2018 (docs/references.md §M2–M4)."""
 import numpy as np
 import pytest
 from scipy.integrate import quad, solve_ivp

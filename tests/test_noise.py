@@ -1,4 +1,4 @@
-"""Instance noise and σ schedules (Arjovsky & Bottou 2017 §3; REFERENCE §3.3, §6.4)."""
+"""Instance noise and σ schedules (Arjovsky & Bottou 2017 §3; docs/references.md §A3, §C6)."""
 import dataclasses
 import math
 

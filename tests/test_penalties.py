@@ -1,4 +1,4 @@
-"""Gradient penalties and weight clipping against closed forms and per-sample loops (REFERENCE §1.5, §2.1, §6)."""
+"""Gradient penalties and weight clipping against closed forms and per-sample loops (docs/references.md §C3–C5, §M5, §G1)."""
 import pytest
 import torch
 from torch import nn

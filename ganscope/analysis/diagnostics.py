@@ -9,7 +9,7 @@ Assumption I (§4: p_θ* = p_D and D_ψ* = 0 on a neighbourhood of supp p_D) the
 * both players' parameters stop moving: ‖Δθ‖ and ‖Δψ‖ per step → 0;
 * the Jacobian of the gradient field has every eigenvalue in the left half-plane (§2.1; ``leading_eigenvalues``).
 
-Critic logits (DESIGN.md): shape (B,) for one critic on (B, *event) inputs; (E, B) for an ensemble that
+Critic logits (docs/references.md §C1): shape (B,) for one critic on (B, *event) inputs; (E, B) for an ensemble that
 takes (E, B, *event) (pass ``event_dims``, as for the penalties) or for E critics reading one (B, *event)
 input (RP-GAN's K discriminators). Per-member values then have the member shape (E,). (B, 1) is refused:
 squeeze it. Nothing here draws random numbers, steps an optimizer or writes ``.grad``; modules' buffers

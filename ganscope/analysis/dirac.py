@@ -3,7 +3,7 @@
 Data p_D = δ_0, generator p_θ = δ_θ, linear discriminator D_ψ(x) = ψx (Mescheder's sign: high on fake),
 game L(θ, ψ) = f(ψθ) + f(0) with the generator minimising and the discriminator maximising. The gradient
 vector field is v(θ, ψ) = (-∂_θ L, ∂_ψ L) = (-ψ f'(ψθ), θ f'(ψθ)) (Lemma 2.2); regularisers change it as
-in REFERENCE §1.3. Everything here is vectorised over numpy arrays of θ and ψ.
+in docs/references.md §M3. Everything here is vectorised over numpy arrays of θ and ψ.
 
 Update schemes with step h (§1.1): SimGD x ← x + h v(x); AltGD in the order ``order``: ``g-first`` (the
 default, as the official Dirac-GAN notebook) n_g generator sub-steps θ ← θ + h v₁, then n_d discriminator
@@ -209,7 +209,7 @@ class DiracGAN:
         return self.jacobian() is not None
 
     def jacobian(self):
-        """Closed-form Jacobian v'(0, 0) (REFERENCE §1.3), shape (..., 2, 2); None where undefined."""
+        """Closed-form Jacobian v'(0, 0) (docs/references.md §M3), shape (..., 2, 2); None where undefined."""
         a = self.f.df(0.0)
         shape = np.broadcast_shapes(*(np.shape(v) for v in self.params.values()))
         j0 = np.broadcast_to(np.array([[0.0, -a], [a, 0.0]]), shape + (2, 2))
@@ -245,7 +245,7 @@ class DiracGAN:
     def max_step(self, scheme="simgd", n_g=1, n_d=1, order=ORDER_DEFAULT):
         """Largest h with ρ(F_h') < 1 on all of (0, h); 0 if no h works, None where undefined.
 
-        SimGD in closed form, h* = min over eigenvalues of -2 Re λ / |λ|² (REFERENCE §1.4);
+        SimGD in closed form, h* = min over eigenvalues of -2 Re λ / |λ|² (docs/references.md §M4);
         AltGD by a geometric scan of h refined by bisection.
         """
         jac = self.jacobian()
@@ -337,7 +337,7 @@ def update_matrix(jac, h, scheme="simgd", n_g=1, n_d=1, order=ORDER_DEFAULT):
 
 
 def max_step_simgd(eigenvalues):
-    """SimGD converges iff |1 + hλ| < 1 for every λ, i.e. h < -2 Re λ / |λ|² with Re λ < 0 (REFERENCE §1.4)."""
+    """SimGD converges iff |1 + hλ| < 1 for every λ, i.e. h < -2 Re λ / |λ|² with Re λ < 0 (docs/references.md §M4)."""
     lam = np.asarray(eigenvalues)
     with np.errstate(divide="ignore", invalid="ignore"):
         bound = np.where(lam.real < 0, -2 * lam.real / np.abs(lam) ** 2, 0.0)

@@ -47,7 +47,7 @@ def phase_portrait(game, traj, scheme, h, verdict=None, ax=None, lim=None):
 
 def eigenvalue_paths(loss: str):
     """Continuous-time eigenvalues at (0, 0) as γ (R1/R2, consensus) or σ (instance noise) varies,
-    with the critical value marked where the pair meets on the real axis (REFERENCE §1.3)."""
+    with the critical value marked where the pair meets on the real axis (docs/references.md §M3)."""
     a, b = dirac.DiracGAN(loss).f.df(0.0), dirac.DiracGAN(loss).f.d2f(0.0)
     panels = [
         ("r1", "gamma", 3 * abs(a), 2 * abs(a)),  # γ_crit = 2|f'(0)|

@@ -12,7 +12,7 @@ from ganscope import plots
 from ganscope.analysis import dirac, dirac_plots
 from ganscope.io import write_json, write_text
 
-# The methods of the paper's Dirac-GAN figures (REFERENCE §1.6), for the overview grid.
+# The methods of the paper's Dirac-GAN figures (docs/references.md §M8), for the overview grid.
 PAPER_METHODS = [
     ("minimax", "none", {}),
     ("nonsaturating", "none", {}),

@@ -1,7 +1,7 @@
 """Known distributions and their divergences: densities, the optimal discriminator, the JSD and the KL.
 
-Sources: Goodfellow et al. 2014 as presented by Barnett 2018 (REFERENCE §4) and Arjovsky & Bottou 2017
-(REFERENCE §3). Natural logarithms throughout (JSD in nats, log 2 ≈ 0.6931 is its maximum).
+Sources: Goodfellow et al. 2014 as presented by Barnett 2018 (docs/references.md §B) and Arjovsky & Bottou 2017
+(docs/references.md §A). Natural logarithms throughout (JSD in nats, log 2 ≈ 0.6931 is its maximum).
 
 * For a fixed generator the optimal discriminator (a probability, high on real) is
   ``D*(x) = p_r(x) / (p_r(x) + p_g(x))``, i.e. the logit ``log p_r(x) − log p_g(x)``; measure-theoretically it is
@@ -408,7 +408,7 @@ def _kl_integrand(p: Density, q: Density):
 
 
 def jsd(p_r, p_g) -> float:
-    """JSD(P_r‖P_g) = ½KL(P_r‖M) + ½KL(P_g‖M) in nats, M = (P_r + P_g)/2 (Barnett 2018; REFERENCE §4).
+    """JSD(P_r‖P_g) = ½KL(P_r‖M) + ½KL(P_g‖M) in nats, M = (P_r + P_g)/2 (Barnett 2018; docs/references.md §B).
 
     Exactly log 2 for mutually singular pairs (Arjovsky & Bottou Thm 2.3), exactly 0 for two equal point
     masses; otherwise by numerical integration (1-D quad, 2-D trapezoid grid)."""

@@ -1,4 +1,4 @@
-"""The frozen-generator gradient probe (Arjovsky & Bottou 2017, §2, Figures 1–3; REFERENCE §3.4).
+"""The frozen-generator gradient probe (Arjovsky & Bottou 2017, §2, Figures 1–3; docs/references.md §A4).
 
 For each kept generator checkpoint of a run, the generator G is frozen and a **fresh** discriminator D (the
 run's critic architecture, new initialisation) is trained from scratch, alone, for N iterations with the

@@ -1,4 +1,4 @@
-"""The Jacobian spectrum of a GAN's joint gradient field at a training point (REFERENCE §1.1).
+"""The Jacobian spectrum of a GAN's joint gradient field at a training point (docs/references.md §M1).
 
 Mescheder et al. 2018 (§2.1) read local convergence from the Jacobian v' of the gradient vector field
 
@@ -377,7 +377,7 @@ class DiracGenerator(nn.Module):
 
 
 class DiracCritic(nn.Module):
-    """Our logit d(x) = −ψx, high on real; Mescheder's D_ψ(x) = ψx is minus our logit (DESIGN conventions)."""
+    """Our logit d(x) = −ψx, high on real; Mescheder's D_ψ(x) = ψx is minus our logit (docs/references.md §C9)."""
 
     def __init__(self, psi: float = 0.0):
         super().__init__()

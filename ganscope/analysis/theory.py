@@ -1,6 +1,6 @@
 """The optimal-discriminator lab: D* = p_r/(p_r + p_g) and V(D*, G) = −log 4 + 2·JSD against a trained D.
 
-Sources: Goodfellow et al. 2014 as presented by Barnett 2018 (REFERENCE §4). ``optimal_d_report`` puts the closed
+Sources: Goodfellow et al. 2014 as presented by Barnett 2018 (docs/references.md §B). ``optimal_d_report`` puts the closed
 forms of ``ganscope.analysis.distributions`` (the JSD, V(D*, G), D* on a grid) beside an MLP discriminator
 trained from samples of the same two distributions (``train_discriminator``, ``value_of``); ``plot_optimal_d``
 draws both. Distributions are ``Density`` objects or their strings (``parse_density``; table in

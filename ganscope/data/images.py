@@ -35,7 +35,7 @@ SPLITS = ("train", "test")
 FASHION_DIR = Path(os.environ.get("GANSCOPE_FASHION_MNIST", "/usr/share/datasets/fashion-mnist"))
 FOLDER_SUFFIXES = (".png", ".jpg", ".jpeg")
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
-DEQUANT = 1.0 / 128  # GAN_stability's dequantisation width on the [−1, 1] scale (REFERENCE §1.7)
+DEQUANT = 1.0 / 128  # GAN_stability's dequantisation width on the [−1, 1] scale (docs/references.md §M7)
 
 _CACHE: dict = {}
 

@@ -1,4 +1,4 @@
-"""Text for the character-level GAN (Gulrajani et al. 2017, §5.5; REFERENCE §2.4), offline.
+"""Text for the character-level GAN (Gulrajani et al. 2017, §5.5; docs/references.md §G4), offline.
 
 * ``fortunes``: the English quotations of Debian's ``fortunes`` package (``apt-get install fortunes``; with it
   comes ``fortunes-min``), plain text in ``/usr/share/games/fortunes/``, one quotation after another between

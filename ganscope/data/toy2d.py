@@ -4,7 +4,7 @@ Every sampler is ``sample(n, generator) -> Tensor`` of shape (n, 2), dtype float
 generator's device; the global RNG is never touched, so the same generator state gives the same
 points bit for bit.
 
-WGAN-GP toy data (Gulrajani et al. 2017, ``gan_toy.py``; REFERENCE §2.4):
+WGAN-GP toy data (Gulrajani et al. 2017, ``gan_toy.py``; docs/references.md §G4):
 
 * ``8gaussians``: centres 2·(cos k·45°, sin k·45°), k = 0..7, std 0.02, all points divided by 1.414.
 * ``25gaussians``: centres on the grid {-4,-2,0,2,4}², std 0.05, divided by 2.828. The original

@@ -1,4 +1,4 @@
-"""Arjovsky & Bottou 2017, *Towards Principled Methods for Training GANs* §2 (REFERENCE §3), in fixed settings.
+"""Arjovsky & Bottou 2017, *Towards Principled Methods for Training GANs* §2 (docs/references.md §A), in fixed settings.
 
 * ``jsd_saturation``: the JSD of a distribution and its shifted copy saturates at log 2 once the supports are
   disjoint (Thm 2.3), while W1 = |d| keeps growing.

@@ -1,6 +1,6 @@
 """Gulrajani et al. 2017 ("Improved Training of Wasserstein GANs"), Figure 1, on the 2-D toy sets.
 
-Protocol (REFERENCE §2.4–2.5; the official ``gan_toy.py`` with ``FIXED_GENERATOR = True``):
+Protocol (docs/references.md §G4–G5; the official ``gan_toy.py`` with ``FIXED_GENERATOR = True``):
 
 * **Fixed "generator".** Each step draws a real batch x (``ganscope.data.toy2d``) and sets the fake batch to
   x̃ = x + ε, ε ~ N(0, I₂), the *same* batch plus unit-variance noise, as ``gan_toy.py`` does. Only the critic

@@ -2,7 +2,7 @@
 
 WGAN-GP's language model is monitored by "the JS divergence between the 1-, 2-, 3- and 4-gram character
 statistics" of generated samples and of real text (Gulrajani et al. 2017, §5.5 and ``gan_language.py``;
-REFERENCE §2.4). For n-gram distributions P (samples) and Q (reference), M = (P + Q)/2,
+docs/references.md §G4). For n-gram distributions P (samples) and Q (reference), M = (P + Q)/2,
 
     JSD(P, Q) = ½ Σ_g P(g) log(P(g)/M(g)) + ½ Σ_g Q(g) log(Q(g)/M(g))      (nats, 0 ≤ JSD ≤ log 2)
 

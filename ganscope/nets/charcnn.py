@@ -1,5 +1,5 @@
 """The character-level convolutional nets of WGAN-GP's language model (Gulrajani et al. 2017, §5.5 and
-``gan_language.py``; REFERENCE §2.4).
+``gan_language.py``; docs/references.md §G4).
 
 A sequence is a ``(B, V, L)`` tensor: for each of the ``L`` positions a vector on the probability simplex over
 the ``V`` symbols (channels first, as ``conv1d`` wants). Real text is one-hot; the generator emits a softmax

@@ -19,13 +19,13 @@ GAN_stability's ``nf0 = nf·2^L`` (``nf_max`` never binding below 256 px), WGAN-
   logit (a linear map of the last feature map). Weights N(0, 0.02), BN scales N(1, 0.02), biases 0 (DCGAN paper).
   ``norm="none"`` (default) keeps samples independent, as a gradient penalty requires; "layer" is
   ``GroupNorm(1, C)`` = normalisation over (C, H, W) per sample with a per-channel affine (WGAN-GP's choice).
-* ``ResNetGenerator`` / ``ResNetDiscriminator`` (Mescheder et al. 2018, GAN_stability ``resnet``; REFERENCE §1.7):
+* ``ResNetGenerator`` / ``ResNetDiscriminator`` (Mescheder et al. 2018, GAN_stability ``resnet``; docs/references.md §M7):
   ``ResnetBlock`` = shortcut(x) + 0.1·conv3×3(lrelu(conv3×3(lrelu(x)))), hidden width min(fin, fout), learned 1×1
   shortcut without bias only when fin ≠ fout, LeakyReLU 0.2, **no normalisation**. G: Linear → (g_width, s₀, s₀)
   → L × (block, nearest ×2 upsample) → block → lrelu → 3×3 conv → tanh. D: 3×3 conv → block → L × (avg-pool 3×3
   stride 2 pad 1, block doubling channels) → lrelu → Linear. PyTorch's default initialisation (as GAN_stability).
 * ``WGANGPResNetGenerator`` / ``WGANGPResNetDiscriminator`` (Gulrajani et al. 2017, App. F, ``gan_cifar_resnet``;
-  REFERENCE §2.4), 32 px only, pre-activation blocks with ReLU, all stages ``width`` channels (paper 128).
+  docs/references.md §G4), 32 px only, pre-activation blocks with ReLU, all stages ``width`` channels (paper 128).
   G: Linear → (w, 4, 4) → 3 × up-block (BN, ReLU, nearest ×2 upsample, 3×3 conv, BN, ReLU, 3×3 conv; shortcut
   upsample + 1×1 conv) → BN → ReLU → 3×3 conv → tanh. D (no normalisation): optimised first block (3×3 conv,
   ReLU, 3×3 conv, 2×2 mean-pool; shortcut mean-pool + 1×1 conv) → down-block (ReLU, conv, ReLU, conv, mean-pool;

@@ -5,7 +5,7 @@ affine maps, with an activation after every hidden one:
 
     h_0 = x,   h_k = a(W_k h_{k-1} + b_k)  (k = 1..depth),   out = W_{depth+1} h_depth + b_{depth+1}.
 
-WGAN-GP's toy nets are ``depth=3, width=512, "relu"`` (REFERENCE §2.4); its Figure 1b critic is a 12-layer
+WGAN-GP's toy nets are ``depth=3, width=512, "relu"`` (docs/references.md §G4); its Figure 1b critic is a 12-layer
 ReLU MLP without BatchNorm, whose gradient norms w.r.t. each ``h_k`` come from ``forward_with_activations``.
 Weights use PyTorch's default ``nn.Linear`` initialisation, drawn from the global RNG (seed before building).
 

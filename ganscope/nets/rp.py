@@ -1,6 +1,6 @@
 """RP-GAN (Neyshabur, Bhojanapalli & Chakrabarti 2017): K discriminators, each on its own fixed random projection.
 
-**Projections** (REFERENCE §5.2; ``ayanc/rpgan`` ``filts/rproj.py``). View k is ``W_k * x``: one convolution
+**Projections** (docs/references.md §N2; ``ayanc/rpgan`` ``filts/rproj.py``). View k is ``W_k * x``: one convolution
 with a Gaussian filter ``W_k`` of shape (C, f, f) divided by its Frobenius norm, stride 2, one output
 channel. All K views are one ``conv2d`` with K output channels; the filters are a registered **buffer**
 (saved in checkpoints, never trained), drawn from ``torch.Generator().manual_seed(seed)`` (the global RNG is
@@ -16,7 +16,7 @@ mixes the same fraction of the image side; 28 px rounds 3.5 up to the even 4 for
 uses 4 too, as 2×2 windows would not overlap). A 4×4 stride-1 filter at 32 px would keep the paper's view
 size (≈1,024 dims) but reduce 3,072 dims only 3×, nearly the full image.
 
-**Discriminators** (REFERENCE §5.3). Each D_k is the DCGAN discriminator of ``ganscope.nets.conv`` on its 1-channel
+**Discriminators** (docs/references.md §N3). Each D_k is the DCGAN discriminator of ``ganscope.nets.conv`` on its 1-channel
 view (4×4 stride-2 convs, LeakyReLU 0.2, no normalisation, linear head). ``GroupedDiscriminators`` evaluates
 all K as one network: every conv has K times the channels and ``groups=K``, so member k owns the k-th block
 of channels; the head gives ``(B, K)``, returned as ``(K, B)`` logits. ``member(k)`` is member k as a standalone
@@ -31,7 +31,7 @@ the width for which **12** view discriminators together have as close as possibl
 non-decreasing in the width). It does not depend on K: as in the paper, K = 24 or 48 adds more discriminators
 of the same size. E.g. ``d_width=64`` at 32 px RGB: 20 per view, 12 × 3,711 = 44,532 vs 42,865 parameters.
 
-**Training** (REFERENCE §5.4; wired in the engine). D_k is trained on its own view with its own non-saturating
+**Training** (docs/references.md §N4; wired in the engine). D_k is trained on its own view with its own non-saturating
 loss; the losses (``objectives["nonsaturating"].d_loss`` on ``(K, B)`` logits gives shape (K,)) are **summed**,
 so each D_k receives exactly its own gradient, and one Adam (2e-4, β₁ = 0.5) on the grouped parameters is K
 Adams in lockstep (Adam is elementwise). The generator minimises the **mean** over K of the K non-saturating

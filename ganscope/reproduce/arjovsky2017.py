@@ -1,4 +1,4 @@
-"""Arjovsky & Bottou 2017, *Towards Principled Methods for Training GANs* (REFERENCE §3): perfect
+"""Arjovsky & Bottou 2017, *Towards Principled Methods for Training GANs* (docs/references.md §A): perfect
 discriminators, the saturating JSD, vanishing gradients of the original cost, the instability of −log D,
 instance noise, and Theorem 2.5."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Barnett 2018, *Convergence Problems with Generative Adversarial Networks* (REFERENCE §4): the optimal
+"""Barnett 2018, *Convergence Problems with Generative Adversarial Networks* (docs/references.md §B): the optimal
 discriminator and V(D*, G) = −log 4 + 2·JSD, the saturating JSD, mode collapse, and gradient play in the
 game-theoretic view (the Dirac-GAN)."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Gulrajani et al. 2017, *Improved Training of Wasserstein GANs* (REFERENCE §2): critic value surfaces and the
+"""Gulrajani et al. 2017, *Improved Training of Wasserstein GANs* (docs/references.md §G): critic value surfaces and the
 clipping pathology on the toy sets (Figure 1), WGAN-GP against DCGAN, LSGAN and weight-clipped WGAN on one
 architecture (Figure 3), and the character-level language model (§5.5)."""
 from __future__ import annotations

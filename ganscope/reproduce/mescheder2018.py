@@ -1,4 +1,4 @@
-"""Mescheder, Geiger, Nowozin 2018, *Which Training Methods for GANs do actually Converge?* (REFERENCE §1):
+"""Mescheder, Geiger, Nowozin 2018, *Which Training Methods for GANs do actually Converge?* (docs/references.md §M):
 the Dirac-GAN lab, the convergence matrix of methods × 2-D problems × update schemes, and an R1 image GAN."""
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ MATRIX_METHODS = {
     "R2": ["method=r2"],
     "consensus": ["method=consensus"],
 }
-PAPER_CONVERGES = {"instance noise", "R1", "R2", "consensus"}  # §5 / REFERENCE §1.6
+PAPER_CONVERGES = {"instance noise", "R1", "R2", "consensus"}  # §5; docs/references.md §M6
 CONVERGED_FACTOR = 2.0  # converged: W1 below this multiple of the real-vs-real floor
 
 

@@ -1,5 +1,5 @@
 """Neyshabur, Bhojanapalli, Chakrabarti 2017, *Stabilizing GAN Training with Multiple Random Projections*
-(REFERENCE §5): one generator against K discriminators, each on its own fixed random projection of the image,
+(docs/references.md §N): one generator against K discriminators, each on its own fixed random projection of the image,
 against a single full-view discriminator (K = 1), FID over training over seeds."""
 from __future__ import annotations
 

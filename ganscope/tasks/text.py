@@ -1,5 +1,5 @@
 """The text task (ganscope.tasks protocol): WGAN-GP's character-level language model (Gulrajani et al. 2017,
-§5.5, ``gan_language.py``; REFERENCE §2.4), one generator against one critic.
+§5.5, ``gan_language.py``; docs/references.md §G4), one generator against one critic.
 
 Real batches are one-hot ``(B, V, L)`` lines drawn uniformly from the training split with the run's stream;
 the generator emits a softmax per position of the same shape, which the critic reads directly
