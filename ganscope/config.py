@@ -37,6 +37,8 @@ class DataConfig:
     image_size: int = opt(0, low=0, doc="images: resize to S×S (0: native size)")
     dequantize: bool = opt(False, doc="images: add U(0, 1/128) to each real batch (GAN_stability)")
     skip_bad: bool = opt(False, doc="images: skip unreadable files in a folder (counted) instead of failing")
+    finite: int = opt(0, low=0, doc="2-D: train on a fixed sample of N points and N fixed latents per member, each "
+                                    "batch the whole sample (a deterministic finite game); 0: fresh draws")
     seq_len: int = opt(32, low=1, doc="text: characters per sample (lines cut or padded)")
     vocab: int = opt(96, low=2, doc="text: the most frequent characters kept; the rest map to the unknown symbol")
 
@@ -351,6 +353,8 @@ def _check_task(cfg: Config):
         raise UsageError(f"net: {cfg.data.name!r} is {task.kind} data; allowed nets: {', '.join(task.nets)}")
     if cfg.ensemble > 1 and not task.supports_ensemble:
         raise UsageError(f"ensemble: {task.kind} runs do not run as ensembles; use 1 (or a sweep over seeds)")
+    if cfg.data.finite and task.kind != "toy2d":
+        raise UsageError(f"data.finite: a fixed finite sample is for 2-D data, not {task.kind}; use 0")
     if cfg.rp.k > 1:
         if not task.supports_rp:
             raise UsageError(f"rp.k: random projections are not defined for {task.kind} data; use 1")

@@ -108,3 +108,47 @@ def test_game_takes_per_member_values_over_the_rules():
     torch.testing.assert_close(game._sigma(0), torch.tensor([0.2, 0.4]))  # σ(step) / noise.sigma = 1 (constant)
     plain = Game(GameRules(penalty="r1", penalty_weight=9.0), Player(gen.net, gen.opt), disc, run.task)
     assert plain.weight == 9.0 and plain._sigma(0) == 0.0
+
+
+# ---- the finite game (data.finite) -------------------------------------------------------------------------------
+def _finite_task(seed=0, ensemble=2, n=16):
+    from ganscope.tasks.toy2d import Toy2DTask
+
+    return Toy2DTask(resolve({"data": {"name": "circle", "finite": n}, "seed": seed, "ensemble": ensemble},
+                             ["model.g_width=8", "model.d_width=8"]))
+
+
+def test_a_finite_game_sees_the_same_whole_sample_every_step():
+    task = _finite_task()
+    x, z = task.real(), task.latent()
+    assert x.shape == (2, 16, 2) and z.shape == (2, 16, 2)
+    assert torch.equal(task.real(), x) and torch.equal(task.latent(), z)
+    assert task.latent(5).shape == (2, 5, 2)  # an explicit size still draws from the stream
+    single = _finite_task(seed=1, ensemble=1)  # member 1 is the single run with seed 1
+    assert torch.equal(single.real()[0], x[1]) and torch.equal(single.latent()[0], z[1])
+    assert not torch.equal(x[0], x[1])
+
+
+def test_w1_finite_is_zero_at_the_data_and_the_exact_w1_otherwise():
+    from torch import nn
+
+    from ganscope.metrics.toy2d import w1
+
+    task = _finite_task()
+    x, z = task.finite
+
+    class OnTheData(nn.Module):
+        def forward(self, latent):
+            return x if latent.shape[1] == x.shape[1] else torch.zeros(latent.shape[:-1] + (2,))
+
+    assert [m["w1_finite"] for m in task.evaluate(OnTheData())] == [0.0, 0.0]
+    metrics = task.evaluate(task.gen)
+    with torch.no_grad():
+        g = task.gen(z)
+    assert [m["w1_finite"] for m in metrics] == [w1(g[i].numpy(), x[i].numpy()) for i in range(2)]
+    assert all(m["w1_finite"] > 0.1 for m in metrics)
+
+
+def test_finite_is_refused_outside_2d():
+    with pytest.raises(UsageError, match=r"^data.finite: a fixed finite sample is for 2-D data"):
+        resolve({"data": {"name": "digits", "finite": 8}, "net": "dcgan"})

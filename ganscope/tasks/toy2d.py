@@ -10,12 +10,13 @@ from torch import nn
 
 from ganscope.data.toy2d import get_dataset
 from ganscope.game import MemberValues
-from ganscope.metrics.toy2d import evaluate
+from ganscope.metrics.toy2d import evaluate, w1
 from ganscope.nets.mlp import MLP, EnsembleMLP, Logit  # Logit: re-exported by ganscope.tasks
 from ganscope.rng import Streams
 from ganscope.tasks.kinds import Toy2DKind
 
-EVAL_SEED_OFFSET = 1_000_003  # held-out data and evaluation latents never touch the training streams
+EVAL_SEED_OFFSET = 1_000_003
+FINITE_SEED_OFFSET = 2_000_003  # the fixed sample of a finite game  # held-out data and evaluation latents never touch the training streams
 MEMBER_FIELDS = {"penalty.weight": "penalty_weight", "noise.sigma": "noise_sigma", "optim.g.lr": "lr_g",
                  "optim.d.lr": "lr_d"}  # config.MEMBER_KEYS -> the fields of game.MemberValues
 
@@ -44,6 +45,7 @@ class Toy2DTask(Toy2DKind):
         self.streams = Streams(self.seeds)
         self.member_values = member_values(cfg.members)
         self._heldout = None
+        self.finite = self._finite_game(cfg.data.finite) if cfg.data.finite else None
 
     @property
     def size(self) -> int:
@@ -58,12 +60,26 @@ class Toy2DTask(Toy2DKind):
         """Independent members: the sum, so that each receives exactly its own gradient."""
         return g_loss.sum()
 
+    def _finite_game(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(X, Z): N data points and N latents per member, drawn once, apart from the training streams.
+
+        Every step then sees the whole of both, so the game is deterministic (up to instance noise and WGAN-GP's
+        interpolation) and has an exact equilibrium: G(z_i) on the data points, a critic flat on them
+        (docs/reproduce.md, "the convergence protocol")."""
+        streams = Streams([s + FINITE_SEED_OFFSET for s in self.seeds])
+        x = torch.stack([self.dataset.sample(n, g) for g in streams.generators])
+        return x, streams.randn((self.size, n, self.cfg.model.latent_dim))
+
     def real(self) -> torch.Tensor:
-        """(E, B, 2): one batch per member from its own stream."""
+        """(E, B, 2): one batch per member from its own stream (the whole fixed sample in a finite game)."""
+        if self.finite is not None:
+            return self.finite[0]
         batch = self.cfg.data.batch_size
         return torch.stack([self.dataset.sample(batch, g) for g in self.streams.generators])
 
     def latent(self, n=None) -> torch.Tensor:
+        if self.finite is not None and n is None:
+            return self.finite[1]
         return self.streams.randn((self.size, n or self.cfg.data.batch_size, self.cfg.model.latent_dim))
 
     # ---- evaluation ----------------------------------------------------------------------------------
@@ -85,9 +101,18 @@ class Toy2DTask(Toy2DKind):
         return gen(z)
 
     def evaluate(self, gen: nn.Module) -> list[dict]:
-        """Metrics per member: W1 to held-out data, and for the mixtures modes / HQ fraction / mode KL."""
+        """Metrics per member: W1 to held-out data, and for the mixtures modes / HQ fraction / mode KL; in a
+        finite game also ``w1_finite``, the exact W1 between G's N points and the N data points (0 at the
+        equilibrium)."""
         fake, real = self.samples(gen), self.heldout()
-        return [evaluate(self.dataset, fake[i].numpy(), real[i].numpy()) for i in range(self.size)]
+        out = [evaluate(self.dataset, fake[i].numpy(), real[i].numpy()) for i in range(self.size)]
+        if self.finite is not None:
+            x, z = self.finite
+            with torch.no_grad():
+                g = gen(z)
+            for i, m in enumerate(out):
+                m["w1_finite"] = w1(g[i].numpy(), x[i].numpy())
+        return out
 
     def plot_samples(self, snapshots: dict[int, np.ndarray], path, member=0):
         from ganscope import plots
