@@ -276,7 +276,7 @@ sample_run = rundir.sample
 
 def _execute(run: Run) -> int:
     try:
-        summary = run.train(progress=sys.stderr.isatty())
+        summary = run.train(progress=True)  # a bar on a terminal, plain lines in a log file
     except NonFiniteLoss as err:
         kept = f"last good checkpoint: {run.checkpoint_path}" if run.checkpoint_path.exists() else "no checkpoint yet"
         print(f"error: training diverged: {err}; {kept}", file=sys.stderr)
@@ -302,9 +302,10 @@ def _scale(values, base):
 
 
 def _progress(total, initial, enabled):
-    from tqdm import tqdm
+    """A tqdm bar on a terminal, plain progress lines in a log file (``ganscope.progress``)."""
+    from ganscope.progress import Progress
 
-    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True)
+    return Progress(total, initial, unit="step", desc="train", enabled=enabled)
 
 
 def _stack(metrics: list[dict]) -> dict:

@@ -8,6 +8,7 @@ import pytest
 import scipy.linalg
 import torch
 
+from ganscope.cli import fid as cli_fid
 from ganscope.data import images as data
 from ganscope.data.images import load_images
 from ganscope.errors import UsageError
@@ -253,7 +254,7 @@ def test_run_directory_is_sampled_by_the_given_runs(tmp_path):
 
 def test_fid_command_prints_one_json_object(capsys):
     parser = argparse.ArgumentParser()
-    im.register(parser.add_subparsers())
+    cli_fid.register(parser.add_subparsers())
     args = parser.parse_args(["fid", "digits:test", "digits:train", "--n", "120", "--seed", "1", "--json"])
     assert args.run(args) == 0
     r = json.loads(capsys.readouterr().out)

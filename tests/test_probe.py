@@ -12,6 +12,7 @@ import torch
 
 from ganscope import cli, rundir, train
 from ganscope.analysis import probe
+from ganscope.cli import probe as cli_probe
 from ganscope.data.toy2d import get_dataset
 from ganscope.errors import UsageError
 from ganscope.nets.mlp import MLP
@@ -174,7 +175,7 @@ def test_last_checkpoint_when_no_kept_steps(run_dir, tmp_path):
 # ---- files and command line ----------------------------------------------------------------------------------------
 def _cli(argv):
     parser = cli._Parser(prog="ganscope")
-    probe.register(parser.add_subparsers(parser_class=cli._Parser))
+    cli_probe.register(parser.add_subparsers(parser_class=cli._Parser))
     args = parser.parse_args(argv)
     return args.run(args)
 

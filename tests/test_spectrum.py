@@ -12,6 +12,7 @@ from ganscope import rundir
 from ganscope.analysis import dirac
 from ganscope.analysis import spectrum as S
 from ganscope.cli import _Parser
+from ganscope.cli import spectrum as cli_spectrum
 from ganscope.config import resolve
 from ganscope.errors import UsageError
 from ganscope.game import Game, Player
@@ -340,7 +341,7 @@ def test_stored_run_bad_input(run_dir, tmp_path):
 # ---- command line ----------------------------------------------------------------------------------------------
 def cli(argv):
     parser = _Parser(prog="ganscope")
-    S.register(parser.add_subparsers(parser_class=_Parser))
+    cli_spectrum.register(parser.add_subparsers(parser_class=_Parser))
     args = parser.parse_args(["spectrum", *map(str, argv)])
     return args.run(args)
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from ganscope.cli import _Parser
+from ganscope.cli import toy2d as cli_toy2d
 from ganscope.errors import UsageError
 from ganscope.experiments import wgan_toy as W
 from ganscope.io import json_safe
@@ -158,7 +159,7 @@ def test_runners_write_png_and_strict_json(tmp_path):
 
 def _parser():
     parser = _Parser(prog="ganscope")
-    W.register(parser.add_subparsers(parser_class=_Parser))
+    cli_toy2d.register(parser.add_subparsers(parser_class=_Parser))
     return parser
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -246,9 +245,9 @@ def probe_run(run_dir, steps: int = DEFAULTS["steps"], sigma: float = DEFAULTS["
         runs = [r for r in runs if r.step in set(checkpoints)]
         if not runs:
             raise UsageError(f"checkpoints: none of {list(checkpoints)} is a kept step of {run_dir}")
-    from tqdm import tqdm
+    from ganscope.progress import Progress
 
-    bar = tqdm(total=len(runs) * len(noise_settings(sigma)) * seeds, disable=not progress, unit="probe")
+    bar = Progress(len(runs) * len(noise_settings(sigma)) * seeds, unit="probe", desc="probe", enabled=progress)
     try:
         per_step = {r.step: probe_checkpoint(r, steps=steps, sigma=float(sigma), seeds=seeds, member=member,
                                              lr=float(lr), betas=betas, progress=bar)
@@ -314,41 +313,3 @@ def run_probe(run_dir, out, **kwargs) -> dict:
     plots.save(plot_probe(result), out / "probe.png")
     write_json(out / "probe.json", to_jsonable(result))
     return result
-
-
-# ---- command line ---------------------------------------------------------------------------------------------
-def register(subparsers):
-    """Add ``ganscope probe RUN_DIR [--steps N] [--sigma S] [--seeds K] [--member I] [--lr LR] --out DIR``."""
-    p = subparsers.add_parser(
-        "probe", help="frozen-generator gradient probe (Arjovsky & Bottou 2017, Figs. 1-3)",
-        description="Freeze the generator of each kept checkpoint of a run, train a fresh discriminator alone, and "
-                    "record its loss and accuracy and the generator's gradient norm under the original and the "
-                    "-log D costs, with and without instance noise. Writes probe.png and probe.json.")
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (ganscope train ... --out RUN_DIR)")
-    p.add_argument("--steps", type=int, default=DEFAULTS["steps"],
-                   help=f"discriminator iterations (default {DEFAULTS['steps']})")
-    p.add_argument("--sigma", type=float, default=DEFAULTS["sigma"],
-                   help=f"instance-noise σ of the noisy row; 0 for none (default {DEFAULTS['sigma']})")
-    p.add_argument("--seeds", type=int, default=DEFAULTS["seeds"],
-                   help=f"fresh discriminators per checkpoint (default {DEFAULTS['seeds']})")
-    p.add_argument("--member", type=int, default=0, help="generator member of an ensemble run (default 0)")
-    p.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="Adam learning rate of D (default 1e-4)")
-    p.add_argument("--out", metavar="DIR", help="output directory for probe.png and probe.json")
-    p.set_defaults(run=_run_cli)
-    return p
-
-
-def _run_cli(args) -> int:
-    if not args.out:
-        raise UsageError("--out: give the output directory for probe.png and probe.json")
-    result = run_probe(args.run_dir, args.out, steps=args.steps, sigma=args.sigma, seeds=args.seeds,
-                       member=args.member, lr=args.lr, progress=sys.stderr.isatty())
-    for step, entry in sorted(result["checkpoints"].items()):
-        for setting, e in entry.items():
-            s = e["summary"]
-            g, h = s["grad_norm_original"], s["grad_norm_minus_log_d"]
-            print(f"G step {step:>6} {setting:<11} accuracy {s['accuracy']['end']:.3f}  ‖∇‖ original "
-                  f"{g['start']:.3g} -> peak {g['peak']:.3g} -> {g['end']:.3g}  "
-                  f"−log D {h['start']:.3g} -> {h['end']:.3g}")
-    print(f"probe written to {Path(args.out) / 'probe.png'} and probe.json")
-    return 0

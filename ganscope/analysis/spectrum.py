@@ -25,12 +25,9 @@ of largest modulus; the spectral radii are then estimated from those eigenvalues
 """
 from __future__ import annotations
 
-import argparse
 import copy
-import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -40,12 +37,10 @@ from torch.func import functional_call
 
 from ganscope.analysis import dirac
 from ganscope.errors import UsageError
-from ganscope.io import json_safe
 from ganscope.objectives import Objective, get_objective
 from ganscope.noise import instance_noise
 from ganscope.penalties import get_penalty
 from ganscope.rng import Given
-from ganscope.vocabulary import LOSS_ALIASES, allowed
 
 DENSE_MAX = 2000  # largest parameter count for the dense Jacobian (LAPACK eig is O(n³))
 K_DEFAULT = 6  # eigenvalues per ARPACK request
@@ -527,6 +522,10 @@ def spectrum_of_run(run_dir, member: int = 0, batch: int = 256, h: float | None 
     return out
 
 
+def _default(value, default):
+    return default if value is None else value
+
+
 # ---- the figure ---------------------------------------------------------------------------------------------
 def plot_spectrum(result: dict, ax=None):
     """Eigenvalues of v' in the complex plane with the SimGD region {λ : |1 + hλ| < 1} (disc of centre −1/h,
@@ -554,95 +553,3 @@ def plot_spectrum(result: dict, ax=None):
                  f"{result['local_verdict']}", fontsize=8)
     ax.legend(fontsize=7, loc="best")
     return ax.figure
-
-
-# ---- command line ---------------------------------------------------------------------------------------------
-RUN_ONLY = ("step", "member", "batch", "seed")
-DIRAC_ONLY = ("loss", "reg", "gamma", "sigma")
-
-
-def register(sub) -> argparse.ArgumentParser:
-    """Add the ``spectrum`` command to an argparse subparsers action (as ``cli._add_dirac``)."""
-    p = sub.add_parser("spectrum", help="Jacobian spectrum of the gradient field of a stored run or the Dirac-GAN",
-                       description="Eigenvalues of v' at a training point, spectral radii of the SimGD/AltGD "
-                                   "update operators and the local verdict (Mescheder et al. 2018 §2.1).")
-    p.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="a run directory (ganscope train --out)")
-    p.add_argument("--step", type=int, help="a kept checkpoint (checkpoints/step_NNNNNN.pt) instead of last.pt")
-    p.add_argument("--member", type=int, help="ensemble member (default 0)")
-    p.add_argument("--batch", type=int, help="fixed batch size for the field (default 256)")
-    p.add_argument("--seed", type=int, help="seed of the fixed batch (default 0)")
-    p.add_argument("--h", type=float, help="step size (default: the run's D learning rate; 0.1 for --dirac)")
-    p.add_argument("--scheme", help="simgd or altgd for the verdict (default: the run's; simgd for --dirac)")
-    p.add_argument("--n-g", type=int, help="generator sub-steps of AltGD (default: the run's, or 1)")
-    p.add_argument("--n-d", type=int, help="discriminator sub-steps of AltGD (default: the run's, or 1)")
-    p.add_argument("--k", type=int, default=K_DEFAULT, help=f"eigenvalues per ARPACK request (default {K_DEFAULT})")
-    p.add_argument("--max-dense", type=int, default=DENSE_MAX,
-                   help=f"largest parameter count for the dense Jacobian (default {DENSE_MAX})")
-    p.add_argument("--dirac", action="store_true", help="the Dirac-GAN as torch modules instead of a run")
-    p.add_argument("--loss", help=f"Dirac-GAN loss: {allowed(dirac.LOSSES, LOSS_ALIASES)} (default minimax)")
-    p.add_argument("--reg", help=f"Dirac-GAN regulariser: {', '.join(DIRAC_REGS)} (default none)")
-    p.add_argument("--gamma", type=float, help="γ of r1, r2, consensus")
-    p.add_argument("--sigma", type=float, help="σ of instance noise")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.add_argument("--plot", metavar="FILE.png", help="write the eigenvalue figure")
-    p.set_defaults(run=run_command)
-    return p
-
-
-def _check_args(args):
-    if args.dirac and args.run_dir:
-        raise UsageError("RUN_DIR: --dirac analyses the Dirac-GAN; give no run directory with it")
-    if not args.dirac and not args.run_dir:
-        raise UsageError("RUN_DIR: give a run directory, or --dirac")
-    wrong = [k for k in (RUN_ONLY if args.dirac else DIRAC_ONLY) if getattr(args, k) is not None]
-    if wrong:
-        raise UsageError(f"--{wrong[0]}: only for {'a run directory' if args.dirac else '--dirac'}")
-    if args.plot and not args.plot.lower().endswith(".png"):
-        raise UsageError(f"--plot: expected a .png file name, got {args.plot!r}")
-    _check_int("--max-dense", args.max_dense, 0)
-
-
-def run_command(args) -> int:
-    """``ganscope spectrum RUN_DIR ...`` or ``ganscope spectrum --dirac ...``."""
-    _check_args(args)
-    if args.dirac:
-        result = spectrum_of_dirac(args.loss or "minimax", args.reg or "none", args.gamma, args.sigma,
-                                   _default(args.h, 0.1), args.scheme or "simgd", _default(args.n_g, 1),
-                                   _default(args.n_d, 1))
-    else:
-        result = spectrum_of_run(args.run_dir, _default(args.member, 0), _default(args.batch, 256), args.h,
-                                 _default(args.seed, 0), args.step, args.k, args.max_dense, args.scheme,
-                                 args.n_g, args.n_d)
-    if args.plot:
-        from ganscope import plots
-
-        plots.save(plot_spectrum(result), args.plot)
-    print(json.dumps(json_safe(result), allow_nan=False) if args.json else summary(result))
-    return 0
-
-
-def _default(value, default):
-    return default if value is None else value
-
-
-def _fmt(pairs, n=6):
-    return ", ".join(f"{a:+.4g}{b:+.4g}i" for a, b in pairs[:n])
-
-
-def summary(r: dict) -> str:
-    """A few lines for the terminal."""
-    src = r.get("source", {})
-    what = f"Dirac-GAN {src['dirac']}" if "dirac" in src else f"run {src.get('run')} step {src.get('step')}"
-    lines = [f"{what}: {r['n_params']} parameters ({r['n_gen_params']} G + {r['n_disc_params']} D), {r['method']}",
-             f"  ‖v‖ = {r['field_norm']:.4g}; max Re λ = {r['max_real_part']:.4g}; "
-             f"max |λ| = {r['max_modulus']:.4g}",
-             f"  largest real part: {_fmt(r['eigenvalues_largest_real'])}",
-             f"  largest modulus:   {_fmt(r['eigenvalues_largest_modulus'])}",
-             f"  h = {r['h']:g}: ρ(SimGD) = {r['spectral_radius_simgd']:.10g}, ρ(AltGD n_g={r['n_g']}, "
-             f"n_d={r['n_d']}) = {r['spectral_radius_altgd']:.10g}; local verdict ({r['scheme']}): "
-             f"{r['local_verdict']}"]
-    if "closed_form_eigenvalues" in r:
-        lines.append(f"  closed form: {_fmt(r['closed_form_eigenvalues'])} (max error "
-                     f"{r['closed_form_max_error']:.2e})")
-    lines += [f"  note: {n}" for n in r["notes"]]
-    return "\n".join(lines)

@@ -8,16 +8,15 @@ with ``--plot FILE.png``. Distributions: ``ganscope.analysis.distributions``.
 """
 from __future__ import annotations
 
-import json
 import math
 
 from ganscope.analysis.distributions import FORMS, LOG2, parse_density
 from ganscope.analysis.theory import TRAIN, optimal_d_report, plot_optimal_d
-from ganscope.errors import UsageError, check_int
+from ganscope.cli.args import check_int, check_png, emit, print_json
+from ganscope.errors import UsageError
 from ganscope.experiments.arjovsky2017 import (SATURATION_DISTANCES, SETTINGS, jsd_saturation,
                                                perfect_discrimination, plot_jsd_saturation,
                                                plot_perfect_discrimination, theorem_2_5)
-from ganscope.io import json_safe as to_jsonable
 
 
 def register(subparsers) -> None:
@@ -60,25 +59,8 @@ def _output_flags(p):
     p.add_argument("--plot", metavar="FILE.png", help="write a figure")
 
 
-def _check_plot(path):
-    if path is not None and not path.lower().endswith(".png"):
-        raise UsageError(f"--plot: expected a .png file name, got {path!r}")
-
-
-def _emit(args, result, summary, figure):
-    if args.plot:
-        from ganscope.plots import save
-
-        save(figure(), args.plot)
-    if args.json:
-        print(json.dumps(to_jsonable(result), allow_nan=False))
-    else:
-        summary()
-    return 0
-
-
 def _run_optimal_d(args):
-    _check_plot(args.plot)
+    check_png(args.plot)
     p, q = parse_density(args.real, "--real"), parse_density(args.fake, "--fake")
     r = optimal_d_report(p, q, args.steps, args.seed, args.held_out)
 
@@ -90,7 +72,7 @@ def _run_optimal_d(args):
               f"(gap {r['gap_jsd']:+.4f}; {r['steps']} steps, seed {r['seed']}, {r['held_out']} held-out pairs)")
         for note in r["notes"]:
             print(f"  note: {note}")
-    return _emit(args, r, summary, lambda: plot_optimal_d(r))
+    return emit(args, r, summary, lambda: plot_optimal_d(r))
 
 
 def _parse_distances(text):
@@ -106,7 +88,7 @@ def _parse_distances(text):
 
 
 def _run_jsd_saturation(args):
-    _check_plot(args.plot)
+    check_png(args.plot)
     rows = jsd_saturation(_parse_distances(args.distances))
 
     def summary():
@@ -114,11 +96,11 @@ def _run_jsd_saturation(args):
         print(f"  {'d':>8}  {'U[0,1] vs U[d,d+1]':>19}  {'δ_0 vs δ_d':>11}  {'N(0,.25²) vs N(d,.25²)':>22}  {'W1':>8}")
         for r in rows:
             print(f"  {r['distance']:8g}  {r['uniform']:19.6f}  {r['point']:11.6f}  {r['normal']:22.6f}  {r['w1']:8g}")
-    return _emit(args, {"rows": rows, "log2": LOG2}, summary, lambda: plot_jsd_saturation(rows))
+    return emit(args, {"rows": rows, "log2": LOG2}, summary, lambda: plot_jsd_saturation(rows))
 
 
 def _run_perfect_d(args):
-    _check_plot(args.plot)
+    check_png(args.plot)
     check_int(args.seeds, "--seeds", 1)
     if args.setting != "all" and args.setting not in SETTINGS:
         raise UsageError(f"--setting: unknown setting {args.setting!r}; allowed: {', '.join(SETTINGS)}, all")
@@ -130,13 +112,13 @@ def _run_perfect_d(args):
         for r in results:
             print(f"  {r['setting']:<18} median {r['median_first_perfect']}, per seed {r['first_perfect']}")
     out = results[0] if len(results) == 1 else {"settings": results}
-    return _emit(args, out, summary, lambda: plot_perfect_discrimination(results))
+    return emit(args, out, summary, lambda: plot_perfect_discrimination(results))
 
 
 def _run_theorem_2_5(args):
     rows = [theorem_2_5(t) for t in args.theta0]
     if args.json:
-        print(json.dumps(to_jsonable({"rows": rows}), allow_nan=False))
+        print_json({"rows": rows})
         return 0
     print("Thm 2.5, P_r = N(0,1), g_θ(z) = z + θ: E[-∂θ log D*(g_θ(z))] vs ∂θ[KL(P_gθ‖P_r) - 2 JSD(P_gθ‖P_r)]")
     for r in rows:

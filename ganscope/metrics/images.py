@@ -26,7 +26,6 @@ import hashlib
 import json
 import math
 import os
-import sys
 import warnings
 from pathlib import Path
 
@@ -293,40 +292,3 @@ def blur(x: Tensor, sigma: float) -> Tensor:
     c = x.shape[1]
     x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), g.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
     return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), g.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
-
-
-# ---- command line: `ganscope fid A B` -------------------------------------------------------------------------------
-def register(subparsers):
-    """Add ``ganscope fid A B [--n N] [--extractor NAME_OR_PATH] [--seed S] [--k K] [--json]``."""
-    p = subparsers.add_parser(
-        "fid", help="FID, KID and precision/recall/density/coverage of images A against reference B",
-        description="A and B: a data set (digits, fashion-mnist, mnist5k; add :train or :test, default test), "
-                    "folder:PATH or a directory of PNG/JPEG images, or a run directory (samples of its EMA "
-                    "generator). The same spec on both sides with the same seed gives the same images.")
-    p.add_argument("a", metavar="A", help="the images under test, e.g. a run directory")
-    p.add_argument("b", metavar="B", help="the reference, e.g. fashion-mnist:test")
-    p.add_argument("--n", type=int, help=f"samples per side (default: the smaller side, at most {DEFAULT_N})")
-    p.add_argument("--extractor", default=DEFAULT, metavar="NAME_OR_PATH",
-                   help="fmnist-cnn (default), inception:WEIGHTS.pth, or a TorchScript .pt file")
-    p.add_argument("--seed", type=int, default=0, help="seed of the subsets, run latents and KID subsets (default 0)")
-    p.add_argument("--k", type=int, default=K, help=f"nearest neighbours for PRDC (default {K})")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(run=run_cli)
-    return p
-
-
-def run_cli(args) -> int:
-    from ganscope import rundir
-
-    r = compare(args.a, args.b, extractor=args.extractor, n=args.n, seed=args.seed, k=args.k, runs=rundir.sample)
-    if args.json:
-        print(json.dumps(r, allow_nan=False))
-        return 0
-    print(f"{r['source']} vs {r['reference']}: n = {r['n']} each, extractor {r['extractor']} "
-          f"({r['extractor_sha256']}), seed {r['seed']}")
-    print(f"  FID {r['fid']:.4f}   KID {r['kid']:.5f} ± {r['kid_std']:.5f} ({r['kid_subsets']} subsets of "
-          f"{r['kid_subset_size']})")
-    print(f"  precision {r['precision']:.4f}  recall {r['recall']:.4f}  density {r['density']:.4f}  "
-          f"coverage {r['coverage']:.4f} (k = {r['k']})")
-    sys.stdout.flush()
-    return 0

@@ -48,27 +48,3 @@ def _run_paper(name: str, ctx):
         "paper": name, "title": module.TITLE, "citation": module.CITATION, "mode": ctx.mode,
         "command": f"ganscope reproduce {name} {flag} --out DIR", "wall_s": time.perf_counter() - start,
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "sections": sections})
-
-
-def register(subparsers):
-    p = subparsers.add_parser("reproduce", help="run a paper's experiments and write its report",
-                              description="Run one paper's experiments (or all) and write report.json, "
-                                          "index.html and REPORT.md to --out.")
-    p.add_argument("paper", metavar="PAPER", help=f"one of {', '.join(PAPERS)}, all")
-    size = p.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="sized for a 2-core CPU (default)")
-    size.add_argument("--full", action="store_true", help="sized for a GPU")
-    p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--workers", type=int, default=2, help="worker processes for sweeps (default 2)")
-    p.set_defaults(run=_run_cli)
-
-
-def _run_cli(args) -> int:
-    import sys
-
-    if args.workers < 1:
-        raise UsageError(f"--workers: must be >= 1, got {args.workers}")
-    page = reproduce(args.paper, args.out, quick=not args.full, workers=args.workers,
-                     log=lambda msg: print(msg, file=sys.stderr, flush=True))
-    print(f"report: {page}")
-    return 0

@@ -38,14 +38,25 @@ class Context:
         return quick if self.quick else full
 
 
-class Quiet:
-    """A log stream that drops a sweep's progress lines (the reproduction prints its own)."""
+class LogStream:
+    """A text stream that hands each complete line to ``log`` (the reproduction's), indented: a sweep's progress
+    lines appear in the reproduction's log instead of being lost."""
+
+    def __init__(self, log, indent: str = "  "):
+        self.log, self.indent, self.buffer = log, indent, ""
 
     def write(self, text):
+        self.buffer += text
+        *lines, self.buffer = self.buffer.split("\n")
+        for line in lines:
+            self.log(f"{self.indent}{line}")
         return len(text)
 
     def flush(self):
         pass
+
+    def isatty(self):
+        return False
 
 
 def figure(ctx: Context, path, caption) -> dict:
@@ -90,7 +101,7 @@ def train(ctx: Context, name: str, overrides=(), sub=None):
     run = trainer.Run(cfg, out)
     shutil.rmtree(out, ignore_errors=True)
     write_text(rundir.config_path(out), yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    return out, run.train(progress=False)
+    return out, run.train(progress=True)  # a bar on a terminal, plain lines in a log file
 
 
 def sweep(ctx: Context, spec: dict, sub: str):
@@ -102,7 +113,7 @@ def sweep(ctx: Context, spec: dict, sub: str):
 
     out = ctx.out / sub
     spec = {**spec, "base": str(find_config(spec["base"]).resolve())}  # shipped, whatever the working directory
-    run_sweep(parse_spec(spec), out, workers=ctx.workers, log=Quiet())
+    run_sweep(parse_spec(spec), out, workers=ctx.workers, log=LogStream(ctx.log))
     state = json.loads((out / "sweep.json").read_text())
     runs = {r["name"]: (r["overrides"], out / "runs" / r["name"]) for r in state["runs"]
             if rundir.is_done(out / "runs" / r["name"])}

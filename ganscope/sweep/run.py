@@ -9,6 +9,7 @@ import time
 from collections import deque
 
 from ganscope.errors import UsageError
+from ganscope.progress import Progress
 from ganscope.sweep.executors import EXECUTORS, make_pool, one_line
 from ganscope.sweep.jobs import Job, RunSpec, expand, group
 from ganscope.sweep.results import aggregate
@@ -44,8 +45,8 @@ def run_sweep(spec, out, executor="local", workers=None, dry_run=False, log=None
 
 
 def _drive(state: SweepState, jobs: list[Job], pool, limit: int, log):
-    queue, running, clock = deque(jobs), {}, _Clock(state)
-    _report(state, clock, log)
+    queue, running = deque(jobs), {}
+    bar = _progress(state, jobs, log)
     try:
         while queue or running:
             while queue and len(running) < limit:
@@ -56,18 +57,21 @@ def _drive(state: SweepState, jobs: list[Job], pool, limit: int, log):
                 except Exception as err:  # e.g. sbatch refused the job: record it, go on with the others
                     state.finished(job, {"rc": 1, "error": f"submission failed: {one_line(err)}"})
                     print(f"sweep: {job.name} could not be submitted: {one_line(err)}", file=log)
+                    bar.n += len(job.runs)
             finished = [h for h in running if h.done()]
             if not finished:
                 time.sleep(pool.poll)
+                bar.tick()  # a line every 30 s while runs are training
             for handle in finished:
                 job = running.pop(handle)
                 outcome = _outcome(handle)
                 retry = state.finished(job, outcome)
                 queue.extend(retry)
+                bar.n += 0 if retry else len(job.runs)  # a retried ensemble's runs are pending again
                 if outcome.get("error"):
                     then = "; retrying its runs alone" if retry else ""
                     print(f"sweep: {job.name} failed: {outcome['error']}{then}", file=log)
-                _report(state, clock, log)
+                _report(state, bar)
     except BaseException:
         state.interrupted(running.values())
         raise
@@ -82,29 +86,20 @@ def _outcome(handle) -> dict:
         return {"rc": 1, "error": one_line(err), "wall_s": None}
 
 
-class _Clock:
-    """Time left ≈ elapsed / runs finished in this launch × runs left."""
-
-    def __init__(self, state: SweepState):
-        self.start, self.left0 = time.monotonic(), sum(c for k, c in state.counts().items() if k != "done")
-
-    def line(self, counts: dict) -> str:
-        elapsed, left = time.monotonic() - self.start, counts["running"] + counts["pending"]
-        finished = self.left0 - left
-        eta = f"~{_hms(elapsed / finished * left)} left" if finished > 0 and left else "time left unknown"
-        return f"{_hms(elapsed)} elapsed, {eta if left else 'finished'}"
+def _progress(state: SweepState, jobs: list[Job], log) -> Progress:
+    """Plain lines on ``log`` (``ganscope.progress``): one per finished job and one every 30 s while runs train.
+    It counts the runs finished (done or failed); the ETA is elapsed / runs finished in this launch × runs left."""
+    total = len(state.runs)
+    bar = Progress(total, total - sum(len(j.runs) for j in jobs), unit="run", desc="sweep", bar=False, stream=log,
+                   fraction=0)
+    _report(state, bar)
+    return bar
 
 
-def _report(state: SweepState, clock: _Clock, log):
+def _report(state: SweepState, bar: Progress):
     c = state.counts()
-    total = sum(c.values())
-    print(f"sweep: {c['done']}/{total} done, {c['running']} running, {c['failed']} failed, {c['pending']} pending; "
-          f"{clock.line(c)}", file=log, flush=True)
-
-
-def _hms(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+    bar.set_postfix_str(f"{c['done']} done, {c['failed']} failed, {c['running']} running, {c['pending']} pending")
+    bar.print_line()
 
 
 def plan(runs: list[RunSpec], jobs: list[Job], state: SweepState) -> str:
