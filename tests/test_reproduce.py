@@ -110,3 +110,32 @@ def test_smoke_commands_name_no_repository_paths(smoke):
         rep = json.loads((smoke / paper / "report.json").read_text())
         commands = [rep["command"], *(s.get("command", "") for s in rep["sections"])]
         assert not any("configs/" in c for c in commands), commands
+
+
+def test_the_base_seed_shifts_every_trained_run_and_sweep(tmp_path, monkeypatch):
+    from ganscope.reproduce import common
+
+    seen = {}
+    monkeypatch.setattr("ganscope.sweep.run_sweep", lambda spec, out, **kw: seen.setdefault("spec", spec) and 0)
+    monkeypatch.setattr("ganscope.sweep.aggregate", lambda out: [])
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "sweep.json").write_text(json.dumps({"runs": []}))
+    spec = mescheder2018.matrix_spec("R1", "line", ["simgd"], 3, 10, 0.1)
+    common.sweep(Context(tmp_path, seed=7), spec, "m")
+    assert seen["spec"].seeds == [7, 8, 9]
+    monkeypatch.setattr(common, "config_of", lambda name, overrides: seen.setdefault("overrides", overrides))
+    with pytest.raises(Exception):  # stops after the config is resolved
+        common.train(Context(tmp_path, seed=7), "toy2d", ["train.steps=5"])
+    assert seen["overrides"][0] == "seed=7" and "train.steps=5" in seen["overrides"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["barnett2018", "--problem", "line"], "--problem: only mescheder2018"),
+    (["mescheder2018", "--problem", "spiral"], "--problem: unknown problem 'spiral'; allowed: gaussian"),
+    (["mescheder2018", "--seed", "-1"], "--seed"),
+])
+def test_seed_and_problem_are_checked(tmp_path, args, message):
+    res = subprocess.run([sys.executable, "-m", "ganscope", "reproduce", *args, "--out", str(tmp_path / "o")],
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and message in res.stderr
+    assert not (tmp_path / "o").exists()

@@ -23,12 +23,16 @@ from ganscope.shipped import find_config
 
 @dataclass
 class Context:
-    """Where a reproduction writes (``out``), how big it is (``quick``) and how many worker processes it uses."""
+    """Where a reproduction writes (``out``), how big it is (``quick``), how many worker processes it uses, its
+    base seed (``seed``: the first seed of every trained run and sweep) and the 2-D problem of the Mescheder
+    matrix (``problem``; None: the profile's)."""
 
     out: Path
     quick: bool = True
     workers: int = 2
     log: callable = print
+    seed: int = 0
+    problem: str | None = None
 
     @property
     def mode(self) -> str:
@@ -94,7 +98,7 @@ def train(ctx: Context, name: str, overrides=(), sub=None):
     from ganscope import rundir, train as trainer
 
     out = ctx.out / (sub or name)
-    cfg = config_of(name, overrides)
+    cfg = config_of(name, [f"seed={ctx.seed}", *overrides])
     if rundir.is_done(out) and rundir.last_checkpoint(out).exists():
         return out, json.loads(rundir.summary_path(out).read_text())
     trainer.prepare(cfg)
@@ -113,6 +117,9 @@ def sweep(ctx: Context, spec: dict, sub: str):
 
     out = ctx.out / sub
     spec = {**spec, "base": str(find_config(spec["base"]).resolve())}  # shipped, whatever the working directory
+    if ctx.seed:  # the base seed shifts every run's seeds
+        seeds = dict(spec.get("seeds") or {"count": 1})
+        spec["seeds"] = {**seeds, "start": seeds.get("start", 0) + ctx.seed}
     run_sweep(parse_spec(spec), out, workers=ctx.workers, log=LogStream(ctx.log))
     state = json.loads((out / "sweep.json").read_text())
     runs = {r["name"]: (r["overrides"], out / "runs" / r["name"]) for r in state["runs"]

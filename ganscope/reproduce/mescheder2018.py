@@ -93,7 +93,7 @@ def w1_floor(problem: str, n: int, repeats: int = 5) -> float:
 def _convergence_matrix(ctx):
     from ganscope.reproduce.common import config_of
 
-    problems = ctx.size(["circle"], ["gaussian", "line", "circle", "four-lines"])
+    problems = [ctx.problem] if ctx.problem else ctx.size(["circle"], ["gaussian", "line", "circle", "four-lines"])
     schemes, seeds, steps = ["simgd", "altgd"], ctx.size(3, 10), ctx.size(1000, 10000)
     n_eval = config_of("convergence2d").data.eval_samples
     thresholds = {p: CONVERGED_FACTOR * w1_floor(p, n_eval) for p in problems}
