@@ -103,6 +103,9 @@ class TrainConfig:
     plot_every: int = opt(0, low=0, doc="sample snapshots for the training plot (0: 6 evenly spaced)")
     threads: int = opt(0, low=0, doc="torch CPU threads (0: leave as is)")
     plots: bool = opt(True, doc="write the sample and metric figures at the end (off for large sweeps)")
+    diagnostics: bool = opt(True, doc="log the convergence diagnostics at every evaluation (docs/diagnostics.md)")
+    spectrum_at: list = opt([], doc="2-D runs: generator steps at which to log each member's leading Jacobian "
+                                    "eigenvalues (k = 4)")
 
 
 @dataclass

@@ -24,6 +24,7 @@ from ganscope.errors import UsageError
 from ganscope.game import Game, GameRules, NonFiniteLoss, Player, make_optimizer
 from ganscope.io import atomic_path, read_jsonl, write_json, write_text
 from ganscope.io import json_safe as _json_safe
+from ganscope.metrics import dynamics
 from ganscope.metrics.toy2d import mode_collapse
 from ganscope.tasks import make_task
 
@@ -47,6 +48,7 @@ class Run:
         self.elapsed = 0.0  # training wall-clock seconds over all sessions (for metrics against time)
         self.snapshots: dict[int, np.ndarray] = {}
         self._evaluated = None  # (step, metrics) of the last evaluation
+        self.diagnostics = Diagnostics(self.task, gen.net, disc.net) if cfg.train.diagnostics else None
 
     # ---- checkpoints ---------------------------------------------------------------------------------
     @property
@@ -72,6 +74,7 @@ class Run:
                 "streams": self.task.streams.state(),
             },
             "snapshots": {str(k): torch.from_numpy(v) for k, v in self.snapshots.items()},
+            **({"diagnostics": self.diagnostics.state_dict()} if self.diagnostics is not None else {}),
         }
 
     def save(self, path=None):
@@ -99,6 +102,8 @@ class Run:
             self.snapshots = {int(k): v.numpy() for k, v in state["snapshots"].items()}
             self.step = int(state["step"])
             self.elapsed = float(state.get("elapsed", 0.0))
+            if self.diagnostics is not None:
+                self.diagnostics.load_state_dict(state.get("diagnostics"), self.step)
         except Exception as err:  # any unreadable or foreign file is bad input, not a crash
             reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
             raise UsageError(f"checkpoint: cannot resume from {path}: {reason}") from None
@@ -136,7 +141,9 @@ class Run:
                     log.write(self.step, {k: v.detach() for k, v in stats.items()})
                 if self.step % cfg.train.eval_every == 0 or self.step == cfg.train.steps:
                     metrics = self.evaluate()
-                    log.write(self.step, {**_stack(metrics), "wall_s": self.elapsed})
+                    diag = self.diagnostics.measure(self.step) if self.diagnostics is not None else {}
+                    log.write(self.step, {**_stack(metrics), **diag, "wall_s": self.elapsed},
+                              tags={k: f"diag/{k}" for k in diag})
                     clock = time.perf_counter()  # evaluation time is not training time
                     key = self.task.progress_key
                     bar.set_postfix_str(f"{key}={np.mean([m[key] for m in metrics]):.4f}")
@@ -190,6 +197,46 @@ class Run:
             metrics.update(mode_collapse(counts, len(centres)))
 
 
+class Diagnostics:
+    """The convergence diagnostics of ``ganscope.metrics.dynamics`` at each evaluation (docs/diagnostics.md, "In
+    the engine"): E‖∇ₓD‖² and the mean logit on the task's fixed ``diagnostic_batch()`` (real, z) for the
+    training generator and the critic, and each player's speed ‖θ_now − θ_then‖/n over the n generator steps
+    since the previous evaluation; per member for ensembles. A task with one member whose critic is K critics
+    (RP-GAN) logs the mean over its K discriminators. Nothing here touches the training RNGs, weights or
+    gradients."""
+
+    def __init__(self, task, gen, disc):
+        self.task, self.gen, self.disc = task, gen, disc
+        self.speed = self._trackers()
+        self.since = 0  # the generator step of the previous evaluation (the speeds' reference)
+
+    def _trackers(self) -> dict:
+        members = self.task.size if self.task.size > 1 else None
+        return {who: dynamics.ParameterSpeed(net, members=members) for who, net in (("g", self.gen), ("d", self.disc))}
+
+    def measure(self, step: int) -> dict:
+        """The diagnostics at generator step ``step`` (floats, or lists of E floats); starts the next interval."""
+        real, z = self.task.diagnostic_batch()
+        out = dynamics.evaluate(self.gen, self.disc, real, z, event_dims=self.task.event_dims)
+        for who, tracker in self.speed.items():
+            out[f"speed_{who}"] = tracker.read(steps=step - self.since)["speed"].tolist()
+        self.since = step
+        return {k: _mean_over_critics(v, self.task.size) for k, v in out.items()}
+
+    def state_dict(self) -> dict:
+        return {"since": self.since, **{who: t.state_dict() for who, t in self.speed.items()}}
+
+    def load_state_dict(self, state: dict | None, step: int):
+        """Continue the interval of ``state``; without one (a checkpoint from before the diagnostics) the next
+        speeds are measured from the weights at ``step``."""
+        if state is None:
+            self.speed, self.since = self._trackers(), step
+            return
+        for who, tracker in self.speed.items():
+            tracker.load_state_dict(state[who])
+        self.since = int(state["since"])
+
+
 class MetricLog:
     """metrics.jsonl (one JSON object per line) and TensorBoard; on resume, lines past ``step`` are dropped."""
 
@@ -203,15 +250,17 @@ class MetricLog:
 
         self.tb = SummaryWriter(str(rundir.tb_dir(out)), purge_step=step or None)
 
-    def write(self, step: int, values: dict):
-        row = {"step": step}
+    def write(self, step: int, values: dict, tags: dict | None = None):
+        """One row of ``values``; ``tags`` maps a key to its TensorBoard tag (default: the key itself)."""
+        row, tags = {"step": step}, tags or {}
         for k, v in values.items():
             v = v.tolist() if torch.is_tensor(v) else v
             if self.squeeze and isinstance(v, list) and len(v) == 1:
                 v = v[0]
             row[k] = v
+            tag = tags.get(k, k)
             for i, x in enumerate(np.atleast_1d(v)):
-                self.tb.add_scalar(k if np.ndim(v) == 0 else f"{k}/member{i}", float(x), step)
+                self.tb.add_scalar(tag if np.ndim(v) == 0 else f"{tag}/member{i}", float(x), step)
         self.fh.write(json.dumps(_json_safe(row)) + "\n")
 
     def flush(self):
@@ -312,6 +361,11 @@ def _stack(metrics: list[dict]) -> dict:
     if len(metrics) == 1:
         return dict(metrics[0])
     return {k: [m[k] for m in metrics] for k in metrics[0]}
+
+
+def _mean_over_critics(value, size: int):
+    """A diagnostic of a one-member task whose critic is K critics (RP-GAN: a list of K values) -> their mean."""
+    return float(np.mean(value)) if size == 1 and isinstance(value, list) else value
 
 
 def _mean_metrics(metrics: list[dict]) -> dict:
