@@ -32,10 +32,17 @@ EXIT_DIVERGED = 3
 
 
 class Run:
-    """A configured training run in ``out``: the task, both players, the game, and the step counter."""
+    """A configured training run in ``out``: the task, both players, the game, and the step counter.
 
-    def __init__(self, cfg: Config, out):
-        self.cfg, self.out = cfg, Path(out)
+    ``spectrum``: the hook ``train.spectrum_at`` needs, ``spectrum(run, member) -> {"max_real_part",
+    "spectral_radius", ...}`` (``ganscope.analysis.diagnostics.run_spectrum``: the engine does not import
+    analysis, so the entry points above it pass it in)."""
+
+    def __init__(self, cfg: Config, out, spectrum=None):
+        if cfg.train.spectrum_at and spectrum is None:
+            raise UsageError("train.spectrum_at: needs the eigenvalue hook; train through `ganscope train`, or pass "
+                             "spectrum=ganscope.analysis.diagnostics.run_spectrum to train.Run/start/resume")
+        self.cfg, self.out, self.spectrum = cfg, Path(out), spectrum
         with torch.random.fork_rng(devices=[]):  # the tasks seed the nets' initialisation; the caller's RNG stays
             self.task = make_task(cfg)
         members = self.task.member_values
@@ -122,6 +129,12 @@ class Run:
             self._evaluated = (self.step, self.task.evaluate(gen))
         return [dict(m) for m in self._evaluated[1]]
 
+    def leading_eigenvalues(self) -> dict:
+        """``spectrum_max_real_part`` and ``spectrum_radius`` of each member at this step (the ``spectrum`` hook)."""
+        results = [self.spectrum(self, i) for i in range(self.task.size)]
+        return {"spectrum_max_real_part": [r["max_real_part"] for r in results],
+                "spectrum_radius": [r["spectral_radius"] for r in results]}
+
     def train(self, progress=True) -> dict:
         cfg, log = self.cfg, MetricLog(self.out, self.step, squeeze=self.cfg.ensemble == 1)
         snap_at = self.snapshot_steps()
@@ -147,6 +160,10 @@ class Run:
                     clock = time.perf_counter()  # evaluation time is not training time
                     key = self.task.progress_key
                     bar.set_postfix_str(f"{key}={np.mean([m[key] for m in metrics]):.4f}")
+                if self.step in cfg.train.spectrum_at:
+                    values = self.leading_eigenvalues()
+                    log.write(self.step, values, tags={k: f"diag/{k}" for k in values})
+                    clock = time.perf_counter()
                 self._snapshot(snap_at)
                 if self.step % cfg.checkpoint.every == 0 or self.step == cfg.train.steps:
                     log.flush()
@@ -273,29 +290,30 @@ class MetricLog:
 
 
 # ---- entry points ----------------------------------------------------------------------------------------
-def start(config_path, overrides, out) -> int:
+def start(config_path, overrides, out, spectrum=None) -> int:
     """``ganscope train CONFIG [key=value ...] --out DIR``. Bad input or a run too large for memory gives a
-    UsageError and leaves no partial run directory behind."""
+    UsageError and leaves no partial run directory behind. ``spectrum``: the hook of ``train.spectrum_at``
+    (see :class:`Run`)."""
     cfg = resolve(load_yaml(config_path), overrides)
     out = rundir.check_out(out)
     if rundir.holds_run(out):
         raise UsageError(f"--out: {out} already holds a run; resume it with --resume {out} or choose another directory")
     prepare(cfg)
-    run = _build(cfg, out)  # loads the data: a missing or bad data set fails before anything is written
+    run = _build(cfg, out, spectrum)  # loads the data: a missing or bad data set fails before anything is written
     with rundir.removed_on_failure(out):
         out.mkdir(parents=True, exist_ok=True)
         write_text(rundir.config_path(out), yaml.safe_dump(to_dict(cfg), sort_keys=False))
         return _execute(run)
 
 
-def resume(out) -> int:
+def resume(out, spectrum=None) -> int:
     """``ganscope train --resume DIR``: continue from checkpoints/last.pt, bit-identical to an uninterrupted run.
     Without last.pt only a run stopped before its first checkpoint starts over (``rundir.resume_point``)."""
     out = Path(out)
     cfg = rundir.load_config(out, "--resume")
     point = rundir.resume_point(out, cfg)
     prepare(cfg)
-    run = _build(cfg, out)
+    run = _build(cfg, out, spectrum)
     if point is not None:
         run.load(point)
     return _execute(run)
@@ -309,9 +327,9 @@ def prepare(cfg: Config):
     seed_everything(cfg.seed)
 
 
-def _build(cfg: Config, out) -> Run:
+def _build(cfg: Config, out, spectrum=None) -> Run:
     try:
-        return Run(cfg, out)
+        return Run(cfg, out, spectrum)
     except Exception as err:
         if rundir.is_out_of_memory(err):
             raise rundir.out_of_memory(cfg, "building the run") from None

@@ -78,3 +78,61 @@ def test_leading_eigenvalues_refuse_several_critics():
     ws = gauss(3, 2, seed=3)
     with pytest.raises(UsageError, match="one game"):
         G.leading_eigenvalues(nn.Linear(2, 2).double(), lambda x: ws @ x.T, "wgan", gauss(5, 2), gauss(5, 2))
+
+
+# ---- train.spectrum_at: the engine's hook ------------------------------------------------------------------------
+def spectrum_run(tmp_path, name, overrides, hook=G.run_spectrum):
+    from ganscope.config import resolve
+    from ganscope.train import Run, prepare
+
+    cfg = resolve({}, ["ensemble=2", "method=r1", "penalty.weight=2", "game.scheme=simgd", "model.g_width=8",
+                       "model.d_width=8", "data.batch_size=32", "data.eval_samples=64", "train.steps=4",
+                       "train.eval_every=2", "train.plots=false", *overrides])
+    prepare(cfg)
+    run = Run(cfg, tmp_path / name, spectrum=hook)
+    run.out.mkdir()
+    run.train(progress=False)
+    import json
+    return run, [json.loads(ln) for ln in (run.out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_spectrum_at_logs_each_members_leading_eigenvalues(tmp_path):
+    run, rows = spectrum_run(tmp_path, "s", ["train.spectrum_at=[4, 1]", "members.penalty.weight=[0.5, 3]"])
+    logged = [r for r in rows if "spectrum_radius" in r]
+    assert [r["step"] for r in logged] == [1, 4]
+    real, z = run.task.diagnostic_batch()
+    for m, gamma in enumerate((0.5, 3.0)):  # at the last step, by hand: the member alone, its own γ
+        gen, disc = run.game.gen.net.member(m), Logit(run.game.disc.net.net.member(m))
+        ref = G.leading_eigenvalues(gen, disc, "nonsaturating", real[m], z[m].double(), k=4, penalty="r1",
+                                    weight=gamma, h=run.cfg.optim.d.lr, scheme="simgd", seed=m)
+        assert ref["method"] == "dense"
+        assert logged[-1]["spectrum_max_real_part"][m] == pytest.approx(ref["max_real_part"], rel=1e-9, abs=1e-12)
+        assert logged[-1]["spectrum_radius"][m] == pytest.approx(ref["spectral_radius"], rel=1e-12)
+    assert logged[0]["spectrum_max_real_part"] != logged[1]["spectrum_max_real_part"]
+
+
+def test_spectrum_at_leaves_training_bit_identical(tmp_path):
+    with_spectrum, _ = spectrum_run(tmp_path, "on", ["train.spectrum_at=[1,3]", "noise.sigma=0.1"])
+    without, _ = spectrum_run(tmp_path, "off", ["noise.sigma=0.1"])
+    a, b = with_spectrum.state_dict(), without.state_dict()
+    for part in ("generator", "discriminator"):
+        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part])
+    assert torch.equal(a["rng"]["torch"], b["rng"]["torch"])
+    assert all(torch.equal(x, y) for x, y in zip(a["rng"]["streams"], b["rng"]["streams"]))
+
+
+def test_spectrum_at_needs_the_hook_and_a_2d_run(tmp_path):
+    from ganscope.config import resolve
+
+    with pytest.raises(UsageError, match=r"^train.spectrum_at: needs the eigenvalue hook"):
+        spectrum_run(tmp_path, "nohook", ["train.spectrum_at=[2]"], hook=None)
+    for overrides, match in ((["data.name=digits", "net=dcgan"], r"^train.spectrum_at: .* 2-D runs only; images"),
+                             (["data.name=fortunes", "net=charcnn"], r"2-D runs only; text"),
+                             (["train.steps=10", "train.spectrum_at=[0]"], r"^train.spectrum_at: expected generator "
+                                                                           r"steps in \[1, train.steps = 10\]"),
+                             (["train.steps=10", "train.spectrum_at=[11]"], r"\[1, train.steps = 10\]"),
+                             (["train.spectrum_at=[1.5]"], r"^train.spectrum_at: must be an integer")):
+        with pytest.raises(UsageError, match=match):
+            resolve({}, [*overrides, *([] if "spectrum_at" in " ".join(overrides) else ["train.spectrum_at=[5]"])])
+    assert resolve({}, ["train.spectrum_at=[30, 1e1, 10]"]).train.spectrum_at == [10, 30]
+    assert resolve({}, ["data.name=digits", "net=dcgan"]).train.spectrum_at == []

@@ -108,3 +108,32 @@ def test_game_takes_per_member_values_over_the_rules():
     torch.testing.assert_close(game._sigma(0), torch.tensor([0.2, 0.4]))  # σ(step) / noise.sigma = 1 (constant)
     plain = Game(GameRules(penalty="r1", penalty_weight=9.0), Player(gen.net, gen.opt), disc, run.task)
     assert plain.weight == 9.0 and plain._sigma(0) == 0.0
+
+
+# ---- the fixed diagnostic batch (docs/diagnostics.md, "In the engine") ----------------------------------------
+def test_toy2d_diagnostic_batch_is_held_out_data_and_eval_latents_per_member():
+    task = Run(resolve({}, ["ensemble=2", "model.g_width=8", "model.d_width=8", "data.eval_samples=300"]),
+               "/nonexistent").task
+    streams = [s.clone() for s in task.streams.state()]
+    real, z = task.diagnostic_batch()
+    assert task.event_dims == 1 and real.shape == (2, 256, 2) and z.shape == (2, 256, 2)  # 256 of 300
+    assert torch.equal(real, task.heldout()[:, :256]) and torch.equal(z, task.eval_latents()[:, :256])
+    assert not torch.equal(real[0], real[1])  # each member its own held-out stream
+    small = Run(resolve({}, ["model.g_width=8", "model.d_width=8", "data.eval_samples=50"]), "/x").task
+    assert small.diagnostic_batch()[0].shape == (1, 50, 2)
+    again = task.diagnostic_batch()
+    assert torch.equal(real, again[0]) and torch.equal(z, again[1])
+    assert all(torch.equal(a, b) for a, b in zip(streams, task.streams.state()))  # no training draw
+
+
+def test_text_diagnostic_batch_is_one_hot_held_out_lines():
+    task = Run(resolve({}, ["data.name=fortunes", "net=charcnn", "model.g_width=8", "model.d_width=8",
+                            "data.seq_len=8", "data.eval_samples=40"]), "/nonexistent").task
+    real, z = task.diagnostic_batch()
+    assert task.event_dims == 2 and real.shape == (40, len(task.vocab), 8) and z.shape == (
+        40, task.cfg.model.latent_dim)
+    ids = real.argmax(1)
+    assert torch.equal(real.sum(1), torch.ones(40, 8))  # one-hot
+    held = {tuple(r) for r in task.data.heldout.tolist()}
+    assert all(tuple(r) in held for r in ids.tolist())
+    assert torch.equal(z, task.eval_latents(40))

@@ -17,10 +17,13 @@ from ganscope.analysis import spectrum as S
 from ganscope.errors import UsageError
 from ganscope.metrics.dynamics import (KEYS, ParameterSpeed, critic_grad_sq, critic_outputs, evaluate,
                                        member_axes, untouched)
+from ganscope.nets.mlp import Logit
 from ganscope.objectives import get_objective
 
-__all__ = ["KEYS", "ParameterSpeed", "critic_grad_sq", "critic_outputs", "evaluate", "leading_eigenvalues",
-           "member_axes", "untouched"]
+__all__ = ["KEYS", "ParameterSpeed", "SPECTRUM_K", "critic_grad_sq", "critic_outputs", "evaluate",
+           "leading_eigenvalues", "member_axes", "run_spectrum", "untouched"]
+
+SPECTRUM_K = 4  # eigenvalues per member at the steps of train.spectrum_at
 
 
 def leading_eigenvalues(gen: nn.Module, critic: nn.Module, objective, real: torch.Tensor, z: torch.Tensor, *,
@@ -49,3 +52,29 @@ def leading_eigenvalues(gen: nn.Module, critic: nn.Module, objective, real: torc
             "local_verdict", "notes")
     return {"eigenvalues": out["eigenvalues_largest_real"], **{key: out[key] for key in keys},
             "spectral_radius": out[f"spectral_radius_{scheme}"]}
+
+
+def run_spectrum(run, member: int, k: int = SPECTRUM_K) -> dict:
+    """The spectrum of ensemble member ``member`` of a 2-D training run (``ganscope.train.Run``) at its current
+    step: the field of the game the engine plays (the run's loss, penalty and the member's weight, the member's
+    instance-noise σ at this step, consensus) on the task's fixed ``diagnostic_batch()``, its k eigenvalues of
+    largest real part and the spectral radius of the update operator of the run's scheme (n_g, n_d) with step
+    h = the member's critic learning rate (``spectrum.spectrum``; as ``ganscope spectrum RUN_DIR``). This is the
+    hook behind ``train.spectrum_at``: the entry points hand it to the engine, which cannot import analysis.
+
+    Returns {"max_real_part", "spectral_radius", "eigenvalues" ([[Re, Im], ...]), "method", "h"}. The run's
+    modules, gradients and every RNG are left as they were (the field works on float64 copies).
+    """
+    cfg = run.cfg
+    real, z = run.task.diagnostic_batch()
+    gen, disc = run.game.gen.net.member(member), Logit(run.game.disc.net.net.member(member))
+    sigma, weight = S.member_rules(run, member)
+    h = S._member_value(run, "lr_d", member, cfg.optim.d.lr)
+    penalised = cfg.penalty.name != "none"
+    with torch.random.fork_rng(devices=[]):
+        fld = S.make_field(gen, disc, get_objective(cfg.loss), real[member], z[member].to(S.DTYPE),
+                           penalty=cfg.penalty.name, weight=weight if penalised else None, sigma=sigma,
+                           consensus=cfg.game.consensus, seed=cfg.seed + member)
+        out = S.spectrum(fld, h, cfg.game.scheme, cfg.game.n_g, cfg.game.n_d, k=k)
+    return {"max_real_part": out["max_real_part"], "spectral_radius": out[f"spectral_radius_{cfg.game.scheme}"],
+            "eigenvalues": out["eigenvalues_largest_real"], "method": out["method"], "h": out["h"]}
