@@ -1,4 +1,5 @@
-"""The training loop: logging, evaluation, checkpoints, exact resume, divergence guard.
+"""The training loop: logging, evaluation (the task's metrics and the convergence diagnostics of
+``ganscope.metrics.dynamics``), checkpoints, exact resume, divergence guard.
 
 The run directory's layout and the reading of stored runs belong to ``ganscope.rundir``. A checkpoint holds
 everything an exact resume needs (weights, EMA, optimizer states, step counters, every RNG state, the random

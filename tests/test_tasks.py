@@ -137,3 +137,9 @@ def test_text_diagnostic_batch_is_one_hot_held_out_lines():
     held = {tuple(r) for r in task.data.heldout.tolist()}
     assert all(tuple(r) in held for r in ids.tolist())
     assert torch.equal(z, task.eval_latents(40))
+
+
+def test_only_the_2d_task_supports_the_spectrum_during_training():
+    from ganscope.tasks import TASK_KINDS
+
+    assert {k.kind: k.supports_spectrum for k in TASK_KINDS} == {"toy2d": True, "images": False, "text": False}

@@ -131,6 +131,7 @@ def test_divergence_stops_with_exit_3_and_keeps_the_checkpoint(tmp_path):
     (["configs/nope.yaml"], "config"),
     (["nope"], "config: no such file or shipped config 'nope'; shipped: charlm, convergence2d"),
     (["toy2d", "steps"], "override"),
+    (["toy2d", "data.name=digits", "net=dcgan", "train.spectrum_at=[1]"], "train.spectrum_at: the leading"),
 ])
 def test_bad_input_one_line_exit_2(tmp_path, args, field):
     res = cli("train", *args, "--out", tmp_path / "bad")
@@ -296,3 +297,14 @@ def test_a_checkpoint_without_diagnostics_state_resumes(tmp_path):
     assert again.diagnostics.since == 3
     assert torch.equal(again.diagnostics.state_dict()["g"]["then"][0],
                        torch.load(kept, weights_only=True)["generator"]["weights.0"])
+
+
+def test_spectrum_at_through_the_command_line(tmp_path):
+    out = tmp_path / "s"
+    res = cli("train", "toy2d", "ensemble=2", "train.steps=4", "train.spectrum_at=[2]", "model.g_width=8",
+              "model.d_width=8", "data.batch_size=32", "data.eval_samples=40", "train.plots=false", "--out", out)
+    assert res.returncode == 0, res.stderr
+    rows = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
+    spectra = [r for r in rows if "spectrum_radius" in r]
+    assert [r["step"] for r in spectra] == [2] and len(spectra[0]["spectrum_max_real_part"]) == 2
+    assert all(v > 0 for v in spectra[0]["spectrum_radius"])
