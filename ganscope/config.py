@@ -105,6 +105,9 @@ class TrainConfig:
     plot_every: int = opt(0, low=0, doc="sample snapshots for the training plot (0: 6 evenly spaced)")
     threads: int = opt(0, low=0, doc="torch CPU threads (0: leave as is)")
     plots: bool = opt(True, doc="write the sample and metric figures at the end (off for large sweeps)")
+    diagnostics: bool = opt(True, doc="log the convergence diagnostics at every evaluation (docs/diagnostics.md)")
+    spectrum_at: list = opt([], doc="2-D runs: generator steps at which to log each member's leading Jacobian "
+                                    "eigenvalues (k = 4)")
 
 
 @dataclass
@@ -377,8 +380,22 @@ def _check_consistency(cfg: Config):
     cfg.checkpoint.keep = [_coerce(k, int, "checkpoint.keep") for k in cfg.checkpoint.keep]
     if not all(0 <= k <= cfg.train.steps for k in cfg.checkpoint.keep):
         raise UsageError(f"checkpoint.keep: expected generator steps in [0, train.steps], got {cfg.checkpoint.keep!r}")
+    _check_spectrum_at(cfg)
     if cfg.noise.schedule == "exp" and cfg.noise.sigma > 0 and cfg.noise.end <= 0:
         raise UsageError("noise.end: the exp schedule needs a final σ > 0")
+
+
+def _check_spectrum_at(cfg: Config):
+    """``train.spectrum_at``: generator steps in [1, train.steps] (any step, sorted, each once), 2-D runs only."""
+    steps = sorted({_coerce(k, int, "train.spectrum_at") for k in cfg.train.spectrum_at})
+    if not all(1 <= k <= cfg.train.steps for k in steps):
+        raise UsageError(f"train.spectrum_at: expected generator steps in [1, train.steps = {cfg.train.steps}], "
+                         f"got {cfg.train.spectrum_at!r}")
+    task = task_class(cfg.data.name)
+    if steps and not task.supports_spectrum:
+        raise UsageError(f"train.spectrum_at: the leading eigenvalues are logged for 2-D runs only; {task.kind} "
+                         "runs need [] (use `ganscope spectrum` on a kept 2-D checkpoint)")
+    cfg.train.spectrum_at = steps
 
 
 def to_dict(cfg) -> dict:

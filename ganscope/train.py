@@ -1,4 +1,5 @@
-"""The training loop: logging, evaluation, checkpoints, exact resume, divergence guard.
+"""The training loop: logging, evaluation (the task's metrics and the convergence diagnostics of
+``ganscope.metrics.dynamics``), checkpoints, exact resume, divergence guard.
 
 The run directory's layout and the reading of stored runs belong to ``ganscope.rundir``. A checkpoint holds
 everything an exact resume needs (weights, EMA, optimizer states, step counters, every RNG state, the random
@@ -24,6 +25,7 @@ from ganscope.errors import UsageError
 from ganscope.game import Game, GameRules, NonFiniteLoss, Player, make_optimizer
 from ganscope.io import atomic_path, read_jsonl, write_json, write_text
 from ganscope.io import json_safe as _json_safe
+from ganscope.metrics import dynamics
 from ganscope.metrics.toy2d import mode_collapse
 from ganscope.tasks import make_task
 
@@ -31,10 +33,17 @@ EXIT_DIVERGED = 3
 
 
 class Run:
-    """A configured training run in ``out``: the task, both players, the game, and the step counter."""
+    """A configured training run in ``out``: the task, both players, the game, and the step counter.
 
-    def __init__(self, cfg: Config, out):
-        self.cfg, self.out = cfg, Path(out)
+    ``spectrum``: the hook ``train.spectrum_at`` needs, ``spectrum(run, member) -> {"max_real_part",
+    "spectral_radius", ...}`` (``ganscope.analysis.diagnostics.run_spectrum``: the engine does not import
+    analysis, so the entry points above it pass it in)."""
+
+    def __init__(self, cfg: Config, out, spectrum=None):
+        if cfg.train.spectrum_at and spectrum is None:
+            raise UsageError("train.spectrum_at: needs the eigenvalue hook; train through `ganscope train`, or pass "
+                             "spectrum=ganscope.analysis.diagnostics.run_spectrum to train.Run/start/resume")
+        self.cfg, self.out, self.spectrum = cfg, Path(out), spectrum
         with torch.random.fork_rng(devices=[]):  # the tasks seed the nets' initialisation; the caller's RNG stays
             self.task = make_task(cfg)
         members = self.task.member_values
@@ -47,6 +56,7 @@ class Run:
         self.elapsed = 0.0  # training wall-clock seconds over all sessions (for metrics against time)
         self.snapshots: dict[int, np.ndarray] = {}
         self._evaluated = None  # (step, metrics) of the last evaluation
+        self.diagnostics = Diagnostics(self.task, gen.net, disc.net) if cfg.train.diagnostics else None
 
     # ---- checkpoints ---------------------------------------------------------------------------------
     @property
@@ -72,6 +82,7 @@ class Run:
                 "streams": self.task.streams.state(),
             },
             "snapshots": {str(k): torch.from_numpy(v) for k, v in self.snapshots.items()},
+            **({"diagnostics": self.diagnostics.state_dict()} if self.diagnostics is not None else {}),
         }
 
     def save(self, path=None):
@@ -99,6 +110,8 @@ class Run:
             self.snapshots = {int(k): v.numpy() for k, v in state["snapshots"].items()}
             self.step = int(state["step"])
             self.elapsed = float(state.get("elapsed", 0.0))
+            if self.diagnostics is not None:
+                self.diagnostics.load_state_dict(state.get("diagnostics"), self.step)
         except Exception as err:  # any unreadable or foreign file is bad input, not a crash
             reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
             raise UsageError(f"checkpoint: cannot resume from {path}: {reason}") from None
@@ -116,6 +129,12 @@ class Run:
             gen = self.game.ema if self.game.ema is not None else self.game.gen.net
             self._evaluated = (self.step, self.task.evaluate(gen))
         return [dict(m) for m in self._evaluated[1]]
+
+    def leading_eigenvalues(self) -> dict:
+        """``spectrum_max_real_part`` and ``spectrum_radius`` of each member at this step (the ``spectrum`` hook)."""
+        results = [self.spectrum(self, i) for i in range(self.task.size)]
+        return {"spectrum_max_real_part": [r["max_real_part"] for r in results],
+                "spectrum_radius": [r["spectral_radius"] for r in results]}
 
     def train(self, progress=True) -> dict:
         cfg, log = self.cfg, MetricLog(self.out, self.step, squeeze=self.cfg.ensemble == 1)
@@ -136,10 +155,16 @@ class Run:
                     log.write(self.step, {k: v.detach() for k, v in stats.items()})
                 if self.step % cfg.train.eval_every == 0 or self.step == cfg.train.steps:
                     metrics = self.evaluate()
-                    log.write(self.step, {**_stack(metrics), "wall_s": self.elapsed})
+                    diag = self.diagnostics.measure(self.step) if self.diagnostics is not None else {}
+                    log.write(self.step, {**_stack(metrics), **diag, "wall_s": self.elapsed},
+                              tags={k: f"diag/{k}" for k in diag})
                     clock = time.perf_counter()  # evaluation time is not training time
                     key = self.task.progress_key
                     bar.set_postfix_str(f"{key}={np.mean([m[key] for m in metrics]):.4f}")
+                if self.step in cfg.train.spectrum_at:
+                    values = self.leading_eigenvalues()
+                    log.write(self.step, values, tags={k: f"diag/{k}" for k in values})
+                    clock = time.perf_counter()
                 self._snapshot(snap_at)
                 if self.step % cfg.checkpoint.every == 0 or self.step == cfg.train.steps:
                     log.flush()
@@ -190,6 +215,46 @@ class Run:
             metrics.update(mode_collapse(counts, len(centres)))
 
 
+class Diagnostics:
+    """The convergence diagnostics of ``ganscope.metrics.dynamics`` at each evaluation (docs/diagnostics.md, "In
+    the engine"): E‖∇ₓD‖² and the mean logit on the task's fixed ``diagnostic_batch()`` (real, z) for the
+    training generator and the critic, and each player's speed ‖θ_now − θ_then‖/n over the n generator steps
+    since the previous evaluation; per member for ensembles. A task with one member whose critic is K critics
+    (RP-GAN) logs the mean over its K discriminators. Nothing here touches the training RNGs, weights or
+    gradients."""
+
+    def __init__(self, task, gen, disc):
+        self.task, self.gen, self.disc = task, gen, disc
+        self.speed = self._trackers()
+        self.since = 0  # the generator step of the previous evaluation (the speeds' reference)
+
+    def _trackers(self) -> dict:
+        members = self.task.size if self.task.size > 1 else None
+        return {who: dynamics.ParameterSpeed(net, members=members) for who, net in (("g", self.gen), ("d", self.disc))}
+
+    def measure(self, step: int) -> dict:
+        """The diagnostics at generator step ``step`` (floats, or lists of E floats); starts the next interval."""
+        real, z = self.task.diagnostic_batch()
+        out = dynamics.evaluate(self.gen, self.disc, real, z, event_dims=self.task.event_dims)
+        for who, tracker in self.speed.items():
+            out[f"speed_{who}"] = tracker.read(steps=step - self.since)["speed"].tolist()
+        self.since = step
+        return {k: _mean_over_critics(v, self.task.size) for k, v in out.items()}
+
+    def state_dict(self) -> dict:
+        return {"since": self.since, **{who: t.state_dict() for who, t in self.speed.items()}}
+
+    def load_state_dict(self, state: dict | None, step: int):
+        """Continue the interval of ``state``; without one (a checkpoint from before the diagnostics) the next
+        speeds are measured from the weights at ``step``."""
+        if state is None:
+            self.speed, self.since = self._trackers(), step
+            return
+        for who, tracker in self.speed.items():
+            tracker.load_state_dict(state[who])
+        self.since = int(state["since"])
+
+
 class MetricLog:
     """metrics.jsonl (one JSON object per line) and TensorBoard; on resume, lines past ``step`` are dropped."""
 
@@ -203,15 +268,17 @@ class MetricLog:
 
         self.tb = SummaryWriter(str(rundir.tb_dir(out)), purge_step=step or None)
 
-    def write(self, step: int, values: dict):
-        row = {"step": step}
+    def write(self, step: int, values: dict, tags: dict | None = None):
+        """One row of ``values``; ``tags`` maps a key to its TensorBoard tag (default: the key itself)."""
+        row, tags = {"step": step}, tags or {}
         for k, v in values.items():
             v = v.tolist() if torch.is_tensor(v) else v
             if self.squeeze and isinstance(v, list) and len(v) == 1:
                 v = v[0]
             row[k] = v
+            tag = tags.get(k, k)
             for i, x in enumerate(np.atleast_1d(v)):
-                self.tb.add_scalar(k if np.ndim(v) == 0 else f"{k}/member{i}", float(x), step)
+                self.tb.add_scalar(tag if np.ndim(v) == 0 else f"{tag}/member{i}", float(x), step)
         self.fh.write(json.dumps(_json_safe(row)) + "\n")
 
     def flush(self):
@@ -224,29 +291,30 @@ class MetricLog:
 
 
 # ---- entry points ----------------------------------------------------------------------------------------
-def start(config_path, overrides, out) -> int:
+def start(config_path, overrides, out, spectrum=None) -> int:
     """``ganscope train CONFIG [key=value ...] --out DIR``. Bad input or a run too large for memory gives a
-    UsageError and leaves no partial run directory behind."""
+    UsageError and leaves no partial run directory behind. ``spectrum``: the hook of ``train.spectrum_at``
+    (see :class:`Run`)."""
     cfg = resolve(load_yaml(config_path), overrides)
     out = rundir.check_out(out)
     if rundir.holds_run(out):
         raise UsageError(f"--out: {out} already holds a run; resume it with --resume {out} or choose another directory")
     prepare(cfg)
-    run = _build(cfg, out)  # loads the data: a missing or bad data set fails before anything is written
+    run = _build(cfg, out, spectrum)  # loads the data: a missing or bad data set fails before anything is written
     with rundir.removed_on_failure(out):
         out.mkdir(parents=True, exist_ok=True)
         write_text(rundir.config_path(out), yaml.safe_dump(to_dict(cfg), sort_keys=False))
         return _execute(run)
 
 
-def resume(out) -> int:
+def resume(out, spectrum=None) -> int:
     """``ganscope train --resume DIR``: continue from checkpoints/last.pt, bit-identical to an uninterrupted run.
     Without last.pt only a run stopped before its first checkpoint starts over (``rundir.resume_point``)."""
     out = Path(out)
     cfg = rundir.load_config(out, "--resume")
     point = rundir.resume_point(out, cfg)
     prepare(cfg)
-    run = _build(cfg, out)
+    run = _build(cfg, out, spectrum)
     if point is not None:
         run.load(point)
     return _execute(run)
@@ -260,9 +328,9 @@ def prepare(cfg: Config):
     seed_everything(cfg.seed)
 
 
-def _build(cfg: Config, out) -> Run:
+def _build(cfg: Config, out, spectrum=None) -> Run:
     try:
-        return Run(cfg, out)
+        return Run(cfg, out, spectrum)
     except Exception as err:
         if rundir.is_out_of_memory(err):
             raise rundir.out_of_memory(cfg, "building the run") from None
@@ -313,6 +381,11 @@ def _stack(metrics: list[dict]) -> dict:
     if len(metrics) == 1:
         return dict(metrics[0])
     return {k: [m[k] for m in metrics] for k in metrics[0]}
+
+
+def _mean_over_critics(value, size: int):
+    """A diagnostic of a one-member task whose critic is K critics (RP-GAN: a list of K values) -> their mean."""
+    return float(np.mean(value)) if size == 1 and isinstance(value, list) else value
 
 
 def _mean_metrics(metrics: list[dict]) -> dict:

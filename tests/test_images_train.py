@@ -90,3 +90,35 @@ def test_probe_on_an_image_generator(image_run):
             assert all(len(median[k]) == 5 for k in probe.METRICS)
             assert all(torch.isfinite(torch.as_tensor(median[k])).all() for k in probe.METRICS)
             assert (torch.as_tensor(median["grad_norm_original"]) > 0).all()
+
+
+def test_rp_gan_diagnostics_are_the_mean_over_the_k_discriminators(tmp_path):
+    from ganscope.metrics import dynamics
+
+    run = Run(tiny("net=dcgan", "method=nonsaturating", "rp.k=3", steps=2), tmp_path)
+    run.train(progress=False)
+    last = [json.loads(ln) for ln in (tmp_path / "metrics.jsonl").read_text().splitlines()][-1]
+    real, z = run.task.diagnostic_batch()
+    per_k = dynamics.evaluate(run.game.gen.net, run.game.disc.net, real, z, event_dims=3)
+    for key in ("grad_sq_real", "grad_sq_fake", "d_real", "d_fake", "d_gap"):
+        assert len(per_k[key]) == 3
+        assert last[key] == pytest.approx(sum(per_k[key]) / 3, rel=1e-12), key
+    assert len(set(per_k["grad_sq_real"])) == 3  # the K discriminators differ: the mean is not one of them
+    assert isinstance(last["speed_d"], float) and last["speed_d"] > 0  # ‖Δψ‖ of all K together
+
+
+def test_image_diagnostic_batch_is_fixed_test_images_and_eval_latents(tmp_path):
+    from ganscope.data.images import load_images
+
+    run = Run(tiny("net=dcgan", "method=nonsaturating"), tmp_path)
+    streams = [s.clone() for s in run.task.streams.state()]
+    real, z = run.task.diagnostic_batch()
+    assert real.shape == (64, 1, 8, 8) and z.shape == (64, 8)  # min(256, data.eval_samples)
+    test = load_images("digits", split="test").x.flatten(1)
+    train = load_images("digits", split="train").x.flatten(1)
+    hits = (real.flatten(1)[:, None] == test[None]).all(-1).any(-1)
+    assert hits.all() and not (real.flatten(1)[:, None] == train[None]).all(-1).any()  # from the test split
+    assert torch.equal(z, run.task.eval_latents(64)[:64])
+    again = Run(tiny("net=dcgan", "method=nonsaturating"), tmp_path / "b").task.diagnostic_batch()
+    assert torch.equal(real, again[0]) and torch.equal(z, again[1])
+    assert all(torch.equal(a, b) for a, b in zip(streams, run.task.streams.state()))  # no training draw

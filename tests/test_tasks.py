@@ -152,3 +152,38 @@ def test_w1_finite_is_zero_at_the_data_and_the_exact_w1_otherwise():
 def test_finite_is_refused_outside_2d():
     with pytest.raises(UsageError, match=r"^data.finite: a fixed finite sample is for 2-D data"):
         resolve({"data": {"name": "digits", "finite": 8}, "net": "dcgan"})
+
+
+# ---- the fixed diagnostic batch (docs/diagnostics.md, "In the engine") ----------------------------------------
+def test_toy2d_diagnostic_batch_is_held_out_data_and_eval_latents_per_member():
+    task = Run(resolve({}, ["ensemble=2", "model.g_width=8", "model.d_width=8", "data.eval_samples=300"]),
+               "/nonexistent").task
+    streams = [s.clone() for s in task.streams.state()]
+    real, z = task.diagnostic_batch()
+    assert task.event_dims == 1 and real.shape == (2, 256, 2) and z.shape == (2, 256, 2)  # 256 of 300
+    assert torch.equal(real, task.heldout()[:, :256]) and torch.equal(z, task.eval_latents()[:, :256])
+    assert not torch.equal(real[0], real[1])  # each member its own held-out stream
+    small = Run(resolve({}, ["model.g_width=8", "model.d_width=8", "data.eval_samples=50"]), "/x").task
+    assert small.diagnostic_batch()[0].shape == (1, 50, 2)
+    again = task.diagnostic_batch()
+    assert torch.equal(real, again[0]) and torch.equal(z, again[1])
+    assert all(torch.equal(a, b) for a, b in zip(streams, task.streams.state()))  # no training draw
+
+
+def test_text_diagnostic_batch_is_one_hot_held_out_lines():
+    task = Run(resolve({}, ["data.name=fortunes", "net=charcnn", "model.g_width=8", "model.d_width=8",
+                            "data.seq_len=8", "data.eval_samples=40"]), "/nonexistent").task
+    real, z = task.diagnostic_batch()
+    assert task.event_dims == 2 and real.shape == (40, len(task.vocab), 8) and z.shape == (
+        40, task.cfg.model.latent_dim)
+    ids = real.argmax(1)
+    assert torch.equal(real.sum(1), torch.ones(40, 8))  # one-hot
+    held = {tuple(r) for r in task.data.heldout.tolist()}
+    assert all(tuple(r) in held for r in ids.tolist())
+    assert torch.equal(z, task.eval_latents(40))
+
+
+def test_only_the_2d_task_supports_the_spectrum_during_training():
+    from ganscope.tasks import TASK_KINDS
+
+    assert {k.kind: k.supports_spectrum for k in TASK_KINDS} == {"toy2d": True, "images": False, "text": False}

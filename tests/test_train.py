@@ -26,6 +26,11 @@ def cli(*args, timeout=300, env=None):
 
 def tensors(path):
     """Every tensor in a checkpoint, flattened to {dotted.key: tensor}."""
+    return tensors_of(torch.load(path, weights_only=True))
+
+
+def tensors_of(state):
+    """Every tensor in a (checkpoint) dict, flattened to {dotted.key: tensor}."""
     def walk(obj, prefix):
         if torch.is_tensor(obj):
             yield prefix, obj
@@ -35,7 +40,7 @@ def tensors(path):
         elif isinstance(obj, (list, tuple)):
             for i, v in enumerate(obj):
                 yield from walk(v, f"{prefix}.{i}")
-    return dict(walk(torch.load(path, weights_only=True), ""))
+    return dict(walk(state, ""))
 
 
 def test_run_directory_contract(tmp_path):
@@ -96,6 +101,8 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
                 for ln in (run / "metrics.jsonl").read_text().splitlines()]
 
     assert rows(cut) == rows(full)
+    evals = [r for r in rows(cut) if "w1" in r]  # the diagnostics' speeds span the kill: their state resumed
+    assert evals and all(r["speed_g"] > 0 and r["speed_d"] > 0 and "grad_sq_real" in r for r in evals)
     assert all("wall_s" in r for r in map(json.loads, (cut / "metrics.jsonl").read_text().splitlines()) if "w1" in r)
 
 
@@ -124,6 +131,7 @@ def test_divergence_stops_with_exit_3_and_keeps_the_checkpoint(tmp_path):
     (["configs/nope.yaml"], "config"),
     (["nope"], "config: no such file or shipped config 'nope'; shipped: charlm, convergence2d"),
     (["toy2d", "steps"], "override"),
+    (["toy2d", "data.name=digits", "net=dcgan", "train.spectrum_at=[1]"], "train.spectrum_at: the leading"),
 ])
 def test_bad_input_one_line_exit_2(tmp_path, args, field):
     res = cli("train", *args, "--out", tmp_path / "bad")
@@ -185,3 +193,118 @@ def test_r1_covers_all_eight_modes_in_a_short_cpu_run(tmp_path):
     summary = json.loads((tmp_path / "r1" / "summary.json").read_text())
     assert [m["modes_covered"] for m in summary["members"]] == [8, 8]
     assert all(m["w1"] < 0.15 for m in summary["members"])
+
+
+# ---- the convergence diagnostics in the engine (docs/diagnostics.md, "In the engine") ---------------------------
+DIAG_KEYS = {"grad_sq_real", "grad_sq_fake", "d_real", "d_fake", "d_gap", "speed_g", "speed_d"}
+TINY_IMAGES = ["data.name=digits", "net=dcgan", "model.g_width=8", "model.d_width=8", "model.latent_dim=8",
+               "data.batch_size=16", "data.eval_samples=40"]
+
+
+def in_process(tmp_path, name, overrides, steps=6):
+    from ganscope.train import Run, prepare
+
+    cfg = resolve({}, [*overrides, f"train.steps={steps}", "train.eval_every=3", "train.log_every=1",
+                       "train.plots=false", "checkpoint.keep=[3]"])
+    prepare(cfg)
+    run = Run(cfg, tmp_path / name)
+    run.out.mkdir()
+    run.train(progress=False)
+    return run, [json.loads(ln) for ln in (run.out / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("overrides", [
+    ["method=r1", "noise.sigma=0.05", "game.ema=0.9", "ensemble=2", *SMALL],  # RNG-using penalty, noise, EMA
+    ["method=wgan-gp", *SMALL],
+    [*TINY_IMAGES, "method=nonsaturating"],  # BatchNorm in the generator: its buffers must stay as they were
+    [*TINY_IMAGES, "method=nonsaturating", "rp.k=2"],
+    ["data.name=fortunes", "net=charcnn", "model.g_width=8", "model.d_width=8", "model.g_depth=1",
+     "model.d_depth=1", "data.seq_len=8", "data.batch_size=16", "data.eval_samples=40", "method=wgan-gp"],
+], ids=["toy2d-ensemble", "toy2d-wgan-gp", "images", "rp-gan", "text"])
+def test_diagnostics_leave_training_bit_identical(tmp_path, overrides):
+    watched, rows_on = in_process(tmp_path, "on", overrides)
+    plain, rows_off = in_process(tmp_path, "off", [*overrides, "train.diagnostics=false"])
+    a, b = watched.state_dict(), plain.state_dict()
+    assert set(a) - set(b) == {"diagnostics"}
+    flat_a, flat_b = tensors_of(a), tensors_of(b)
+    assert flat_a.keys() - flat_b.keys() == {k for k in flat_a if k.startswith(".diagnostics")}
+    for key in flat_b:
+        assert torch.equal(flat_a[key], flat_b[key]), key  # weights, buffers, optimizers, EMA, every RNG
+    assert [{k: v for k, v in r.items() if k not in DIAG_KEYS | {"wall_s"}} for r in rows_on] == \
+        [{k: v for k, v in r.items() if k != "wall_s"} for r in rows_off]
+    evals = [r for r in rows_on if "wall_s" in r]
+    assert [r["step"] for r in evals] == [3, 6] and all(DIAG_KEYS <= set(r) for r in evals)
+    assert not any(DIAG_KEYS & set(r) for r in rows_off)
+
+
+def test_logged_diagnostics_are_the_measurements_per_member(tmp_path):
+    from ganscope.metrics import dynamics
+
+    run, rows = in_process(tmp_path, "e", ["method=r1", "ensemble=3", *SMALL])
+    last = [r for r in rows if "wall_s" in r][-1]
+    real, z = run.task.diagnostic_batch()
+    assert real.shape == z.shape == (3, 200, 2)  # min(256, data.eval_samples) per member
+    direct = dynamics.evaluate(run.game.gen.net, run.game.disc.net, real, z, event_dims=1)
+    for key, value in direct.items():
+        assert last[key] == pytest.approx(value, rel=1e-12), key  # the training G (no EMA here), per member
+    # the speed: ‖θ_6 − θ_3‖ / 3 per member, θ_3 from the checkpoint kept at the previous evaluation
+    then = torch.load(run.out / "checkpoints" / "step_000003.pt", weights_only=True)
+    for who, net in (("g", run.game.gen.net), ("d", run.game.disc.net)):
+        old = then["generator" if who == "g" else "discriminator"]
+        sq = sum((p.detach().double() - old[name].double()).pow(2).reshape(3, -1).sum(-1)
+                 for name, p in net.named_parameters())
+        assert last[f"speed_{who}"] == pytest.approx((sq.sqrt() / 3).tolist(), rel=1e-6)  # float32 differences
+        assert all(v > 0 for v in last[f"speed_{who}"])
+
+
+def test_the_diagnostics_use_the_training_generator_not_the_ema(tmp_path):
+    from ganscope.metrics import dynamics
+
+    run, rows = in_process(tmp_path, "ema", ["method=r1", "game.ema=0.5", *SMALL])
+    last = [r for r in rows if "wall_s" in r][-1]
+    real, z = run.task.diagnostic_batch()
+    live = dynamics.evaluate(run.game.gen.net, run.game.disc.net, real, z, event_dims=1)
+    ema = dynamics.evaluate(run.game.ema, run.game.disc.net, real, z, event_dims=1)
+    assert last["grad_sq_fake"] == pytest.approx(live["grad_sq_fake"][0], rel=1e-12)  # ensemble 1: squeezed
+    assert last["grad_sq_fake"] != pytest.approx(ema["grad_sq_fake"][0], rel=1e-6)
+
+
+def test_diagnostics_tensorboard_tags(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run, _ = in_process(tmp_path, "tb", ["ensemble=2", *SMALL])
+    events = EventAccumulator(str(run.out / "tb"))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {f"diag/{k}/member{i}" for k in DIAG_KEYS for i in (0, 1)} <= tags
+    assert "w1/member0" in tags and not any(t.startswith("grad_sq") for t in tags)
+    assert [e.step for e in events.Scalars("diag/speed_g/member1")] == [3, 6]
+
+
+def test_a_checkpoint_without_diagnostics_state_resumes(tmp_path):
+    from ganscope.train import Run
+
+    run, _ = in_process(tmp_path, "old", SMALL)
+    state = run.state_dict()
+    del state["diagnostics"]  # as written before the engine logged diagnostics
+    torch.save(state, tmp_path / "old.pt")
+    again = Run(run.cfg, tmp_path / "old")
+    again.load(tmp_path / "old.pt")
+    assert again.diagnostics.since == 6  # the next speeds are measured from the weights at step 6
+    assert torch.equal(again.diagnostics.state_dict()["g"]["then"][0], state["generator"]["weights.0"])
+    kept = run.out / "checkpoints" / "step_000003.pt"
+    again.load(kept)
+    assert again.diagnostics.since == 3
+    assert torch.equal(again.diagnostics.state_dict()["g"]["then"][0],
+                       torch.load(kept, weights_only=True)["generator"]["weights.0"])
+
+
+def test_spectrum_at_through_the_command_line(tmp_path):
+    out = tmp_path / "s"
+    res = cli("train", "toy2d", "ensemble=2", "train.steps=4", "train.spectrum_at=[2]", "model.g_width=8",
+              "model.d_width=8", "data.batch_size=32", "data.eval_samples=40", "train.plots=false", "--out", out)
+    assert res.returncode == 0, res.stderr
+    rows = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines()]
+    spectra = [r for r in rows if "spectrum_radius" in r]
+    assert [r["step"] for r in spectra] == [2] and len(spectra[0]["spectrum_max_real_part"]) == 2
+    assert all(v > 0 for v in spectra[0]["spectrum_radius"])

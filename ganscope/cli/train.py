@@ -26,12 +26,19 @@ def _run_train(args):
     if args.resume:
         if args.config or args.overrides or args.out:
             raise UsageError("--resume: takes only the run directory (its config.yaml is reused)")
-        return train.resume(args.resume)
+        return train.resume(args.resume, spectrum=_run_spectrum)
     if not args.config:
         raise UsageError("config: give a YAML config (ganscope train --list shows the shipped ones)")
     if not args.out:
         raise UsageError("--out: give the run directory to create")
-    return train.start(_find_config(args.config), args.overrides, args.out)
+    return train.start(_find_config(args.config), args.overrides, args.out, spectrum=_run_spectrum)
+
+
+def _run_spectrum(run, member):
+    """The engine's ``train.spectrum_at`` hook, imported only when a run asks for it."""
+    from ganscope.analysis.diagnostics import run_spectrum
+
+    return run_spectrum(run, member)
 
 
 def _find_config(name):

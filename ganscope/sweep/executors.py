@@ -29,6 +29,7 @@ def run_job(job: Job, root, threads: int | None = None) -> dict:
     import torch
 
     from ganscope import train
+    from ganscope.analysis.diagnostics import run_spectrum  # the hook of train.spectrum_at
 
     if threads:
         torch.set_num_threads(threads)
@@ -41,7 +42,7 @@ def run_job(job: Job, root, threads: int | None = None) -> dict:
         resumed = (out / "checkpoints" / "last.pt").exists()
         print(f"sweep: {'resuming from checkpoints/last.pt' if resumed else 'starting'}", flush=True)
         try:
-            rc = train.resume(out)
+            rc = train.resume(out, spectrum=run_spectrum)
         except Exception as exc:  # recorded with the run; the sweep goes on
             rc, error = 1, one_line(exc)
         log.write(err.getvalue())

@@ -14,6 +14,8 @@ The engine (``game.Game``, ``train.Run``) talks to a task only through this prot
 * ``evaluate(gen) -> list[dict]`` (one dict of metrics per member), ``progress_key`` (the metric shown in
   the progress bar), ``samples(gen, n)`` (numpy snapshots), ``plot_samples(snapshots, path, member)``,
   ``centres`` (mixture modes for the mode-collapse flag, or None).
+* ``diagnostic_batch() -> (real, z)``: the fixed batch of the convergence diagnostics (up to 256 held-out
+  samples and evaluation latents, per member for ensembles; the same at every call, no training stream used).
 """
 from __future__ import annotations
 

@@ -45,6 +45,14 @@ class ImageTask(ImageKind, SingleModelTask):
         name, _ = parse_data_spec(self.cfg.data.name)
         return name if name.startswith("folder:") else f"{name}:test"
 
+    def heldout_examples(self) -> torch.Tensor:
+        """The images of the diagnostic batch are drawn from: the data set's test split at the training size
+        (a ``folder:`` source has no split: its own images)."""
+        name, split = parse_data_spec(self.cfg.data.name)
+        if name.startswith("folder:"):
+            return self.data.x
+        return load_images(name, split="test", image_size=self.data.x.shape[-1]).x
+
     def real(self) -> torch.Tensor:
         x = self.draw(self.data.x)
         return dequantize(x, self.streams.generators[0]) if self.cfg.data.dequantize else x

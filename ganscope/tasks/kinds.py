@@ -18,7 +18,8 @@ class TaskKind:
     ``splits``: whether ``NAME:SPLIT`` is accepted; ``nets``: the allowed ``net`` values; ``supports_ensemble``:
     ``ensemble > 1`` (E runs as one batched model); ``supports_rp``: RP-GAN's ``rp.k > 1``;
     ``groupable_in_sweeps``: a sweep may batch runs that differ by seed into one ensemble; ``gives_images``:
-    its generator's samples are images; ``implementation``: ``module:Class`` of the task.
+    its generator's samples are images; ``supports_spectrum``: ``train.spectrum_at`` (the leading Jacobian
+    eigenvalues of each member during training); ``implementation``: ``module:Class`` of the task.
     """
 
     kind: str = ""
@@ -30,6 +31,7 @@ class TaskKind:
     supports_rp: bool = False
     groupable_in_sweeps: bool = False
     gives_images: bool = False
+    supports_spectrum: bool = False
     implementation: str = ""
 
     @classmethod
@@ -59,6 +61,7 @@ class Toy2DKind(TaskKind):
     nets = ("mlp",)
     supports_ensemble = True
     groupable_in_sweeps = True
+    supports_spectrum = True
     implementation = "ganscope.tasks.toy2d:Toy2DTask"
 
 

@@ -40,7 +40,15 @@ class TextTask(TextKind, SingleModelTask):
 
     def real(self) -> torch.Tensor:
         """(B, V, L) one-hot lines drawn uniformly (with replacement) from the training split."""
-        return one_hot(self.draw(self.data.train), len(self.vocab))
+        return self.as_input(self.draw(self.data.train))
+
+    def as_input(self, ids: torch.Tensor) -> torch.Tensor:
+        """(N, L) symbol indices -> the (N, V, L) one-hot lines the critic reads."""
+        return one_hot(ids, len(self.vocab))
+
+    def heldout_examples(self) -> torch.Tensor:
+        """The held-out lines (M, L): what the diagnostic batch is drawn from."""
+        return self.data.heldout
 
     # ---- evaluation ----------------------------------------------------------------------------------
     @torch.no_grad()

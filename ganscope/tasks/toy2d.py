@@ -15,8 +15,9 @@ from ganscope.nets.mlp import MLP, EnsembleMLP, Logit  # Logit: re-exported by g
 from ganscope.rng import Streams
 from ganscope.tasks.kinds import Toy2DKind
 
-EVAL_SEED_OFFSET = 1_000_003
-FINITE_SEED_OFFSET = 2_000_003  # the fixed sample of a finite game  # held-out data and evaluation latents never touch the training streams
+EVAL_SEED_OFFSET = 1_000_003  # held-out data and evaluation latents never touch the training streams
+FINITE_SEED_OFFSET = 2_000_003  # the fixed sample of a finite game
+DIAGNOSTIC_SAMPLES = 256  # samples per member of the fixed diagnostic batch (at most data.eval_samples)
 MEMBER_FIELDS = {"penalty.weight": "penalty_weight", "noise.sigma": "noise_sigma", "optim.g.lr": "lr_g",
                  "optim.d.lr": "lr_d"}  # config.MEMBER_KEYS -> the fields of game.MemberValues
 
@@ -93,12 +94,20 @@ class Toy2DTask(Toy2DKind):
             self._heldout = torch.stack([self.dataset.sample(n, g) for g in self._eval_streams().generators])
         return self._heldout
 
+    def eval_latents(self, n=None) -> torch.Tensor:
+        """Fixed evaluation latents (E, n, latent_dim), independent of the training stream."""
+        return self._eval_streams().randn((self.size, n or self.cfg.data.eval_samples, self.cfg.model.latent_dim))
+
     @torch.no_grad()
     def samples(self, gen: nn.Module, n=None) -> torch.Tensor:
         """Generated samples (E, n, 2) from fixed evaluation latents (the same at every evaluation)."""
-        n = n or self.cfg.data.eval_samples
-        z = self._eval_streams().randn((self.size, n, self.cfg.model.latent_dim))
-        return gen(z)
+        return gen(self.eval_latents(n))
+
+    def diagnostic_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(real (E, n, 2), z (E, n, latent_dim)): the first n = min(256, data.eval_samples) held-out samples
+        and evaluation latents of each member, the same at every call; no training stream is touched."""
+        n = min(DIAGNOSTIC_SAMPLES, self.cfg.data.eval_samples)
+        return self.heldout()[:, :n], self.eval_latents()[:, :n]
 
     def evaluate(self, gen: nn.Module) -> list[dict]:
         """Metrics per member: W1 to held-out data, and for the mixtures modes / HQ fraction / mode KL; in a
