@@ -127,6 +127,8 @@ def test_a_finite_game_sees_the_same_whole_sample_every_step():
     single = _finite_task(seed=1, ensemble=1)  # member 1 is the single run with seed 1
     assert torch.equal(single.real()[0], x[1]) and torch.equal(single.latent()[0], z[1])
     assert not torch.equal(x[0], x[1])
+    real, latents = task.diagnostic_batch()  # the diagnostics measure at the finite game's own points
+    assert torch.equal(real, x) and torch.equal(latents, z)
 
 
 def test_w1_finite_is_zero_at_the_data_and_the_exact_w1_otherwise():

@@ -105,7 +105,10 @@ class Toy2DTask(Toy2DKind):
 
     def diagnostic_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(real (E, n, 2), z (E, n, latent_dim)): the first n = min(256, data.eval_samples) held-out samples
-        and evaluation latents of each member, the same at every call; no training stream is touched."""
+        and evaluation latents of each member, the same at every call; no training stream is touched. In a
+        finite game: its whole sample and latents, where the equilibrium is (G(z_i) on the data, a flat critic)."""
+        if self.finite is not None:
+            return self.finite
         n = min(DIAGNOSTIC_SAMPLES, self.cfg.data.eval_samples)
         return self.heldout()[:, :n], self.eval_latents()[:, :n]
 
