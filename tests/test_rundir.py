@@ -14,6 +14,7 @@ from ganscope import cli, rundir, train
 from ganscope.config import resolve, to_dict
 from ganscope.errors import UsageError
 from ganscope.tasks import make_task
+from test_train import tensors  # every tensor of a checkpoint, flattened
 
 # configs written here (not the shipped ones): 2-D by default, tiny image and text runs
 IMAGES = {"net": "dcgan", "method": "nonsaturating", "data": {"name": "digits"},
@@ -45,17 +46,6 @@ def copy(stored, tmp_path):
     return out
 
 
-def tensors(path):
-    def walk(obj, prefix=""):
-        if torch.is_tensor(obj):
-            yield prefix, obj
-        elif isinstance(obj, dict):
-            for k, v in obj.items():
-                yield from walk(v, f"{prefix}.{k}")
-        elif isinstance(obj, (list, tuple)):
-            for i, v in enumerate(obj):
-                yield from walk(v, f"{prefix}.{i}")
-    return dict(walk(torch.load(path, weights_only=True)))
 
 
 def global_state():

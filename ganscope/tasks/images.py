@@ -61,13 +61,9 @@ class ImageTask(ImageKind, SingleModelTask):
     @torch.no_grad()
     def generate(self, gen, n: int, seed_offset: int = EVAL_SEED_OFFSET, batch: int = 500) -> torch.Tensor:
         """n images from fixed latents (the same at every call), the generator in eval mode (BatchNorm stats)."""
-        z = self.eval_latents(n, seed_offset)
-        was_training = gen.training
-        gen.eval()
-        try:
-            return torch.cat([gen(chunk) for chunk in z.split(batch)])
-        finally:
-            gen.train(was_training)
+        from ganscope.rundir import generate
+
+        return generate(gen, self.eval_latents(n, seed_offset), batch)
 
     def samples(self, gen, n=None) -> np.ndarray:
         return self.generate(gen, n or self.snapshot_samples).numpy()
