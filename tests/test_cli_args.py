@@ -43,9 +43,9 @@ def test_check_png_needs_the_suffix_and_an_existing_directory(tmp_path):
 def test_check_out_dir_refuses_a_file_and_a_path_below_one(tmp_path):
     (tmp_path / "f").write_text("x")
     assert check_out_dir(tmp_path) == tmp_path and check_out_dir(tmp_path / "new" / "deeper")
-    with pytest.raises(UsageError, match=r"^--out: .*f' is a file, not a directory$"):
+    with pytest.raises(UsageError, match=r"^--out: .*f is a file, not a directory; give a new or an existing"):
         check_out_dir(tmp_path / "f")
-    with pytest.raises(UsageError, match=r"^--dir: .*f' is a file, so .* cannot be a directory$"):
+    with pytest.raises(UsageError, match=r"^--dir: .*f is a file, so .*sub cannot be created; give a directory"):
         check_out_dir(tmp_path / "f" / "sub", "--dir")
     assert (tmp_path / "f").read_text() == "x" and not (tmp_path / "new").exists()
 

@@ -12,15 +12,17 @@ from ganscope.cli import main
 
 BAD = [
     # --out naming an existing file, or a path below one: every command that takes --out
-    (["train", "toy2d", "train.steps=5", "--out", "afile"], "--out: 'afile' is a file, not a directory"),
-    (["train", "toy2d", "--out", "afile/run"], "--out: 'afile' is a file, so 'afile/run' cannot be a directory"),
-    (["sweep", "toy2d_methods", "--out", "afile"], "--out: 'afile' is a file"),
-    (["sweep", "toy2d_methods", "--dry-run", "--out", "afile"], "--out: 'afile' is a file"),
-    (["dirac", "--all", "--steps", "20", "--out", "afile"], "--out: 'afile' is a file"),
-    (["reproduce", "mescheder2018", "--out", "afile"], "--out: 'afile' is a file"),
-    (["probe", "some_run", "--out", "afile"], "--out: 'afile' is a file"),
-    (["toy2d", "critic-surface", "--steps", "1", "--out", "afile"], "--out: 'afile' is a file"),
-    (["toy2d", "clipping-pathology", "--steps", "1", "--out", "afile/x"], "--out: 'afile' is a file"),
+    (["train", "toy2d", "train.steps=5", "--out", "afile"],
+     "--out: afile is a file, not a directory; give a new or an existing directory"),
+    (["train", "toy2d", "--out", "afile/run"],
+     "--out: AFILE is a file, so afile/run cannot be created; give a directory path"),
+    (["sweep", "toy2d_methods", "--out", "afile"], "--out: afile is a file"),
+    (["sweep", "toy2d_methods", "--dry-run", "--out", "afile"], "--out: afile is a file"),
+    (["dirac", "--all", "--steps", "20", "--out", "afile"], "--out: afile is a file"),
+    (["reproduce", "mescheder2018", "--out", "afile"], "--out: afile is a file"),
+    (["probe", "some_run", "--out", "afile"], "--out: afile is a file"),
+    (["toy2d", "critic-surface", "--steps", "1", "--out", "afile"], "--out: afile is a file"),
+    (["toy2d", "clipping-pathology", "--steps", "1", "--out", "afile/x"], "--out: AFILE is a file, so afile/x"),
     # the Dirac lab's numbers
     (["dirac", "--scheme", "altgd", "--n-d", "0"], "--n-d: must be an integer in [1, 1000], got 0"),
     (["dirac", "--scheme", "altgd", "--n-g", "0"], "--n-g: must be an integer in [1, 1000], got 0"),
@@ -51,7 +53,7 @@ def test_bad_input_one_line_exit_2_nothing_written(argv, message, tmp_path, monk
     monkeypatch.chdir(tmp_path)
     (tmp_path / "afile").write_text("keep me")
     assert main(argv) == 2
-    err = capsys.readouterr().err
+    err = capsys.readouterr().err.replace(str(tmp_path / "afile"), "AFILE")  # the folder above, named absolutely
     assert err.startswith(f"error: {message}") and err.count("\n") == 1 and "Traceback" not in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"] and (tmp_path / "afile").read_text() == "keep me"
 
@@ -60,4 +62,5 @@ def test_a_subprocess_gives_no_traceback(tmp_path):
     (tmp_path / "afile").write_text("x")
     res = subprocess.run([sys.executable, "-m", "ganscope", "train", "toy2d", "--out", "afile"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=300)
-    assert res.returncode == 2 and res.stderr == "error: --out: 'afile' is a file, not a directory\n"
+    assert res.returncode == 2
+    assert res.stderr == "error: --out: afile is a file, not a directory; give a new or an existing directory\n"
