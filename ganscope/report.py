@@ -227,7 +227,7 @@ a { color: var(--accent); }
 code, pre { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .88em; }
 p code, li code, td code { background: var(--zebra); padding: .1em .3em; border-radius: 4px; }
 pre { background: var(--zebra); border: 1px solid var(--line); border-radius: 6px; padding: .8rem 1rem;
-  overflow-x: auto; white-space: pre; }
+  overflow-x: auto; white-space: pre-wrap; overflow-wrap: anywhere; }
 .summary { border: 1px solid var(--line); border-radius: 8px; padding: 1rem 1.25rem; background: #fbfcfd; }
 .summary dl { display: grid; grid-template-columns: max-content 1fr; gap: .3rem 1.2rem; margin: .8rem 0 0; }
 .summary dt { color: var(--muted); } .summary dd { margin: 0; }
@@ -242,6 +242,13 @@ tbody tr:nth-child(even) { background: var(--zebra); }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 figure { margin: 1rem 0 1.6rem; }
 figure img { display: block; max-width: 100%; height: auto; margin: 0 auto; border: 1px solid var(--line); }
+.zoom { position: absolute; opacity: 0; width: 1px; height: 1px; }
+.zoom + label { display: block; cursor: zoom-in; }
+.zoom:focus-visible + label img { outline: 2px solid var(--accent); }
+.zoom:checked + label { position: fixed; inset: 0; z-index: 10; background: rgba(255, 255, 255, .97);
+  cursor: zoom-out; padding: 1vh 1vw; }
+.zoom:checked + label img { width: 100%; height: 100%; max-width: none; object-fit: contain; border: 0; }
+.zoom-hint { font-size: .8rem; }
 figcaption { color: var(--muted); font-size: .92rem; margin-top: .4rem; text-align: center; }
 .missing { border: 2px dashed #cf222e; color: #cf222e; padding: 1.5rem; text-align: center; background: #fff5f5; }
 .badge { display: inline-block; border-radius: 999px; padding: .05rem .6rem; font-size: .82rem; font-weight: 600;
@@ -321,7 +328,18 @@ def _figure_html(directory: Path, fig: dict, problems: list) -> str:
         return f'<figure><div class="missing">missing figure: {_esc(path)}</div>{cap}</figure>'
     data = base64.b64encode(file.read_bytes()).decode("ascii")
     mime = IMAGE_TYPES[file.suffix.lower()]
-    return f'<figure><img src="data:{mime};base64,{data}" alt="{_esc(caption or path)}">{cap}</figure>'
+    return _zoomable(f'<img src="data:{mime};base64,{data}" alt="{_esc(caption or path)}">', caption, path)
+
+
+def _zoomable(img: str, caption: str, path: str) -> str:
+    """A figure that enlarges to the window when clicked and shrinks back on a second click: a hidden checkbox
+    and its label, CSS only (the page's content-security policy allows no script; browsers block navigating to a
+    data: URI, so a link to the image would not open)."""
+    key = "zoom-" + re.sub(r"[^A-Za-z0-9_-]", "-", path)
+    hint = '<span class="zoom-hint">(click the figure to enlarge)</span>'
+    cap = f"<figcaption>{_inline(caption)} {hint}</figcaption>" if caption else f"<figcaption>{hint}</figcaption>"
+    return (f'<figure><input type="checkbox" class="zoom" id="{_esc(key)}" aria-label="enlarge figure">'
+            f'<label for="{_esc(key)}">{img}</label>{cap}</figure>')
 
 
 def _comparisons_html(comps) -> str:

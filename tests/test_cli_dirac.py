@@ -106,3 +106,15 @@ def test_all_writes_the_report(tmp_path):
     assert {r["loss"] for r in results} == {"minimax", "nonsaturating", "wgan"}  # canonical names only
     assert {r["order"] for r in results} == {None, "g-first"} and "g-first" in readme
     assert ", 42 rows agree" not in readme and "rows agree with the paper" in readme
+
+
+def test_overview_fits_a_page():
+    """At most 4 columns, about a page (1040 px) wide, titles of at least 9 pt, one per method."""
+    from ganscope.analysis import dirac_report
+
+    fig = dirac_report._overview("simgd", 0.1, 50, (1.0, 1.0), 1, 1, "g-first")
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(visible) == len(dirac_report.PAPER_METHODS)
+    assert len({round(ax.get_position().x0, 3) for ax in visible}) <= 4
+    assert fig.get_size_inches()[0] <= 11.5
+    assert all(ax.title.get_fontsize() >= 9 and ax.title.get_text() for ax in visible)

@@ -284,3 +284,14 @@ def test_browser_check_can_fail(tmp_path):
     assert any("image did not render: 'a missing file'" in p for p in problems), problems
     assert any("image did not render: 'truncated'" in p for p in problems), problems
     assert any("request besides the page itself" in p and "nothere.png" in p for p in problems), problems
+
+
+def test_html_figures_enlarge_and_commands_wrap(tmp_path):
+    page = report.render(make_report(tmp_path))["html"].read_text()
+    boxes = re.findall(r'<input type="checkbox" class="zoom" id="([^"]+)"[^>]*><label for="([^"]+)"><img src="data:',
+                       page)
+    assert len(boxes) == 2 and all(a == b for a, b in boxes) and len({a for a, _ in boxes}) == 2
+    assert ".zoom:checked + label { position: fixed;" in page and "object-fit: contain" in page
+    assert "white-space: pre-wrap; overflow-wrap: anywhere;" in page and "white-space: pre;" not in page
+    assert "default-src 'none'; img-src data:; style-src 'unsafe-inline'" in page and "<script" not in page
+    assert static_problems(page) == []

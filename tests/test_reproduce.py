@@ -139,3 +139,34 @@ def test_seed_and_problem_are_checked(tmp_path, args, message):
                          capture_output=True, text=True)
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and message in res.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_rp_caption_says_what_was_drawn():
+    assert neyshabur2017.fid_caption({1: 1, 4: 1}) == "FID over training, one seed per K (no spread shown)"
+    assert neyshabur2017.fid_caption({1: 3, 4: 3}) == "FID over training: median over 3 seeds per K (band: min–max)"
+    assert "2–3 seeds" in neyshabur2017.fid_caption({1: 3, 4: 2})
+
+
+def test_mode_collapse_text_names_the_methods_run():
+    assert barnett2018.methods_text(["nonsaturating", "r1"]) == "unregularised (non-saturating) against R1"
+    assert barnett2018.methods_text(list(barnett2018.METHODS)) == ("unregularised (non-saturating) against R1 "
+                                                                   "and WGAN-GP")
+
+
+def test_charlm_text_states_the_run():
+    from ganscope.reproduce import gulrajani2017
+    quick = gulrajani2017.charlm_settings(common.config_of("charlm", ["train.steps=100", "optim.g.lr=1e-3",
+                                                                      "optim.d.lr=1e-3", "game.n_d=5"]))
+    assert quick == "WGAN-GP, λ = 10, 5 critic steps per generator step, Adam(0.001, 0.5, 0.9), batch 64, 100 " \
+                    "generator steps"
+    assert "10 critic steps" in gulrajani2017.charlm_settings(common.config_of("charlm"))
+
+
+def test_fid_axes_are_linear():
+    rows = [{"step": s, "wall_s": s / 10, "fid": f} for s, f in ((100, 180.0), (200, 120.0), (300, 95.0))]
+    fig = common.fid_against({"a": rows, "b": rows}, ("step", "wall_s"))
+    assert [ax.get_yscale() for ax in fig.axes] == ["linear", "linear"]
+    fig = neyshabur2017._fid_over_seeds({1: [rows], 4: [rows, rows]})
+    assert fig.axes[0].get_yscale() == "linear"
+    ticks = [t for t in fig.axes[0].get_yticks() if 95 <= t <= 180]
+    assert 3 <= len(ticks) <= 7  # a few plain ticks inside the data range

@@ -113,15 +113,31 @@ def write_report(out, h=0.1, steps=1000, start=(1.0, 1.0), n_g=1, n_d=1, order=d
     return out / "README.md"
 
 
+OVERVIEW_COLUMNS = 4
+OVERVIEW_TITLE_PT = 10  # the figure is about as wide as a report page (1040 px), so its points read as points
+
+
 def _overview(scheme, h, steps, start, n_g, n_d, order):
-    fig, axes = plots.plt.subplots(2, 4, figsize=(16, 8.4))
+    """The paper's methods' phase portraits in a grid of at most OVERVIEW_COLUMNS columns: one short title per
+    panel (method and verdict) and the shared scheme and step size once, above the grid."""
+    cols = min(OVERVIEW_COLUMNS, len(PAPER_METHODS))
+    rows = -(-len(PAPER_METHODS) // cols)
+    fig, axes = plots.plt.subplots(rows, cols, figsize=(2.7 * cols, 2.9 * rows + 0.4), squeeze=False,
+                                   sharex=True, sharey=True)
     ng, nd = (n_g, n_d) if scheme == "altgd" else (1, 1)
+    label = dirac.scheme_label(scheme, ng, nd, order)
     for ax, (loss, reg, params) in zip(axes.ravel(), PAPER_METHODS):
         game = dirac.DiracGAN(loss, reg, **params)
         traj = game.trajectory(start, h, steps, scheme, ng, nd, order)
-        radii = np.hypot(traj[:, 0], traj[:, 1])
-        label = dirac.scheme_label(scheme, ng, nd, order)
-        dirac_plots.phase_portrait(game, traj, label, h, dirac.trajectory_verdict(radii), ax=ax, lim=2.0)
+        verdict = dirac.trajectory_verdict(np.hypot(traj[:, 0], traj[:, 1]))
+        dirac_plots.phase_portrait(game, traj, label, h, verdict, ax=ax, lim=2.0)
+        ax.set_title(f"{dirac_plots.method_label(game)}\n{verdict}", fontsize=OVERVIEW_TITLE_PT)
+        ax.tick_params(labelsize=8)
+        ax.label_outer()
+    for ax in axes.ravel()[len(PAPER_METHODS):]:
+        ax.set_visible(False)
+    fig.suptitle(f"{label}, h = {h:g}, {steps} steps from (θ, ψ) = ({start[0]:g}, {start[1]:g})",
+                 fontsize=OVERVIEW_TITLE_PT + 1)
     fig.tight_layout()
     return fig
 

@@ -72,7 +72,7 @@ def _mode_collapse(ctx):
     figs = [figure(ctx, ctx.out / "mode_collapse" / m / "plots" / "samples_member0.png", f"{m}: samples through training")
             for m in methods]
     return section("mode_collapse", "Mode collapse on 25 Gaussians",
-                   "The same MLP GAN on the 25-Gaussian grid, unregularised against R1 and WGAN-GP, several seeds "
+                   f"The same MLP GAN on the 25-Gaussian grid, {methods_text(methods)}, {seeds} seeds per method "
                    "as one ensemble. A mode counts when it holds at least a tenth of its fair share of samples "
                    "within 3σ of its centre; mode_kl is KL(mode histogram ‖ uniform).",
                    " && ".join(command("mode_collapse", [f"method={m}", *METHODS[m], f"train.steps={steps}"],
@@ -87,6 +87,18 @@ def _mode_collapse(ctx):
                                             _collapsed(finals[k]) for k in finals if k != "nonsaturating"),
                                         "--quick runs are too short for the regularised GAN to cover the grid; "
                                         "use --full" if ctx.quick else "")])
+
+
+METHOD_NAMES = {"nonsaturating": "unregularised (non-saturating)", "r1": "R1", "wgan-gp": "WGAN-GP"}
+
+
+def methods_text(methods) -> str:
+    """'unregularised (non-saturating) against R1 and WGAN-GP': the methods actually in the table, in its order."""
+    names = [METHOD_NAMES.get(m, m) for m in methods]
+    base, others = names[0], names[1:]
+    if not others:
+        return base
+    return f"{base} against " + (others[0] if len(others) == 1 else ", ".join(others[:-1]) + " and " + others[-1])
 
 
 def _collapsed(members) -> bool:

@@ -149,13 +149,24 @@ def as_set(overrides) -> dict:
     return flatten(functools.reduce(merge, map(parse_override, overrides), {}))
 
 
+def fid_axis(ax, xlabel: str):
+    """Label an FID panel: a linear y axis (FID differences read as differences) with a few plain-number ticks."""
+    from matplotlib.ticker import MaxNLocator, ScalarFormatter
+
+    ax.set(xlabel=xlabel, ylabel="FID", yscale="linear")
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=6))
+    ax.yaxis.set_major_formatter(ScalarFormatter(useOffset=False))
+    ax.tick_params(labelsize=9)
+    ax.grid(True, alpha=0.3)
+
+
 def fid_against(curves: dict, axes=("step",)):
-    """FID curves of several runs against each of ``axes`` (step, wall_s), one panel each."""
+    """FID curves of several runs against each of ``axes`` (step, wall_s), one panel each, on linear axes."""
     fig, panels = plt.subplots(1, len(axes), figsize=(5 * len(axes), 3.4), squeeze=False)
     for ax, key in zip(panels[0], axes):
         for label, rows in curves.items():
             ax.plot([r[key] for r in rows], [r["fid"] for r in rows], "o-", ms=3, label=label)
-        ax.set(xlabel={"step": "generator step", "wall_s": "training seconds"}[key], ylabel="FID", yscale="log")
+        fid_axis(ax, {"step": "generator step", "wall_s": "training seconds"}[key])
     panels[0][0].legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from ganscope.plots import plt, save
-from ganscope.reproduce.common import (as_set, command, compare, evaluations, fid_against, figure, image_overrides,
+from ganscope.reproduce.common import (as_set, command, compare, config_of, evaluations, fid_against, figure, image_overrides,
                                        section, sweep, table, train)
 
 TITLE = "Improved Training of Wasserstein GANs"
@@ -110,15 +110,28 @@ def _charlm(ctx):
     path = save(_jsd_curves(rows), ctx.out / "charlm" / "jsd.png")
     return section("charlm", "Character-level language model without pre-training (§5.5)",
                    "The generator emits a softmax over characters at each of 32 positions; the critic reads the "
-                   "probability vectors. WGAN-GP, λ = 10, 10 critic steps, Adam(1e-4, 0.5, 0.9).\n\nSamples "
+                   f"probability vectors. As run: {charlm_settings(config_of('charlm', overrides))} (the paper: "
+                   "λ = 10, 10 critic steps, Adam(1e-4, 0.5, 0.9), 200k generator steps).\n\nSamples "
                    "(argmax per position):\n\n" + "\n".join(f"`{t}`" for t in text),
                    command("charlm", overrides),
                    figures=[figure(ctx, path, "n-gram JSD to held-out text over training")],
-                   tables=[table("n-gram JSD (nats)", ["step", "jsd1", "jsd2", "jsd3", "jsd4"],
+                   tables=[table(f"n-gram JSD (nats) at the first and last evaluation of the {steps} generator steps run",
+                                 ["step", "jsd1", "jsd2", "jsd3", "jsd4"],
                                  [[r["step"], r["jsd1"], r["jsd2"], r["jsd3"], r["jsd4"]] for r in (first, last)])],
                    comparisons=[compare("4-gram JSD falls during training", "WGAN-GP learns character statistics "
                                         "(Table/§5.5)", f"{first['jsd4']:.3f} → {last['jsd4']:.3f}",
                                         last["jsd4"] < first["jsd4"])])
+
+
+def charlm_settings(cfg) -> str:
+    """The language GAN's method, penalty, critic steps, optimisers and length as run (not as the paper's)."""
+    g, d = cfg.optim.g, cfg.optim.d
+    adam = (f"Adam({g.lr:g}, {g.betas[0]:g}, {g.betas[1]:g})" if (g.lr, list(g.betas)) == (d.lr, list(d.betas))
+            else f"generator Adam({g.lr:g}, {g.betas[0]:g}, {g.betas[1]:g}), critic Adam({d.lr:g}, "
+                 f"{d.betas[0]:g}, {d.betas[1]:g})")
+    method = f"WGAN-GP, λ = {cfg.penalty.weight:g}" if cfg.method == "wgan-gp" else cfg.method
+    return (f"{method}, {cfg.game.n_d} critic steps per generator step, {adam}, batch {cfg.data.batch_size}, "
+            f"{cfg.train.steps} generator steps")
 
 
 def _jsd_curves(rows):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ganscope.plots import plt, save
-from ganscope.reproduce.common import (as_set, compare, evaluations, figure, image_overrides, section,
+from ganscope.reproduce.common import (as_set, compare, evaluations, fid_axis, figure, image_overrides, section,
                                        sweep, table)
 
 TITLE = "Stabilizing GAN Training with Multiple Random Projections"
@@ -36,7 +36,7 @@ def _rp_vs_single(ctx):
                    "total size as K = 12. Fashion-MNIST, FID by ganscope's extractor.",
                    f"ganscope reproduce neyshabur2017 --{ctx.mode} --out DIR (a sweep over rp.k × seeds in DIR/rp)",
                    config=rp_spec(ctx, ks, seeds, steps),
-                   figures=[figure(ctx, path, "FID over training: median over seeds (band: min–max)")],
+                   figures=[figure(ctx, path, fid_caption({k: len([c for c in v if c]) for k, v in curves.items()}))],
                    tables=[table("Final FID over seeds", ["K", "runs", "FID mean", "FID 95% CI"],
                                  [[r["rp.k"], r["done"], r.get("fid_mean"), r.get("fid_ci95")] for r in rows])],
                    comparisons=[compare("RP-GAN vs single discriminator", "multiple projections train more stably "
@@ -44,6 +44,18 @@ def _rp_vs_single(ctx):
                                         f"final FID: K=1 {final.get(1, float('nan')):.1f}, best K>1 {best_rp:.1f}",
                                         None if ctx.quick else best_rp < final.get(1, float("inf")),
                                         "quick runs are too short to judge" if ctx.quick else "")])
+
+
+def fid_caption(seeds_per_k: dict) -> str:
+    """The FID figure's caption for the seeds actually drawn ({K: finished runs}): a median and a min–max band
+    only where a K has more than one run."""
+    counts = sorted(set(seeds_per_k.values()))
+    if not counts or counts[-1] <= 1:
+        return "FID over training, one seed per K (no spread shown)"
+    if len(counts) == 1:
+        return f"FID over training: median over {counts[0]} seeds per K (band: min–max)"
+    return (f"FID over training: median over the seeds of each K ({counts[0]}–{counts[-1]} seeds; "
+            "band: min–max where a K has more than one)")
 
 
 def _fid_over_seeds(curves: dict):
@@ -54,8 +66,9 @@ def _fid_over_seeds(curves: dict):
         steps = [r["step"] for r in runs[0][:n]]
         fid = np.array([[r["fid"] for r in c[:n]] for c in runs])
         ax.plot(steps, np.median(fid, 0), "o-", ms=3, label=f"K = {k}" + (" (full view)" if k == 1 else ""))
-        ax.fill_between(steps, fid.min(0), fid.max(0), alpha=0.2)
-    ax.set(xlabel="generator step", ylabel="FID", yscale="log")
+        if len(runs) > 1:
+            ax.fill_between(steps, fid.min(0), fid.max(0), alpha=0.2)
+    fid_axis(ax, "generator step")
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
