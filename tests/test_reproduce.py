@@ -10,7 +10,7 @@ import pytest
 from ganscope import reproduce
 from ganscope.pagecheck import check_page, find_browser
 from ganscope.report import validate
-from ganscope.reproduce import arjovsky2017, barnett2018, mescheder2018, neyshabur2017
+from ganscope.reproduce import arjovsky2017, barnett2018, common, gulrajani2017, mescheder2018, neyshabur2017
 from ganscope.reproduce.common import Context
 
 
@@ -154,7 +154,6 @@ def test_mode_collapse_text_names_the_methods_run():
 
 
 def test_charlm_text_states_the_run():
-    from ganscope.reproduce import gulrajani2017
     quick = gulrajani2017.charlm_settings(common.config_of("charlm", ["train.steps=100", "optim.g.lr=1e-3",
                                                                       "optim.d.lr=1e-3", "game.n_d=5"]))
     assert quick == "WGAN-GP, λ = 10, 5 critic steps per generator step, Adam(0.001, 0.5, 0.9), batch 64, 100 " \
