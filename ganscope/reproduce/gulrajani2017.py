@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from ganscope.plots import plt, save
-from ganscope.reproduce.common import (as_set, command, compare, config_of, evaluations, fid_against, figure, image_overrides,
-                                       section, sweep, table, train)
+from ganscope.reproduce.common import (as_set, command, compare, config_of, evaluations, fid_against, figure,
+                                       image_overrides, section, sweep, table, train)
 
 TITLE = "Improved Training of Wasserstein GANs"
 CITATION = "Ishaan Gulrajani, Faruk Ahmed, Martin Arjovsky, Vincent Dumoulin, Aaron Courville. NeurIPS 2017."
@@ -115,7 +115,8 @@ def _charlm(ctx):
                    "(argmax per position):\n\n" + "\n".join(f"`{t}`" for t in text),
                    command("charlm", overrides),
                    figures=[figure(ctx, path, "n-gram JSD to held-out text over training")],
-                   tables=[table(f"n-gram JSD (nats) at the first and last evaluation of the {steps} generator steps run",
+                   tables=[table(f"n-gram JSD (nats) at the first and last evaluation of the {steps} generator "
+                                 "steps run",
                                  ["step", "jsd1", "jsd2", "jsd3", "jsd4"],
                                  [[r["step"], r["jsd1"], r["jsd2"], r["jsd3"], r["jsd4"]] for r in (first, last)])],
                    comparisons=[compare("4-gram JSD falls during training", "WGAN-GP learns character statistics "
