@@ -43,12 +43,21 @@ def samples_through_training(real: np.ndarray, snapshots: dict, title: str):
     return fig
 
 
+COLUMNS = 4  # panels per row of metrics.png
+DECADES = 2.0  # a log axis only for a positive quantity spanning at least this many decades
+
+
 def metric_curves(jsonl_path):
-    """Every logged scalar (or per-member list) against the step, one panel each, log scale where positive."""
+    """Every logged scalar (or per-member list) against the step, one panel each, in rows of ``COLUMNS``;
+    a log axis only where a positive quantity spans ``DECADES`` decades or more, linear otherwise."""
     rows = read_jsonl(jsonl_path)
-    keys = sorted({k for r in rows for k in r if k not in ("step", "wall_s")})
-    fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(3.2 * max(len(keys), 1), 2.8), squeeze=False)
-    for ax, key in zip(axes[0], keys):
+    keys = sorted({k for r in rows for k in r if k not in ("step", "wall_s")}) or [""]
+    ncols = min(len(keys), COLUMNS)
+    nrows = -(-len(keys) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.6 * nrows), squeeze=False)
+    for ax in axes.flat[len(keys):]:
+        ax.set_visible(False)
+    for ax, key in zip(axes.flat, keys):
         pts = [(r["step"], np.atleast_1d(np.asarray(r[key], dtype=float))) for r in rows
                if key in r and r[key] is not None]
         if not pts:
@@ -58,11 +67,20 @@ def metric_curves(jsonl_path):
         ax.plot(steps, vals, lw=1, alpha=0.8 if vals.shape[1] == 1 else 0.4)
         if vals.shape[1] > 1:
             ax.plot(steps, np.nanmedian(vals, 1), "k", lw=1.5, label="median")
-        if np.all(vals[np.isfinite(vals)] > 0) and np.isfinite(vals).any():
+        if spans_decades(vals):
             ax.set_yscale("log")
-        ax.set(title=key, xlabel="generator step")
+        ax.set_title(key, fontsize=9)
+        ax.set_xlabel("generator step", fontsize=8)
+        ax.tick_params(labelsize=8)
     fig.tight_layout()
     return fig
+
+
+def spans_decades(values, decades: float = DECADES) -> bool:
+    """True when the finite values are all positive and max/min ≥ 10^decades (then a log axis reads better)."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    return bool(finite.size and finite.min() > 0 and np.log10(finite.max() / finite.min()) >= decades)
 
 
 def image_snapshots(snapshots: dict, title: str):
