@@ -53,4 +53,3 @@ def test_save_grid_writes_the_array_as_png(tmp_path, channels, mode):
 def test_errors_name_the_field(images, nrow, field):
     with pytest.raises(UsageError, match=field):
         grid_array(images, nrow)
-

@@ -1,5 +1,6 @@
 """Run figures (ganscope.plots): metrics.png laid out in rows, log axes only across decades."""
 
+
 def test_metric_curves_wrap_into_rows_and_log_only_across_decades(tmp_path):
     import json
 
