@@ -37,7 +37,6 @@ from torch.func import functional_call
 
 from ganscope.analysis import dirac
 from ganscope.errors import UsageError
-from ganscope.io import json_safe  # noqa: F401  (kept: ganscope.analysis.spectrum.json_safe)
 from ganscope.objectives import Objective, get_objective
 from ganscope.noise import instance_noise
 from ganscope.penalties import get_penalty
