@@ -168,14 +168,25 @@ class Game:
         """One generator iteration at generator step ``step``; returns per-member statistics."""
         if self.rules.scheme == "simgd":
             return self._simultaneous(step)
-        g_first, g_stats = self.rules.order == "g-first", {}
-        for _ in range(self.rules.n_g if g_first else 0):
-            g_stats.update(self._generator_step(step))
+        phases = [self._critic_phase, self._generator_phase]
+        if self.rules.order == "g-first":
+            phases.reverse()
+        stats = {}
+        for phase in phases:
+            stats.update(phase(step))
+        return stats
+
+    def _critic_phase(self, step) -> dict:
+        """The critic's steps before (d-first) or after (g-first) the generator's; the last one's statistics."""
         for _ in range(self.n_critic(step)):
             stats = self._critic_step(step)
-        for _ in range(0 if g_first else self.rules.n_g):
-            g_stats.update(self._generator_step(step))
-        return stats | g_stats
+        return stats
+
+    def _generator_phase(self, step) -> dict:
+        stats = {}
+        for _ in range(self.rules.n_g):
+            stats.update(self._generator_step(step))
+        return stats
 
     # ---- pieces ----------------------------------------------------------------------------------
     def _sigma(self, step):

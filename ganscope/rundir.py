@@ -12,7 +12,7 @@ Layout (``ganscope.train`` writes it; everything else reads it through this modu
 A checkpoint loads with ``torch.load(..., weights_only=True)`` (it never executes code). ``open_run`` rebuilds
 a stored run's nets from its config alone and loads their weights: no optimizer, no data stream, no task and
 no process-global state (seeds, threads) is touched, so readers of stored runs have nothing to undo.
-It imports config, data and nets only (never train, tasks, metrics, analysis, cli or reproduce): every layer
+It imports config, data, nets and the task declarations of tasks/kinds.py only (never train, the tasks themselves, metrics, analysis, cli or reproduce): every layer
 above may open runs without an import cycle.
 """
 from __future__ import annotations
@@ -28,8 +28,8 @@ import torch
 from torch import nn
 
 from ganscope.config import Config, load_yaml, resolve
-from ganscope.data import task_kind
 from ganscope.errors import UsageError
+from ganscope.tasks.kinds import task_class
 
 FORMAT = "ganscope-checkpoint-1"
 _STEP_FILE = re.compile(r"^step_(\d+)\.pt$")
@@ -238,7 +238,7 @@ def build_nets(cfg: Config, state: dict | None = None) -> tuple[nn.Module, nn.Mo
     """Fresh (generator, critic) of the shapes ``cfg`` trains, built without drawing from the global RNG; for
     images the channels and size come from the checkpoint's sample snapshots (else from the data set), for text
     the vocabulary from the corpus. The same constructors as the tasks (``ganscope.tasks``); a test pins them."""
-    m, kind = cfg.model, task_kind(cfg.data.name)
+    m, kind = cfg.model, task_class(cfg.data.name).kind
     with torch.random.fork_rng(devices=[]):
         if kind == "images":
             from ganscope.nets.conv import make_image_nets
@@ -312,7 +312,7 @@ def sample(run_dir, n: int, seed: int = 0, step: int | None = None) -> torch.Ten
     """n images from a stored image run's generator (its EMA when the run keeps one), from the latents
     ``torch.randn(n, latent_dim)`` of a generator seeded ``seed`` (the same at every call)."""
     run = open_run(run_dir, step, flag="run")
-    if task_kind(run.cfg.data.name) != "images":
+    if not task_class(run.cfg.data.name).gives_images:
         raise UsageError(f"run: {run_dir} is a {run.cfg.data.name} run; only image runs give images")
     z = torch.randn(n, run.cfg.model.latent_dim, generator=torch.Generator().manual_seed(seed))
     return generate(run.sampler, z)

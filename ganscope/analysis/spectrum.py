@@ -463,12 +463,12 @@ def run_field(run, member=0, batch=256, seed=0) -> tuple[GameField, dict]:
     """The field of ensemble member ``member`` of a stored run (``ganscope.rundir.open_run``), on a fixed batch
     of size ``batch``: real data from seed, latents from seed + 1, interpolation and noise from seed + 2 and
     seed + 3."""
-    from ganscope.data import task_kind
     from ganscope.data.toy2d import get_dataset
+    from ganscope.tasks.kinds import task_class
     from ganscope.nets.mlp import Logit
 
     cfg = run.cfg
-    if task_kind(cfg.data.name) != "toy2d":
+    if not task_class(cfg.data.name).supports_spectrum:
         raise UsageError(f"RUN_DIR: {run.dir} is a {cfg.data.name} run; the spectrum of a stored run is for 2-D runs")
     _check_int("--batch", batch, 1)
     _check_int("--seed", seed, 0)
