@@ -76,6 +76,8 @@ class NoiseConfig:
     schedule: str = opt("constant", choices=["constant", "linear", "exp"])
     end: float = opt(0.0, low=0, doc="σ at the end of the annealing")
     steps: int = opt(0, low=0, doc="annealing horizon in steps (0: the whole run)")
+    draws: int = opt(1, low=1, doc="independent noise draws per sample and step (a Monte-Carlo estimate of the "
+                                   "expected field; the batch is repeated this many times before the noise)")
 
 
 @dataclass
@@ -381,6 +383,8 @@ def _check_consistency(cfg: Config):
     if not all(0 <= k <= cfg.train.steps for k in cfg.checkpoint.keep):
         raise UsageError(f"checkpoint.keep: expected generator steps in [0, train.steps], got {cfg.checkpoint.keep!r}")
     _check_spectrum_at(cfg)
+    if cfg.noise.draws > 1 and cfg.noise.sigma == 0 and "noise.sigma" not in cfg.members:
+        raise UsageError("noise.draws: several noise draws need instance noise (noise.sigma > 0); use 1")
     if cfg.noise.schedule == "exp" and cfg.noise.sigma > 0 and cfg.noise.end <= 0:
         raise UsageError("noise.end: the exp schedule needs a final σ > 0")
 

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ganscope import penalties as P
-from ganscope.noise import SigmaSchedule, add_noise, instance_noise
+from ganscope.noise import SigmaSchedule, add_noise, instance_noise, repeat_draws
 from ganscope.objectives import get_objective
 
 
@@ -93,6 +93,7 @@ class GameRules:
     penalty_weight: float = 10.0
     penalty_every: int = 1
     noise: SigmaSchedule = field(default_factory=lambda: SigmaSchedule(0.0))
+    draws: int = 1
 
     @classmethod
     def from_config(cls, cfg) -> GameRules:
@@ -103,7 +104,7 @@ class GameRules:
                    clip=game.clip, consensus=game.consensus, ema=game.ema, penalty=cfg.penalty.name,
                    penalty_weight=cfg.penalty.weight, penalty_every=cfg.penalty.every,
                    noise=SigmaSchedule(noise.sigma, noise.schedule, noise.end,
-                                       noise.steps or max(cfg.train.steps, 1)))
+                                       noise.steps or max(cfg.train.steps, 1)), draws=noise.draws)
 
 
 def make_optimizer(params, cfg) -> torch.optim.Optimizer:
@@ -193,7 +194,8 @@ class Game:
         return member_sigma(self.rules, self.members, step)
 
     def _logits(self, real, fake, step):
-        real_in, fake_in = instance_noise(real, fake, self._sigma(step), self.task.streams)
+        real_in, fake_in = instance_noise(real, fake, self._sigma(step), self.task.streams, self.rules.draws,
+                                          self.task.event_dims)
         return self.disc.net(real_in), self.disc.net(fake_in)
 
     def _penalty(self, real, fake):
@@ -242,7 +244,8 @@ class Game:
             d_loss, g_loss = self.objective.d_loss(d_real, d_fake), self.objective.g_loss(d_fake)
             total = self.task.g_loss_total(g_loss) + self._consensus(g_loss, d_loss)
         else:
-            fake_in = add_noise(fake, self._sigma(step), self.task.streams)
+            fake_in = add_noise(repeat_draws(fake, self.rules.draws, self.task.event_dims), self._sigma(step),
+                                self.task.streams)
             g_loss = self.objective.g_loss(self.disc.net(fake_in))
             total = self.task.g_loss_total(g_loss)
         _check_finite({"g_loss": g_loss}, step)

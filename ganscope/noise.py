@@ -84,9 +84,23 @@ def add_noise(x: torch.Tensor, sigma, generator=None) -> torch.Tensor:
     return x if sigma == 0 else x + sigma * draw("randn", x.shape, generator, x)
 
 
-def instance_noise(real: torch.Tensor, fake: torch.Tensor, sigma, generator=None):
-    """``(real + σ·ε₁, fake + σ·ε₂)``: the same σ on both inputs of D, independent ε₁ then ε₂ (see add_noise).
+def instance_noise(real: torch.Tensor, fake: torch.Tensor, sigma, generator=None, draws: int = 1,
+                   event_dims: int | None = None):
+    """``(real + σ·ε₁, fake + σ·ε₂)``: the same σ on both inputs of D, independent ε₁ then ε₂ (see add_noise),
+    each input first repeated ``draws`` times along its batch axis (see :func:`repeat_draws`).
 
     The generator's gradient passes through the noisy fake input.
     """
-    return add_noise(real, sigma, generator), add_noise(fake, sigma, generator)
+    return (add_noise(repeat_draws(real, draws, event_dims), sigma, generator),
+            add_noise(repeat_draws(fake, draws, event_dims), sigma, generator))
+
+
+def repeat_draws(x: torch.Tensor, draws: int, event_dims: int | None = None) -> torch.Tensor:
+    """``x`` with each sample repeated ``draws`` times along the batch axis (the axis before the last
+    ``event_dims``; default: axis 0), so that a mean loss over the noisy copies is the M-draw Monte-Carlo
+    estimate E_ε[L(x + σε)] of the instance-noise objective (Mescheder et al. 2018, Lemma 3.2 is about this
+    expectation). ``draws = 1`` returns ``x`` itself."""
+    if draws == 1:
+        return x
+    axis = 0 if event_dims is None else x.ndim - event_dims - 1
+    return x.repeat_interleave(draws, dim=axis)

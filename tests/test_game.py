@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ganscope.config import resolve
+from ganscope.errors import UsageError
 from ganscope.game import Game, NonFiniteLoss, Player, ema_update
 from ganscope.rng import Streams
 from ganscope.train import Run
@@ -118,6 +119,7 @@ def train_steps(values_, steps=12, overrides=()):
 @pytest.mark.parametrize("method,overrides", [
     ("r1", ()), ("wgan-gp", ()), ("noise", ()), ("consensus", ()), ("wgan-clip", ()), ("lsgan", ()),
     ("r1", ("game.ema=0.9", "penalty.every=4")),
+    ("noise", ("noise.draws=4",)), ("noise", ("noise.draws=3", "data.finite=16", "game.scheme=simgd")),
     ("r1", ("members.penalty.weight=[1.0,5.0,20.0]", "members.optim.d.lr=[1.0e-4,3.0e-4,1.0e-3]")),
 ])
 def test_ensemble_member_equals_single_run(method, overrides):
@@ -131,6 +133,21 @@ def test_ensemble_member_equals_single_run(method, overrides):
             torch.testing.assert_close(got[k], want[k], rtol=1e-5, atol=1e-6)
         moved = Run(resolve(small(method, seed=5 + i), single_over), "/x").game.gen.net.member(0).state_dict()
         assert any((moved[k] - want[k]).abs().max() > 1e-4 for k in want)  # the runs did train
+
+
+def test_noise_draws_average_the_critic_loss_over_repeated_noisy_copies():
+    """noise.draws = M: the critic's loss is the mean over M noisy copies of each sample (tests/test_noise.py
+    checks the copies); with σ → 0 it equals the one-draw loss, and draws need noise. On the finite game, where
+    the extra draws cannot shift later batches."""
+    one = train_steps(small("noise", noise={"sigma": 1e-12}, data={"finite": 16}), steps=3)
+    many = train_steps(small("noise", noise={"sigma": 1e-12, "draws": 5}, data={"finite": 16}), steps=3)
+    for a, b in zip(one.game.disc.net.parameters(), many.game.disc.net.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    noisy = train_steps(small("noise", noise={"sigma": 0.5, "draws": 5}, data={"finite": 16}), steps=3)
+    assert any((a - b).abs().max() > 1e-4 for a, b in zip(one.game.disc.net.parameters(),
+                                                            noisy.game.disc.net.parameters()))
+    with pytest.raises(UsageError, match=r"^noise.draws: several noise draws need instance noise"):
+        resolve(small("r1", noise={"draws": 2}))
 
 
 def test_lazy_penalty_every_k_critic_steps_with_gain_k():

@@ -105,6 +105,8 @@ def test_image_data_and_ensemble_false_are_not_grouped():
     ({"seeds": {"count": 0}}, "seeds:"),
     ({"success": {"metric": "w1", "below": 1, "above": 0}}, "success: give exactly one threshold"),
     ({"success": {"metric": "w1", "below": 1, "hold": 0}}, "success.hold:"),
+    ({"success": []}, "success: expected a condition or a non-empty list"),
+    ({"success": [{"metric": "w1", "below": 1}, {"metric": "w1"}]}, "success[1]: give exactly one threshold"),
     ({"random": {"n": 2, "params": {"optim.d.lr": {"normal": [0, 1]}}}}, "random.params.optim.d.lr:"),
     ({"random": {"n": 2, "params": {"optim.d.lr": {"loguniform": [0, 1]}}}}, "random.params.optim.d.lr.loguniform"),
     ({"base": "no-such-config.yaml"}, "base: no config file"),
@@ -171,6 +173,29 @@ def test_aggregate_mean_ci_and_success_with_hold(tmp_path):
     assert "| A | r1 | 4/4 | 0 | 25 % |" in (tmp_path / "results.md").read_text()
     with pytest.raises(UsageError, match="success.metric: 'fid'"):
         S.succeeded(tmp_path / "runs" / "a0", {"w1": 0.0}, {"metric": "fid", "below": 1, "hold": 1})
+
+
+def test_a_success_rule_of_several_conditions_needs_all_of_them(tmp_path):
+    fake_run(tmp_path, "r", {"w1": 0.05, "gsq": 0.5}, [0.05, 0.05])
+    rows = [json.loads(line) for line in (tmp_path / "runs" / "r" / "metrics.jsonl").read_text().splitlines()]
+    (tmp_path / "runs" / "r" / "metrics.jsonl").write_text("".join(
+        json.dumps({**row, "gsq": g}) + "\n" for row, g in zip(rows, [0.5, 0.001])))
+    w1_ok = {"metric": "w1", "below": 0.1, "hold": 2}
+    final = {"w1": 0.05}  # gsq is logged only, like the engine's diagnostics
+    assert S.succeeded(tmp_path / "runs" / "r", final, [w1_ok, {"metric": "gsq", "below": 0.01, "hold": 1}])
+    assert not S.succeeded(tmp_path / "runs" / "r", final, [w1_ok, {"metric": "gsq", "below": 0.01, "hold": 2}])
+    assert not S.succeeded(tmp_path / "runs" / "r", final, [w1_ok, {"metric": "gsq", "above": 0.01, "hold": 1}])
+    spec = S.parse_spec({"base": "convergence2d", "success": [w1_ok, {"metric": "gsq", "below": 1e-2}]})
+    assert spec.success == [w1_ok, {"metric": "gsq", "below": 0.01, "hold": 1}]
+
+
+@pytest.mark.parametrize("k,n,low,high", [(8, 8, 0.6756, 1.0), (0, 8, 0.0, 0.3244), (12, 16, 0.5050, 0.8982),
+                                          (4, 16, 0.1018, 0.4950)])
+def test_wilson_interval_against_published_values(k, n, low, high):
+    """Wilson 95 % intervals as tabulated by standard calculators (e.g. statsmodels proportion_confint
+    method='wilson')."""
+    got = S.wilson_ci(k, n)
+    assert got == pytest.approx((low, high), abs=2e-4)
 
 
 def test_run_job_records_an_exception(tmp_path):

@@ -49,7 +49,8 @@ def _dirac(ctx):
                    comparisons=comps)
 
 
-# The convergence matrix: method label -> overrides (on the shipped config convergence2d).
+# The convergence matrix on the protocol of docs/reproduce.md ("The convergence matrix: protocol"), fixed before
+# it was run: method label -> overrides on the shipped config convergence2d (finite game, GD h = 0.1, weight 1).
 MATRIX_METHODS = {
     "unregularised": ["method=minimax"],
     "non-saturating": ["method=nonsaturating"],
@@ -57,82 +58,123 @@ MATRIX_METHODS = {
     "WGAN, 5 critic steps": ["method=wgan-clip", "game.n_d=5"],
     "WGAN-GP, 1 critic step": ["method=wgan-gp", "game.n_d=1"],
     "WGAN-GP, 5 critic steps": ["method=wgan-gp", "game.n_d=5"],
-    "instance noise": ["method=noise"],
+    "instance noise": ["method=noise", f"noise.draws={16}"],  # σ = NOISE_SCALE·s, set per problem
     "R1": ["method=r1"],
     "R2": ["method=r2"],
-    "consensus": ["method=consensus"],
+    "consensus": ["method=consensus", "game.consensus=1.0"],
 }
 PAPER_CONVERGES = {"instance noise", "R1", "R2", "consensus"}  # §5; docs/references.md §M6
-CONVERGED_FACTOR = 2.0  # converged: W1 below this multiple of the real-vs-real floor
+NOISE_SCALE = 0.3  # instance noise σ = 0.3·s: below the data's scale s
+W1_FRACTION = 0.1  # converged: w1_finite < 0.1·s ...
+FLAT_LOGIT = 0.1  # ... and E‖∇ₓD‖² on the data < (0.1/s)², at each of the last HOLD evaluations
+HOLD = 3
+CONVERGES, FAILS = 0.8, 0.4  # row verdicts: k/n ≥ 0.8 (≤ 0.4) with the Wilson 95 % interval above (below) ½
 
 
-def matrix_spec(label: str, problem: str, schemes, seeds: int, steps: int, threshold: float) -> dict:
-    """The sweep spec of one matrix row on one problem: schemes × seeds on the shipped config convergence2d."""
-    overrides = dict(o.split("=", 1) for o in MATRIX_METHODS[label])
-    overrides = {k: int(v) if v.isdigit() else v for k, v in overrides.items()}
-    if overrides.get("game.n_d", 1) > 1:
-        schemes = [s for s in schemes if s != "simgd"]  # simultaneous updates take one step of each player
-    return {"base": "convergence2d",
-            "set": {**overrides, "data.name": problem, "train.steps": steps, "train.plots": False},
-            "grid": {"game.scheme": list(schemes)}, "seeds": {"count": seeds, "start": 0},
-            "success": {"metric": "w1", "below": threshold, "hold": 3}}
-
-
-def w1_floor(problem: str, n: int, repeats: int = 5) -> float:
-    """Median W1 between two independent samples of n real points: what a perfect generator scores."""
+def problem_scale(problem: str, n: int = 100_000) -> float:
+    """s = E‖x − E x‖ of a 2-D problem (a large fixed sample): the W1 of a generator collapsed onto the mean."""
     import torch
 
     from ganscope.data.toy2d import get_dataset
-    from ganscope.metrics.toy2d import w1
 
-    data = get_dataset(problem)
-    draw = lambda seed: data.sample(n, torch.Generator().manual_seed(seed)).numpy()  # noqa: E731
-    return float(np.median([w1(draw(2 * i), draw(2 * i + 1)) for i in range(repeats)]))
+    x = get_dataset(problem).sample(n, torch.Generator().manual_seed(12345)).double()
+    return float((x - x.mean(0)).norm(dim=1).mean())
+
+
+def convergence_rule(scale: float) -> list[dict]:
+    """The per-seed criterion as a sweep success rule: near the data and a flat critic on it."""
+    return [{"metric": "w1_finite", "below": W1_FRACTION * scale, "hold": HOLD},
+            {"metric": "grad_sq_real", "below": (FLAT_LOGIT / scale) ** 2, "hold": HOLD}]
+
+
+def matrix_spec(label: str, problem: str, schemes, seeds: int, steps: int, eval_every: int) -> dict:
+    """The sweep spec of one matrix row on one problem: schemes × seeds on the shipped config convergence2d."""
+    overrides = dict(o.split("=", 1) for o in MATRIX_METHODS[label])
+    overrides = {k: int(v) if v.isdigit() else float(v) if k == "game.consensus" else v for k, v in overrides.items()}
+    scale = problem_scale(problem)
+    if overrides["method"] == "noise":
+        overrides["noise.sigma"] = round(NOISE_SCALE * scale, 4)
+    if overrides.get("game.n_d", 1) > 1:
+        schemes = [s for s in schemes if s != "simgd"]  # simultaneous updates take one step of each player
+    return {"base": "convergence2d",
+            "set": {**overrides, "data.name": problem, "train.steps": steps, "train.eval_every": eval_every,
+                    "checkpoint.every": steps, "train.plots": False},
+            "grid": {"game.scheme": list(schemes)}, "seeds": {"count": seeds, "start": 0},
+            "success": convergence_rule(scale)}
+
+
+def row_verdict(label: str, k: int, n: int) -> bool | None:
+    """Agreement of a row with the paper (fixed in advance): converges when k/n ≥ 0.8 and the Wilson interval's
+    lower end > ½; does not reliably converge when k/n ≤ 0.4 and its upper end < ½. None without seeds."""
+    from ganscope.sweep import wilson_ci
+
+    if n == 0:
+        return None
+    low, high = wilson_ci(k, n)
+    if label in PAPER_CONVERGES:
+        return k / n >= CONVERGES and low > 0.5
+    return k / n <= FAILS and high < 0.5
 
 
 def _convergence_matrix(ctx):
-    from ganscope.reproduce.common import config_of
+    from ganscope.sweep import wilson_ci
 
     problems = [ctx.problem] if ctx.problem else ctx.size(["circle"], ["gaussian", "line", "circle", "four-lines"])
-    schemes, seeds, steps = ["simgd", "altgd"], ctx.size(3, 10), ctx.size(1000, 10000)
-    n_eval = config_of("convergence2d").data.eval_samples
-    thresholds = {p: CONVERGED_FACTOR * w1_floor(p, n_eval) for p in problems}
-    cells = {}
+    schemes, seeds = ["simgd", "altgd"], ctx.size(8, 16)
+    steps, eval_every = ctx.size(2000, 10000), ctx.size(200, 500)
+    cells, finals = {}, {label: [] for label in MATRIX_METHODS}
     for i, label in enumerate(MATRIX_METHODS):
         for problem in problems:
-            spec = matrix_spec(label, problem, schemes, seeds, steps, thresholds[problem])
-            rows, _ = sweep(ctx, spec, f"matrix/row{i:02d}_{problem}")
+            spec = matrix_spec(label, problem, schemes, seeds, steps, eval_every)
+            rows, runs = sweep(ctx, spec, f"matrix/row{i:02d}_{problem}")
             for row in rows:
-                cells[(label, problem, row["game.scheme"])] = (row.get("success"), row["done"] + row["failed"])
+                n = row["done"] + row["failed"]
+                cells[(label, problem, row["game.scheme"])] = (round(row["success"] * n) if n else 0, n)
+            finals[label] += [evaluations(run_dir, "grad_sq_real")[-1] for _, run_dir in runs.values()]
     path = save(_heatmap(cells, problems, schemes, seeds), ctx.out / "matrix" / "convergence_matrix.png")
-    comps = []
+    comps, summary = [], []
     for label in MATRIX_METHODS:
-        rates = [cells[k][0] for k in cells if k[0] == label and cells[k][0] is not None]
-        rate = float(np.mean(rates)) if rates else float("nan")
+        mine = [c for key, c in cells.items() if key[0] == label]
+        k, n = sum(c[0] for c in mine), sum(c[1] for c in mine)
+        low, high = wilson_ci(k, n)
         paper = label in PAPER_CONVERGES
         comps.append(compare(label, "converges" if paper else "does not reliably converge",
-                             f"{rate:.0%} of seeds converged", None if not rates else (rate >= 0.5) == paper))
+                             f"{k}/{n} seeds converged ({k / max(n, 1):.0%}, 95 % CI {low:.0%}–{high:.0%})",
+                             row_verdict(label, k, n)))
+        summary.append([label, *[_cell_text(cells.get((label, p, s))) for p in problems for s in schemes],
+                        *_median_distance(finals[label])])
+    scales = {p: round(problem_scale(p), 4) for p in problems}
     return section("convergence_matrix", "The convergence matrix on 2-D problems (§5)",
-                   f"Each cell: the fraction of {seeds} seeds whose W1 to held-out data stays below "
-                   f"{CONVERGED_FACTOR:g}× the W1 between two real samples of the same size (the floor a perfect "
-                   f"generator scores) at the end and at the last 3 evaluations, after {steps} generator steps "
-                   "(RMSProp, one MLP for all methods). Seeds of one cell train as one batched ensemble.",
+                   f"The protocol of docs/reproduce.md, fixed before it was run: the finite game (64 fixed data "
+                   f"points and latents per seed, full batches), plain gradient descent with h = 0.1 for both "
+                   f"players, 2×64 ReLU MLPs, weight 1 for R1, R2, consensus and WGAN-GP (the Dirac-GAN's "
+                   f"critical damping), clipping c = 0.01, instance noise σ = {NOISE_SCALE:g}·s averaged over 16 "
+                   f"draws, {steps} generator steps. A seed converged when, at each of the last {HOLD} "
+                   f"evaluations, W1 between G's points and the data is below {W1_FRACTION:g}·s and E‖∇ₓD‖² on the "
+                   f"data below ({FLAT_LOGIT:g}/s)² (s = E‖x − E x‖: {scales}). A row agrees with the paper when "
+                   f"its pooled fraction is ≥ {CONVERGES:.0%} with the Wilson 95 % interval above ½ (converges), "
+                   f"or ≤ {FAILS:.0%} with the interval below ½ (does not). {seeds} seeds per cell train as one "
+                   "batched ensemble.",
                    f"ganscope reproduce mescheder2018 --{ctx.mode} --out DIR (one sweep per row and problem "
                    "under DIR/matrix/)",
                    config={"base": "convergence2d", "methods": MATRIX_METHODS, "problems": problems,
-                           "schemes": schemes, "seeds": seeds, "steps": steps, "w1_thresholds": thresholds},
+                           "schemes": schemes, "seeds": seeds, "steps": steps, "scales": scales,
+                           "criterion": {p: convergence_rule(s) for p, s in scales.items()}},
                    figures=[figure(ctx, path, "Fraction of seeds converged (counts in the cells)")],
-                   tables=[table("Seeds converged", ["method", *[f"{p} / {s}" for p in problems for s in schemes]],
-                                 [[label, *[_cell_text(cells.get((label, p, s))) for p in problems for s in schemes]]
-                                  for label in MATRIX_METHODS])],
+                   tables=[table("Seeds converged, and the final distance to the equilibrium (medians over the "
+                                 "row's seeds)",
+                                 ["method", *[f"{p} / {s}" for p in problems for s in schemes],
+                                  "W1 to the data", "E‖∇ₓD‖² on the data"], summary)],
                    comparisons=comps)
 
 
+def _median_distance(rows: list[dict]) -> list[str]:
+    """Medians over a row's seeds of the last logged w1_finite and E‖∇ₓD‖² on the data."""
+    return [f"{np.median([r[key] for r in rows]):.3g}" if rows else "n/a" for key in ("w1_finite", "grad_sq_real")]
+
+
 def _cell_text(cell) -> str:
-    if cell is None:
-        return "n/a"
-    rate, n = cell
-    return "n/a" if rate is None or rate != rate else f"{round(rate * n)}/{n}"
+    return "n/a" if cell is None or not cell[1] else f"{cell[0]}/{cell[1]}"
 
 
 def _heatmap(cells, problems, schemes, seeds):
@@ -141,8 +183,8 @@ def _heatmap(cells, problems, schemes, seeds):
     for i, label in enumerate(MATRIX_METHODS):
         for j, (p, s) in enumerate(cols):
             cell = cells.get((label, p, s))
-            if cell is not None and cell[0] is not None:
-                grid[i, j] = cell[0]
+            if cell is not None and cell[1]:
+                grid[i, j] = cell[0] / cell[1]
     fig, ax = plt.subplots(figsize=(1.3 * len(cols) + 3, 0.45 * len(MATRIX_METHODS) + 1.5))
     im = ax.imshow(grid, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto")
     for i, label in enumerate(MATRIX_METHODS):

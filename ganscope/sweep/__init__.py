@@ -17,7 +17,7 @@ are in docs/sweeps.md.
 
 Modules, each importing only those above it: ``spec`` (Spec, load_spec, parse_spec), ``jobs`` (RunSpec, expand,
 Job, group), ``executors`` (run_job, split_ensemble, LocalPool, SubmititPool, RayPool, make_pool), ``state``
-(SweepState, read_state), ``results`` (mean_ci, succeeded, aggregate, markdown), ``run`` (run_sweep, plan).
+(SweepState, read_state), ``results`` (mean_ci, wilson_ci, succeeded, aggregate, markdown), ``run`` (run_sweep, plan).
 Every name is re-exported here: ``from ganscope.sweep import X`` is the public way in.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ import importlib
 from ganscope.sweep.executors import (EXECUTORS, LocalPool, RayPool, SubmititPool, make_pool, one_line, run_job,
                                       split_ensemble)
 from ganscope.sweep.jobs import Job, RunSpec, expand, group, member_keys, single_job
-from ganscope.sweep.results import aggregate, markdown, mean_ci, succeeded
+from ganscope.sweep.results import aggregate, markdown, mean_ci, succeeded, wilson_ci
 from ganscope.sweep.run import plan, run_sweep
 from ganscope.sweep.spec import DISTRIBUTIONS, RESERVED, SPEC_KEYS, Spec, load_spec, parse_spec
 from ganscope.sweep.state import SweepState, read_state
@@ -35,7 +35,7 @@ from ganscope.sweep.state import SweepState, read_state
 __all__ = ["DISTRIBUTIONS", "EXECUTORS", "RESERVED", "SPEC_KEYS", "Job", "LocalPool", "RayPool", "RunSpec", "Spec",
            "SubmititPool", "SweepState", "aggregate", "expand", "group", "load_spec", "make_pool", "markdown",
            "mean_ci", "member_keys", "one_line", "parse_spec", "plan", "read_state", "run_job", "run_sweep",
-           "single_job", "split_ensemble", "succeeded"]
+           "single_job", "split_ensemble", "succeeded", "wilson_ci"]
 
 
 def __getattr__(name):

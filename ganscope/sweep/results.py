@@ -27,20 +27,38 @@ def mean_ci(values) -> tuple[float, float]:
     return float(x.mean()), float(half)
 
 
-def succeeded(run_dir, final: dict, success: dict) -> bool:
-    """The metric beyond the threshold in ``final`` and in each of the last ``hold`` logged evaluations."""
-    metric = success["metric"]
-    if metric not in final:
-        raise UsageError(f"success.metric: {metric!r} is not a final metric of {run_dir}; "
-                         f"allowed: {', '.join(final)}")
+def wilson_ci(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """The Wilson score 95 % interval of a proportion k/n (Wilson 1927): centre (k + z²/2)/(n + z²), half-width
+    z·sqrt(k(n − k)/n + z²/4)/(n + z²). (nan, nan) for n = 0."""
+    if n == 0:
+        return math.nan, math.nan
+    centre, half = (k + z * z / 2) / (n + z * z), z * math.sqrt(k * (n - k) / n + z * z / 4) / (n + z * z)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def succeeded(run_dir, final: dict, success) -> bool:
+    """Every condition of ``success`` (one mapping or a list): its metric beyond the threshold in ``final`` and
+    in each of the last ``hold`` logged evaluations."""
+    conditions = success if isinstance(success, list) else [success]
     rows = read_jsonl(Path(run_dir) / "metrics.jsonl")
-    history = [r[metric] for r in rows if metric in r][-success["hold"]:]
-    values = history + [final[metric]]
-    if "below" in success:
-        ok = [v is not None and v < success["below"] for v in values]
+    return all(_holds(run_dir, final, rows, c) for c in conditions)
+
+
+def _holds(run_dir, final: dict, rows: list[dict], condition: dict) -> bool:
+    """A metric of ``final`` or of the logged evaluations (the diagnostics, such as grad_sq_real, are logged
+    only) beyond the threshold at the end and in each of the last ``hold`` evaluations."""
+    metric = condition["metric"]
+    history = [r[metric] for r in rows if metric in r][-condition["hold"]:]
+    if metric not in final and not history:
+        logged = sorted({k for r in rows for k in r} - {"step"})
+        raise UsageError(f"success.metric: {metric!r} is not a final or logged metric of {run_dir}; "
+                         f"allowed: {', '.join(sorted(set(final) | set(logged)))}")
+    values = history + ([final[metric]] if metric in final else [])
+    if "below" in condition:
+        ok = [v is not None and v < condition["below"] for v in values]
     else:
-        ok = [v is not None and v > success["above"] for v in values]
-    return len(history) == success["hold"] and all(ok)
+        ok = [v is not None and v > condition["above"] for v in values]
+    return len(history) == condition["hold"] and all(ok)
 
 
 def aggregate(out) -> list[dict]:

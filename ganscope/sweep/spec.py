@@ -171,19 +171,28 @@ def _parse_seeds(value, default) -> list[int]:
     return list(value)
 
 
-def _parse_success(value) -> dict:
-    value = _mapping(value, "success")
+def _parse_success(value) -> dict | list[dict]:
+    """A success rule: one condition ``{metric, below|above, hold}`` or a list of them (all must hold)."""
+    if isinstance(value, list):
+        if not value:
+            raise UsageError("success: expected a condition or a non-empty list of conditions")
+        return [_parse_condition(v, f"success[{i}]") for i, v in enumerate(value)]
+    return _parse_condition(value, "success")
+
+
+def _parse_condition(value, where: str) -> dict:
+    value = _mapping(value, where)
     extra = sorted(set(value) - {"metric", "below", "above", "hold"})
     if extra:
-        raise UsageError(f"success.{extra[0]}: unknown key; allowed: metric, below, above, hold")
+        raise UsageError(f"{where}.{extra[0]}: unknown key; allowed: metric, below, above, hold")
     if not isinstance(value.get("metric"), str):
-        raise UsageError(f"success.metric: expected a metric name (e.g. w1), got {value.get('metric')!r}")
+        raise UsageError(f"{where}.metric: expected a metric name (e.g. w1), got {value.get('metric')!r}")
     bounds = [k for k in ("below", "above") if k in value]
     if len(bounds) != 1 or not _is_number(_yaml_float(value[bounds[0]])):
-        raise UsageError("success: give exactly one threshold, below: X or above: X (a number)")
+        raise UsageError(f"{where}: give exactly one threshold, below: X or above: X (a number)")
     hold = value.get("hold", 1)
     if not _is_int(hold) or hold < 1:
-        raise UsageError(f"success.hold: expected an integer >= 1 (logged evaluations), got {hold!r}")
+        raise UsageError(f"{where}.hold: expected an integer >= 1 (logged evaluations), got {hold!r}")
     return {"metric": value["metric"], bounds[0]: float(_yaml_float(value[bounds[0]])), "hold": hold}
 
 
