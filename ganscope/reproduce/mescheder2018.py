@@ -130,8 +130,10 @@ def _convergence_matrix(ctx):
             for row in rows:
                 n = row["done"] + row["failed"]
                 cells[(label, problem, row["game.scheme"])] = (round(row["success"] * n) if n else 0, n)
-            finals[label] += [evaluations(run_dir, "grad_sq_real")[-1] for _, run_dir in runs.values()]
+            finals[label] += [evaluations(run_dir, "grad_sq_real") for _, run_dir in runs.values()]
     path = save(_heatmap(cells, problems, schemes, seeds), ctx.out / "matrix" / "convergence_matrix.png")
+    curves = save(_distance_curves(finals, problem_scale(problems[0]) if len(problems) == 1 else None),
+                  ctx.out / "matrix" / "distance_to_equilibrium.png")
     comps, summary = [], []
     for label in MATRIX_METHODS:
         mine = [c for key, c in cells.items() if key[0] == label]
@@ -142,7 +144,7 @@ def _convergence_matrix(ctx):
                              f"{k}/{n} seeds converged ({k / max(n, 1):.0%}, 95 % CI {low:.0%}–{high:.0%})",
                              row_verdict(label, k, n)))
         summary.append([label, *[_cell_text(cells.get((label, p, s))) for p in problems for s in schemes],
-                        *_median_distance(finals[label])])
+                        *_median_distance([rows[-1] for rows in finals[label]])])
     scales = {p: round(problem_scale(p), 4) for p in problems}
     return section("convergence_matrix", "The convergence matrix on 2-D problems (§5)",
                    f"The protocol of docs/reproduce.md, fixed before it was run: the finite game (64 fixed data "
@@ -160,7 +162,11 @@ def _convergence_matrix(ctx):
                    config={"base": "convergence2d", "methods": MATRIX_METHODS, "problems": problems,
                            "schemes": schemes, "seeds": seeds, "steps": steps, "scales": scales,
                            "criterion": {p: convergence_rule(s) for p, s in scales.items()}},
-                   figures=[figure(ctx, path, "Fraction of seeds converged (counts in the cells)")],
+                   figures=[figure(ctx, path, "Fraction of seeds converged (counts in the cells)"),
+                            figure(ctx, curves, "The distance to the equilibrium over training: W1 between G's "
+                                   "points and the data, and E‖∇ₓD‖² on the data (medians over every seed and "
+                                   "cell of a row; dashed: the thresholds" + (")" if len(problems) == 1 else
+                                                                              ", per problem, not drawn)"))],
                    tables=[table("Seeds converged, and the final distance to the equilibrium (medians over the "
                                  "row's seeds)",
                                  ["method", *[f"{p} / {s}" for p in problems for s in schemes],
@@ -171,6 +177,29 @@ def _convergence_matrix(ctx):
 def _median_distance(rows: list[dict]) -> list[str]:
     """Medians over a row's seeds of the last logged w1_finite and E‖∇ₓD‖² on the data."""
     return [f"{np.median([r[key] for r in rows]):.3g}" if rows else "n/a" for key in ("w1_finite", "grad_sq_real")]
+
+
+def _distance_curves(histories: dict, scale: float | None):
+    """Per method, the median over its seeds of w1_finite and grad_sq_real against the generator step."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for label, runs in histories.items():
+        runs = [r for r in runs if r]
+        if not runs:
+            continue
+        n = min(len(r) for r in runs)
+        steps = [row["step"] for row in runs[0][:n]]
+        style = "-" if label in PAPER_CONVERGES else ":"
+        for ax, key in zip(axes, ("w1_finite", "grad_sq_real")):
+            ax.plot(steps, np.median([[row[key] for row in r[:n]] for r in runs], 0), style, label=label)
+    for ax, key, title in zip(axes, ("w1_finite", "grad_sq_real"), ("W1 to the data", "E‖∇ₓD‖² on the data")):
+        if scale is not None:
+            limit = dict(zip(("w1_finite", "grad_sq_real"), (W1_FRACTION * scale, (FLAT_LOGIT / scale) ** 2)))[key]
+            ax.axhline(limit, color="k", ls="--", lw=0.8)
+        ax.set(yscale="log", xlabel="generator step", title=title)
+        ax.grid(True, alpha=0.3)
+    axes[1].legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
 
 
 def _cell_text(cell) -> str:
