@@ -192,6 +192,52 @@ def test_mode_collapse_text_names_the_methods_run():
                                                                    "and WGAN-GP")
 
 
+def test_mode_collapse_verdict_follows_the_fixed_criterion():
+    verdict = barnett2018.collapse_verdict
+    ok, text = verdict({"nonsaturating": [3, 4, 2, 5, 3, 4], "r1": [8] * 6, "wgan-gp": [8, 8, 7, 8, 8, 8]}, 8)
+    assert ok is True and "R1 8.00 ± 0.00/8" in text and "WGAN-GP 7.83 ± 0.43/8" in text
+    # (a) fails: WGAN-GP's mean 7.0 < 0.9·8 = 7.2, though its CI lies above the unregularised one
+    assert verdict({"nonsaturating": [1] * 6, "r1": [8] * 6, "wgan-gp": [7] * 6}, 8)[0] is False
+    # (a) holds exactly at 90 % (22.5 of 25 is not reached by 22, is by 23)
+    assert verdict({"nonsaturating": [5] * 6, "r1": [23] * 6, "wgan-gp": [23] * 6}, 25)[0] is True
+    assert verdict({"nonsaturating": [5] * 6, "r1": [22] * 6, "wgan-gp": [23] * 6}, 25)[0] is False
+    # (b) fails: the intervals overlap though the means differ (the quick run's numbers, seeds 0-5)
+    assert verdict({"nonsaturating": [0, 3, 8, 3, 2, 7], "r1": [8] * 6, "wgan-gp": [0, 8, 5, 0, 8, 8]}, 8)[0] is False
+    assert verdict({"nonsaturating": [6, 8, 7, 8, 8, 7], "r1": [8] * 6, "wgan-gp": [8] * 6}, 8)[0] is False
+    # one seed has no interval: never "agrees"
+    assert verdict({"nonsaturating": [1], "r1": [8], "wgan-gp": [8]}, 8) == (False, verdict(
+        {"nonsaturating": [1], "r1": [8], "wgan-gp": [8]}, 8)[1]) and "no CI" in verdict(
+        {"nonsaturating": [1], "r1": [8], "wgan-gp": [8]}, 8)[1]
+
+
+def test_mode_collapse_section_says_what_ran(tmp_path, monkeypatch):
+    import numpy as np
+
+    ran = []
+
+    def fake_train(ctx, name, overrides, sub):
+        ran.append((name, overrides))
+        method = overrides[0].split("=")[1]
+        covered = {"nonsaturating": [2, 3, 2, 3, 2, 3]}.get(method, [8] * 6)
+        members = [{"modes_covered": c, "n_modes": 8, "hq_fraction": 0.9, "mode_kl": 0.1, "mode_collapse": c < 6}
+                   for c in covered]
+        return tmp_path / sub, {"data": "8gaussians", "members": members}
+
+    monkeypatch.setattr(barnett2018, "train", fake_train)
+    monkeypatch.setattr(barnett2018, "_final_samples",
+                        lambda ctx, name, overrides, out: np.zeros((6, 10, 2)))
+    result = barnett2018._mode_collapse(Context(tmp_path, quick=True, seed=3))
+    assert [o[0] for _, o in ran] == ["method=nonsaturating", "method=r1", "method=wgan-gp"]
+    assert all(name == "toy2d" and "ensemble=6" in o and "train.steps=1500" in o for name, o in ran)
+    table_ = result["tables"][0]
+    assert [r[0] for r in table_["rows"]] == ["unregularised (non-saturating)", "R1", "WGAN-GP"]
+    assert "seeds 3–8" in table_["caption"] and "against R1 and WGAN-GP" in result["figures"][0]["caption"]
+    assert "6 seeds per method" in result["text"] and "Adam(0.001, β = (0.5, 0.9)), EMA 0.99 of G" in result["text"]
+    assert barnett2018.CRITERION in result["text"]
+    assert result["comparisons"][0]["verdict"] == "agrees"
+    assert result["command"].count("ganscope train toy2d") == 3
+
+
 def test_charlm_text_states_the_run():
     quick = gulrajani2017.charlm_settings(common.config_of("charlm", ["train.steps=100", "optim.g.lr=1e-3",
                                                                       "optim.d.lr=1e-3", "game.n_d=5"]))
