@@ -156,7 +156,8 @@ def _over_seeds(curves: dict, key: str):
         mean, half = np.array([ci(values[:, j]) for j in range(n)]).T
         ax.plot(steps, mean, "o-", ms=3, label=f"K = {k}" + (" (full view)" if k == 1 else ""))
         if len(runs) > 1:
-            ax.fill_between(steps, mean - half, mean + half, alpha=0.2)
+            low = mean - half if key == "fid" else np.maximum(mean - half, mean / 100)  # a log axis stays positive
+            ax.fill_between(steps, low, mean + half, alpha=0.2)
     if key == "fid":
         fid_axis(ax, "generator step")
     else:
