@@ -121,6 +121,9 @@ class CheckpointConfig:
 @dataclass
 class RPConfig:
     k: int = opt(1, low=1, doc="RP-GAN: K discriminators on random projections (1: one full-view discriminator)")
+    view_width: int = opt(0, low=0, doc="RP-GAN: channels of each view discriminator's widest layer (0: the "
+                                        "width at which 12 views together have the single discriminator's "
+                                        "parameters)")
 
 
 @dataclass

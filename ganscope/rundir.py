@@ -246,7 +246,10 @@ def build_nets(cfg: Config, state: dict | None = None) -> tuple[nn.Module, nn.Mo
 
             channels, size = _image_shape(cfg, state)
             gen, disc = make_image_nets(cfg.net, size, channels, m.latent_dim, m.g_width, m.d_width)
-            return gen, RPDiscriminator(cfg.rp.k, channels, size, m.d_width, cfg.seed) if cfg.rp.k > 1 else disc
+            if cfg.rp.k == 1:
+                return gen, disc
+            return gen, RPDiscriminator(cfg.rp.k, channels, size, m.d_width, cfg.seed,
+                                        view_width=cfg.rp.view_width or None)
         if kind == "text":
             from ganscope.data.text import load_text
             from ganscope.nets.charcnn import make_char_nets

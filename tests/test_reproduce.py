@@ -181,9 +181,84 @@ def test_seed_and_problem_are_checked(tmp_path, args, message):
 
 
 def test_rp_caption_says_what_was_drawn():
-    assert neyshabur2017.fid_caption({1: 1, 4: 1}) == "FID over training, one seed per K (no spread shown)"
-    assert neyshabur2017.fid_caption({1: 3, 4: 3}) == "FID over training: median over 3 seeds per K (band: min–max)"
-    assert "2–3 seeds" in neyshabur2017.fid_caption({1: 3, 4: 2})
+    cap = neyshabur2017.over_seeds_caption
+    assert cap("FID", {1: [200.0], 4: [190.0]}) == "FID over training, one seed per K (no interval shown)"
+    assert cap("FID", {1: [1.0] * 5, 4: [2.0] * 5}) == ("FID over training: mean over 5 seeds per K (band: 95 % "
+                                                       "confidence interval)")
+    assert "mean over 2–3 seeds" in cap("FID", {1: [1.0] * 3, 4: [2.0] * 2})
+
+
+def test_rp_spec_sizes_each_view_as_the_single_discriminator(tmp_path):
+    from ganscope.sweep import expand, parse_spec
+
+    ctx = Context(tmp_path)
+    width = neyshabur2017.full_size_view_width(ctx)
+    assert width == 36  # d_width 32 at 28 px grey (quick): one view as large as the single discriminator
+    spec = neyshabur2017.rp_spec(ctx, [1, 4], 5, 500, width)
+    assert spec["set"]["rp.view_width"] == 36 and spec["set"]["checkpoint.keep"] == [100, 200, 300, 400, 500]
+    assert len(expand(parse_spec(spec))) == 10
+
+
+@pytest.mark.parametrize("final, late, ok", [
+    ({1: [200, 205, 210], 4: [150, 152, 149], 12: [170, 171, 169]}, {1: [0.1, 0.11, 0.12], 4: [1, 1.1, 0.9]},
+     {"samples": True, "mechanism": True}),
+    ({1: [200, 205, 210], 4: [150, 250, 149]}, {1: [1, 1.1, 0.9], 4: [0.1, 0.11, 0.12]},
+     {"samples": False, "mechanism": False}),  # intervals overlap; K = 1's gradient is the larger
+    ({1: [200], 4: [150]}, {1: [0.1], 4: [1.0]}, {"samples": False, "mechanism": False}),  # one seed: no interval
+    ({1: [], 4: [150, 151]}, {1: [], 4: [1.0, 1.1]}, {"samples": None, "mechanism": None}),  # nothing to compare
+])
+def test_rp_verdicts_follow_the_fixed_criteria(final, late, ok):
+    out = neyshabur2017.rp_verdicts(final, late)
+    assert out["ok"] == ok
+    if ok["samples"] is not None:
+        assert out["best"] == 4  # the lowest final FID mean among K > 1
+
+
+def test_criteria_pieces():
+    from ganscope.reproduce import criteria as C
+
+    assert C.below_apart([1.0, 1.1, 0.9], [2.0, 2.1, 1.9]) and not C.below_apart([2.0, 2.1, 1.9], [1.0, 1.1, 0.9])
+    assert not C.below_apart([1.0, 3.0, 0.5], [2.0, 2.1, 1.9])  # means ordered, intervals overlap
+    assert not C.below_apart([1.0], [2.0, 2.1])
+    assert C.largest_rise([100, 50, 60, 40]) == 1.2 and C.largest_rise([100, 80, 60]) == 1.0
+    assert C.growth_last_half([100, 200, 300, 400], [1.0, 2.0, 5.0, 30.0]) == 15.0  # 30 / value at step 200
+    assert C.late_mean([1, 2, 3, 4, 5, 6]) == 5.5 and C.late_mean([1, 2, 3, 4]) == 3.5
+    assert C.fmt_interval([1.0, 1.0, 1.0]) == "1.0 ± 0.0 (3 seeds)" and C.fmt_interval([2.0]) == "2.0 (1 seed)"
+
+
+def _r1_stats(final, rise=1.0, growth=1.0):
+    from ganscope.reproduce import r1_images as R
+
+    return R.run_stats([{"step": 100, "fid": final * rise, "grad_sq_real": 1.0},
+                        {"step": 200, "fid": final, "grad_sq_real": 1.0},
+                        {"step": 300, "fid": final * rise, "grad_sq_real": growth}])
+
+
+@pytest.mark.parametrize("r1, un, ok, clause", [
+    ([_r1_stats(f) for f in (20, 21, 19)], [_r1_stats(f) for f in (40, 41, 39)], True, "by (i)"),
+    ([_r1_stats(f) for f in (20, 40, 19)], [_r1_stats(40, rise=1.3), _r1_stats(30), _r1_stats(35)], True, "by (ii)"),
+    ([_r1_stats(f) for f in (20, 40, 19)], [_r1_stats(40, growth=11.0), _r1_stats(30)], True, "by (ii)"),
+    ([_r1_stats(20, rise=1.3), _r1_stats(40)], [_r1_stats(40, rise=1.3), _r1_stats(30)], False, "neither"),
+    ([_r1_stats(f) for f in (20, 40, 19)], [_r1_stats(f) for f in (40, 30, 35)], False, "neither"),
+])
+def test_r1_images_verdict_follows_the_fixed_criterion(r1, un, ok, clause):
+    from ganscope.reproduce import r1_images as R
+
+    got, how = R.verdict({"R1": r1, "unregularised": un})
+    assert got is ok and how.startswith(clause)
+
+
+def test_r1_images_spec_differs_only_in_the_penalty(tmp_path):
+    from ganscope.reproduce import r1_images as R
+    from ganscope.sweep import expand, parse_spec
+
+    runs = expand(parse_spec(R.r1_spec(Context(tmp_path), 3, 600)))
+    assert len(runs) == 6 and {r.overrides["penalty.name"] for r in runs} == {"r1", "none"}
+    from ganscope.config import to_dict
+
+    shared = [f"{k}={v}" for k, v in R.r1_spec(Context(tmp_path), 3, 600)["set"].items()]
+    a, b = (to_dict(common.config_of("images", [*shared, f"penalty.name={p}"])) for p in ("r1", "none"))
+    assert {k for k in a if a[k] != b[k]} == {"penalty"} and a["penalty"]["name"] == "r1"
 
 
 def test_mode_collapse_text_names_the_methods_run():
@@ -250,7 +325,7 @@ def test_fid_axes_are_linear():
     rows = [{"step": s, "wall_s": s / 10, "fid": f} for s, f in ((100, 180.0), (200, 120.0), (300, 95.0))]
     fig = common.fid_against({"a": rows, "b": rows}, ("step", "wall_s"))
     assert [ax.get_yscale() for ax in fig.axes] == ["linear", "linear"]
-    fig = neyshabur2017._fid_over_seeds({1: [rows], 4: [rows, rows]})
+    fig = neyshabur2017._over_seeds({1: [rows], 4: [rows, rows]}, "fid")
     assert fig.axes[0].get_yscale() == "linear"
     ticks = [t for t in fig.axes[0].get_yticks() if 95 <= t <= 180]
     assert 3 <= len(ticks) <= 7  # a few plain ticks inside the data range

@@ -157,3 +157,30 @@ def test_default_view_width_matches_the_full_discriminator_size_at_k12(size, cha
 def test_errors_name_the_field(build, field):
     with pytest.raises(UsageError, match=field):
         build()
+
+
+def test_view_width_sets_each_view_discriminator_and_full_size_matches_the_single_one():
+    w = equal_size_width(32, 1, 28, k=1)
+    assert w == 36
+    d = RPDiscriminator(4, 1, 28, d_width=32, view_width=w)
+    assert d.discs.d_width == 36 and d.member(0).d_width == 36
+    single = param_count(DCGANDiscriminator(28, 1, 32))
+    assert abs(param_count(d.member(0)) / single - 1) < 0.05  # each view as large as the single discriminator
+    assert RPDiscriminator(1, 1, 28, d_width=32, view_width=w).member(0).d_width == 32  # K = 1: unused
+    with pytest.raises(UsageError, match="rp.view_width"):
+        RPDiscriminator(4, 1, 28, d_width=32, view_width=0)
+
+
+def test_config_view_width_reaches_the_task_and_the_stored_nets(tmp_path):
+    from ganscope.config import resolve
+    from ganscope.rundir import build_nets
+    from ganscope.tasks import make_task
+
+    base = {"data": {"name": "digits"}, "net": "dcgan", "rp": {"k": 3}}
+    for view_width in (0, 6):
+        cfg = resolve({**base, "rp": {"k": 3, "view_width": view_width}}, [])
+        expected = view_width or equal_size_width(cfg.model.d_width, 1, 8)  # digits: 8×8 grey
+        assert build_nets(cfg)[1].discs.d_width == expected
+        assert make_task(cfg).disc.discs.d_width == expected
+    with pytest.raises(UsageError, match="rp.view_width"):
+        resolve(base, ["rp.view_width=-1"])

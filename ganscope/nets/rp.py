@@ -30,6 +30,10 @@ the width for which **12** view discriminators together have as close as possibl
 (``param_count``) of the full-view DCGAN discriminator at ``d_width`` (found by bisection, the count being
 non-decreasing in the width). It does not depend on K: as in the paper, K = 24 or 48 adds more discriminators
 of the same size. E.g. ``d_width=64`` at 32 px RGB: 20 per view, 12 × 3,711 = 44,532 vs 42,865 parameters.
+``view_width`` (config ``rp.view_width``) sets the per-view width instead; ``equal_size_width(..., k=1)`` is
+the width at which **each** view discriminator alone matches the single one (rpgan's experiment files: each
+view's discriminator has the single discriminator's widest layer, 1024 channels, and about its parameters;
+e.g. ``d_width=32`` at 28 px grey: 36 per view, 11,035 vs 10,713 parameters).
 
 **Training** (docs/references.md §N4; wired in the engine). D_k is trained on its own view with its own non-saturating
 loss; the losses (``objectives["nonsaturating"].d_loss`` on ``(K, B)`` logits gives shape (K,)) are **summed**,
@@ -202,7 +206,7 @@ class RPDiscriminator(nn.Module):
     """Random projections + grouped discriminators: ``(B, C, S, S) -> (K, B)`` logits, one row per view.
 
     ``view_width``: channels of each view discriminator's widest layer; None → ``equal_size_width(d_width, …)``.
-    ``k = 1``: no projection, the single full-view DCGAN discriminator at ``d_width``.
+    ``k = 1``: no projection, the single full-view DCGAN discriminator at ``d_width`` (``view_width`` unused).
     """
 
     def __init__(self, k: int = 12, channels: int = 3, image_size: int = 64, d_width: int = 64, seed: int = 0,
@@ -219,6 +223,7 @@ class RPDiscriminator(nn.Module):
             self.projections = RandomProjections(k, channels, image_size, seed)
             if view_width is None:
                 view_width = equal_size_width(d_width, channels, image_size)
+            _check_int("rp.view_width", view_width)
             self.discs = GroupedDiscriminators(k, self.projections.view_size, view_width, 1)
 
     def views(self, x: torch.Tensor) -> torch.Tensor:

@@ -7,8 +7,7 @@ import csv
 import numpy as np
 
 from ganscope.plots import plt, save
-from ganscope.reproduce.common import (command, compare, evaluations, fid_against, figure, section, sweep,
-                                       table, train)
+from ganscope.reproduce.common import compare, figure, section, sweep, table
 
 TITLE = "Which Training Methods for GANs do actually Converge?"
 CITATION = "Lars Mescheder, Andreas Geiger, Sebastian Nowozin. ICML 2018."
@@ -227,24 +226,43 @@ def _heatmap(cells, problems, schemes, seeds):
 
 
 def _r1_images(ctx):
-    steps = ctx.size(400, 20000)
-    overrides = ["method=r1", "net=resnet", f"train.steps={steps}"] + ctx.size(
-        ["data.name=digits", "model.g_width=32", "model.d_width=32", "train.eval_every=100"], ["data.name=fashion-mnist"])
-    run, summary = train(ctx, "images", overrides, sub="r1_images")
-    rows = evaluations(ctx.out / "r1_images", "fid")
-    fids = [r["fid"] for r in rows]
-    path = save(fid_against({"R1 ResNet": rows}), ctx.out / "r1_images" / "fid.png")
-    return section("r1_images", "An R1-regularised ResNet GAN on images (§5)",
-                   "GAN_stability's ResNet with R1 (γ = 20, i.e. reg_param 10), RMSProp 1e-4, EMA 0.999 of the "
-                   "generator, scaled down for a CPU.",
-                   command("images", overrides, "r1_images"),
-                   figures=[figure(ctx, ctx.out / "r1_images" / "plots" / "samples.png", "Samples through training"),
-                            figure(ctx, path, "FID (ganscope's extractor) against generator steps")],
-                   tables=[table("FID over training", ["step", "FID", "KID"],
-                                 [[r["step"], r["fid"], r.get("kid")] for r in rows])],
-                   comparisons=[compare("R1 training is stable", "trains without tuning; FID improves",
-                                        f"FID {fids[0]:.1f} → {fids[-1]:.1f} over {steps} steps",
-                                        fids[-1] < fids[0])])
+    from ganscope.reproduce import r1_images as R
+
+    seeds, steps = ctx.size(3, 5), ctx.size(600, 20000)
+    spec = R.r1_spec(ctx, seeds, steps)
+    _, runs = sweep(ctx, spec, "r1_images")
+    by_label = R.curves(runs)
+    stats = {label: [R.run_stats(rows) for _, _, rows in seeded] for label, seeded in by_label.items()}
+    ok, how = R.verdict(stats)
+    path = save(R.plot_curves(by_label), ctx.out / "r1_images" / "curves.png")
+    samples = [figure(ctx, seeded[0][1] / "plots" / "samples.png", f"{label}, seed {seeded[0][0]}: samples "
+                      "through training") for label, seeded in by_label.items()
+               if seeded and (seeded[0][1] / "plots" / "samples.png").is_file()]
+    where = "digits (8×8), widths 32, EMA 0.99" if ctx.quick else "Fashion-MNIST (28×28), widths 64, EMA 0.999"
+    return section("r1_images", "R1 against the unregularised GAN on a ResNet (§5)",
+                   f"GAN_stability's ResNet (no normalisation), non-saturating loss, RMSProp 1e-4 for both nets, "
+                   f"batch 64, {steps} generator steps, {where}; R1 with γ = 20 (reg_param 10) against the same "
+                   f"recipe with no penalty, {seeds} seeds each (base seed {ctx.seed}). FID by ganscope's "
+                   "extractor on the EMA generator; E‖∇ₓD‖² on real data from the engine's diagnostics (training "
+                   "G and D). Criterion, fixed before the runs: agrees iff (i) R1's final FID mean is below the "
+                   "unregularised's with non-overlapping 95 % intervals over seeds, or (ii) some unregularised "
+                   f"seed is unstable (its FID rises > {R.RISE - 1:.0%} above its best so far, or E‖∇ₓD‖² on real "
+                   f"data grows > {R.GROWTH:g}× over the second half) while no R1 seed is; otherwise differs. "
+                   f"Outcome: {how}.",
+                   f"ganscope reproduce mescheder2018 --{ctx.mode} --out DIR (a sweep over penalty.name × seeds "
+                   "in DIR/r1_images)",
+                   config=spec,
+                   figures=[figure(ctx, path, "FID (left) and E‖∇ₓD‖² on real data (right) against generator "
+                                              f"steps, one line per seed ({seeds} per method)"), *samples],
+                   tables=[table("Per seed", ["method", "seed", "final FID", "best FID", "largest FID rise",
+                                              "E‖∇ₓD‖² growth, 2nd half", "unstable"],
+                                 [[label, seed, s["final_fid"], s["best_fid"], s["fid_rise"], s["grad_growth"],
+                                   "yes" if s["unstable"] else "no"]
+                                  for label, seeded in by_label.items()
+                                  for (seed, _, _), s in zip(seeded, stats[label])])],
+                   comparisons=[compare("R1 vs unregularised on the ResNet", "R1 trains the ResNet GAN stably "
+                                        "where unregularised training does not converge (§5)", R.measured(stats),
+                                        ok, how)])
 
 
 SECTIONS = [_dirac, _convergence_matrix, _r1_images]

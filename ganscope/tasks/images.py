@@ -35,7 +35,8 @@ class ImageTask(ImageKind, SingleModelTask):
         m = cfg.model
         torch.manual_seed(cfg.seed)
         self.gen, disc = make_image_nets(cfg.net, size, channels, m.latent_dim, m.g_width, m.d_width)
-        self.disc = RPDiscriminator(cfg.rp.k, channels, size, m.d_width, cfg.seed) if cfg.rp.k > 1 else disc
+        self.disc = RPDiscriminator(cfg.rp.k, channels, size, m.d_width, cfg.seed,
+                                   view_width=cfg.rp.view_width or None) if cfg.rp.k > 1 else disc
 
     @property
     def reference(self) -> str:
