@@ -270,7 +270,7 @@ def test_mode_collapse_text_names_the_methods_run():
 def test_mode_collapse_verdict_follows_the_fixed_criterion():
     verdict = barnett2018.collapse_verdict
     ok, text = verdict({"nonsaturating": [3, 4, 2, 5, 3, 4], "r1": [8] * 6, "wgan-gp": [8, 8, 7, 8, 8, 8]}, 8)
-    assert ok is True and "R1 8.00 ± 0.00/8" in text and "WGAN-GP 7.83 ± 0.43/8" in text
+    assert ok is True and "R1 8.00 ± 0.00 (6 seeds) of 8" in text and "WGAN-GP 7.83 ± 0.43 (6 seeds) of 8" in text
     # (a) fails: WGAN-GP's mean 7.0 < 0.9·8 = 7.2, though its CI lies above the unregularised one
     assert verdict({"nonsaturating": [1] * 6, "r1": [8] * 6, "wgan-gp": [7] * 6}, 8)[0] is False
     # (a) holds exactly at 90 % (22.5 of 25 is not reached by 22, is by 23)
@@ -281,7 +281,7 @@ def test_mode_collapse_verdict_follows_the_fixed_criterion():
     assert verdict({"nonsaturating": [6, 8, 7, 8, 8, 7], "r1": [8] * 6, "wgan-gp": [8] * 6}, 8)[0] is False
     # one seed has no interval: never "agrees"
     assert verdict({"nonsaturating": [1], "r1": [8], "wgan-gp": [8]}, 8) == (False, verdict(
-        {"nonsaturating": [1], "r1": [8], "wgan-gp": [8]}, 8)[1]) and "no CI" in verdict(
+        {"nonsaturating": [1], "r1": [8], "wgan-gp": [8]}, 8)[1]) and "8.00 (1 seed)" in verdict(
         {"nonsaturating": [1], "r1": [8], "wgan-gp": [8]}, 8)[1]
 
 

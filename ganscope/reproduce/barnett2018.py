@@ -11,7 +11,7 @@ from ganscope.analysis import dirac, theory
 from ganscope.analysis.distributions import parse_density
 from ganscope.plots import save
 from ganscope.reproduce.common import command, compare, config_of, figure, section, table, train
-from ganscope.sweep.results import mean_ci
+from ganscope.reproduce.criteria import below_apart, fmt_interval, interval
 
 TITLE = "Convergence Problems with Generative Adversarial Networks (GANs)"
 CITATION = "Samuel A. Barnett. Dissertation, University of Oxford, 2018 (arXiv:1806.11382)."
@@ -68,17 +68,12 @@ CRITERION = ("agrees iff (a) R1's and WGAN-GP's mean modes covered are each ≥ 
 def collapse_verdict(modes: dict, n_modes: int) -> tuple[bool, str]:
     """The fixed criterion on ``modes`` {method: modes covered per seed}: (a) mean(R1), mean(WGAN-GP) ≥ 0.9·K and
     (b) the upper end of the unregularised GAN's Student-t 95 % CI below the lower end of each regularised
-    method's (ganscope.sweep.results.mean_ci). Returns (verdict, the numbers as text)."""
-    ci = {m: mean_ci(v) for m, v in modes.items()}
+    method's (ganscope.reproduce.criteria). Returns (verdict, the numbers as text)."""
     regularised = ("r1", "wgan-gp")
-    cover = all(ci[m][0] >= COVER * n_modes for m in regularised)
-    below = all(ci["nonsaturating"][0] + ci["nonsaturating"][1] < ci[m][0] - ci[m][1] for m in regularised)
-    text = "; ".join(f"{METHOD_NAMES[m]} {_ci_text(*ci[m])}/{n_modes}" for m in modes)
+    cover = all(interval(modes[m])[0] >= COVER * n_modes for m in regularised)
+    below = all(below_apart(modes["nonsaturating"], modes[m]) for m in regularised)
+    text = "; ".join(f"{METHOD_NAMES[m]} {fmt_interval(modes[m], 2)} of {n_modes}" for m in modes)
     return bool(cover and below), f"{text} modes (mean ± 95 % CI)"
-
-
-def _ci_text(mean, half) -> str:
-    return f"{mean:.2f} ± {half:.2f}" if math.isfinite(half) else f"{mean:.2f} (no CI)"
 
 
 def _mode_collapse(ctx):
@@ -94,7 +89,7 @@ def _mode_collapse(ctx):
         n_modes, dataset = int(members[0]["n_modes"]), summary["data"]
         modes[method] = [int(m["modes_covered"]) for m in members]
         samples[method] = _final_samples(ctx, name, overrides, out)
-        rows.append([METHOD_NAMES[method], ", ".join(map(str, modes[method])), _ci_text(*mean_ci(modes[method])),
+        rows.append([METHOD_NAMES[method], ", ".join(map(str, modes[method])), fmt_interval(modes[method], 2),
                      float(np.mean([m["hq_fraction"] for m in members])),
                      float(np.mean([m["mode_kl"] for m in members])),
                      sum(bool(m["mode_collapse"]) for m in members)])
