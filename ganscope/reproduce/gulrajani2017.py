@@ -311,7 +311,7 @@ def _charlm(ctx):
                                         "WGAN-GP learns character statistics where a standard GAN on the same "
                                         "continuous generator does not (§5.5)",
                                         f"final jsd4 {m_gp:.3f} ± {h_gp:.3f} vs {m_gan:.3f} ± {h_gan:.3f}; WGAN-GP "
-                                        f"{m_first:.3f} → {m_gp:.3f} ({1 - m_gp / m_first:+.1%} fall; ≥ "
+                                        f"{m_first:.3f} → {m_gp:.3f} ({1 - m_gp / m_first:.1%} fall; ≥ "
                                         f"{CHARLM_FALL:.0%} required), {seed_list}", ok)])
 
 
