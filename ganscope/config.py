@@ -51,6 +51,9 @@ class ModelConfig:
     d_depth: int = opt(3, low=0)
     d_width: int = opt(128, low=1)
     activation: str = opt("relu", choices=["relu", "leaky_relu", "tanh", "softplus"])
+    variant: str = opt("standard", choices=["standard", "baseline", "g-nobn-const", "g-mlp", "no-norm", "tanh", "deep"],
+                       doc="images: Gulrajani et al. 2017 §5.2's architectures (docs/images_nets.md); dcgan: all "
+                           "but deep; resnet: standard, deep")
 
 
 @dataclass

@@ -241,11 +241,11 @@ def build_nets(cfg: Config, state: dict | None = None) -> tuple[nn.Module, nn.Mo
     m, kind = cfg.model, task_class(cfg.data.name).kind
     with torch.random.fork_rng(devices=[]):
         if kind == "images":
-            from ganscope.nets.conv import make_image_nets
+            from ganscope.nets.conv import image_nets
             from ganscope.nets.rp import RPDiscriminator
 
             channels, size = _image_shape(cfg, state)
-            gen, disc = make_image_nets(cfg.net, size, channels, m.latent_dim, m.g_width, m.d_width)
+            gen, disc = image_nets(cfg, size, channels)
             if cfg.rp.k == 1:
                 return gen, disc
             return gen, RPDiscriminator(cfg.rp.k, channels, size, m.d_width, cfg.seed,

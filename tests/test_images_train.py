@@ -32,6 +32,19 @@ def test_a_few_steps_per_net_and_method(tmp_path, net, method):
     assert any(not torch.equal(a, b) for a, b in zip(before, run.task.gen.parameters()))
 
 
+@pytest.mark.parametrize("net,variant,method", [("dcgan", "g-mlp", "wgan-gp"), ("dcgan", "baseline", "wgan-clip"),
+                                                ("resnet", "deep", "lsgan")])
+def test_gulrajani_architectures_train(tmp_path, net, variant, method):
+    from torch import nn
+
+    run = Run(tiny(f"net={net}", f"model.variant={variant}", f"method={method}", "data.image_size=32", steps=2),
+              tmp_path)  # 32 px: DCGAN D has normalised layers (8 px has none)
+    summary = run.train(progress=False)
+    assert summary["steps"] == 2 and torch.isfinite(torch.tensor(summary["final"]["fid"]))
+    norms = {type(m) for m in run.task.disc.modules()}
+    assert (nn.GroupNorm in norms) == (method == "wgan-gp" and variant != "standard" and net == "dcgan")
+
+
 def test_rp_gan_trains_k_discriminators_and_the_mean_for_g(tmp_path):
     cfg = tiny("net=dcgan", "method=nonsaturating", "rp.k=4")
     run = Run(cfg, tmp_path)

@@ -5,9 +5,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganscope.config import ModelConfig
 from ganscope.errors import UsageError
-from ganscope.nets.conv import (IMAGE_NETS, IMAGE_SIZES, DCGANDiscriminator, ResnetBlock, make_image_nets,
-                                param_count)
+from ganscope.nets.conv import (ALL_VARIANTS, DEEP_BLOCKS, IMAGE_NETS, IMAGE_SIZES, VARIANTS, DCGANDiscriminator,
+                                MLPImageGenerator, ResnetBlock, make_image_nets, param_count)
 
 Z = 8
 CASES = [(net, size, c) for net in IMAGE_NETS for size in IMAGE_SIZES[net] for c in (1, 3)]
@@ -144,3 +145,90 @@ def test_unsupported_size_says_what_is_allowed():
         make_image_nets("wgangp-resnet", 64, 3)
     with pytest.raises(UsageError, match="8, 28, 32, 64"):
         make_image_nets("resnet", 16, 3)
+
+
+# ---- Gulrajani et al. 2017 §5.2's architectures (model.variant) -------------------------------------
+
+VARIANT_CASES = [(net, v) for net, vs in VARIANTS.items() for v in vs]
+
+
+def kinds(module, cls):
+    return [m for m in module.modules() if isinstance(m, cls)]
+
+
+@pytest.mark.parametrize("net,variant", VARIANT_CASES)
+def test_every_variant_maps_latents_to_images_and_logits(net, variant):
+    size = 32 if net == "wgangp-resnet" else 28
+    gen, disc = small(net, size, 1, width=8, variant=variant)
+    x = gen(torch.randn(5, Z))
+    assert x.shape == (5, 1, size, size) and x.abs().max() <= 1
+    assert disc(x).shape == (5,)
+
+
+def test_the_config_offers_exactly_the_variants_of_the_nets():
+    from dataclasses import fields
+
+    meta = {f.name: f.metadata for f in fields(ModelConfig)}["variant"]
+    assert tuple(meta["choices"]) == ALL_VARIANTS and ModelConfig().variant == "standard"
+
+
+def test_standard_variant_is_the_unchanged_net():
+    a, b = small("dcgan", 28, 1, width=8), small("dcgan", 28, 1, width=8, variant="standard", penalised=True)
+    for x, y in zip(a, b):
+        assert [k for k in x.state_dict()] == [k for k in y.state_dict()]
+        for p, q in zip(x.state_dict().values(), y.state_dict().values()):
+            torch.testing.assert_close(p, q)
+
+
+@pytest.mark.parametrize("variant,g_bn,d_norm", [("baseline", True, nn.BatchNorm2d),
+                                                 ("g-nobn-const", False, nn.BatchNorm2d),
+                                                 ("no-norm", False, None), ("tanh", True, nn.BatchNorm2d)])
+def test_variant_normalisation(variant, g_bn, d_norm):
+    gen, disc = small("dcgan", 28, 1, width=8, variant=variant)
+    assert bool(kinds(gen, nn.BatchNorm2d)) == g_bn
+    assert not kinds(disc, nn.GroupNorm)
+    assert bool(kinds(disc, nn.BatchNorm2d)) == (d_norm is not None)
+
+
+@pytest.mark.parametrize("variant", ["baseline", "g-nobn-const", "g-mlp", "tanh"])
+def test_a_gradient_penalty_turns_the_critics_batch_norm_into_layer_norm(variant):
+    _, disc = small("dcgan", 28, 1, width=8, variant=variant, penalised=True)
+    assert not kinds(disc, nn.BatchNorm2d)
+    assert kinds(disc, nn.GroupNorm) and all(m.num_groups == 1 for m in kinds(disc, nn.GroupNorm))
+    disc.eval()  # per-sample: ∂D(x)_i/∂x_j = 0 for i ≠ j
+    x = torch.randn(3, 1, 28, 28, requires_grad=True)
+    (g,) = torch.autograd.grad(disc(x)[0], x)
+    assert g[1:].abs().max() == 0 and g[0].abs().max() > 0
+
+
+def test_constant_filters_keep_the_width_at_every_stage():
+    gen, _ = small("dcgan", 32, 3, width=16, variant="g-nobn-const")
+    assert [c.out_channels for c in convs(gen, nn.ConvTranspose2d)] == [16, 16, 3]
+    assert gen.fc.bias is not None and all(c.bias is not None for c in convs(gen, nn.ConvTranspose2d))
+
+
+def test_tanh_variant_has_no_relus():
+    gen, disc = small("dcgan", 28, 1, width=8, variant="tanh")
+    assert not kinds(gen, nn.ReLU) and not kinds(disc, nn.LeakyReLU)
+    assert len(kinds(disc, nn.Tanh)) == 3 and len(kinds(gen, nn.Tanh)) == 3  # 2 hidden + the output in G
+
+
+def test_mlp_generator_is_four_relu_layers_of_eight_times_the_width():
+    gen, _ = small("dcgan", 28, 1, width=8, variant="g-mlp")
+    assert isinstance(gen, MLPImageGenerator)
+    linears = kinds(gen, nn.Linear)
+    assert [m.out_features for m in linears] == [64, 64, 64, 64, 28 * 28] and len(kinds(gen, nn.ReLU)) == 4
+    assert not convs(gen, nn.ConvTranspose2d) and not kinds(gen, nn.BatchNorm2d)
+
+
+def test_deep_resnet_repeats_every_block():
+    gen, disc = small("resnet", 28, 1, width=8, variant="deep")
+    shallow_g, shallow_d = small("resnet", 28, 1, width=8)
+    assert len(kinds(gen, ResnetBlock)) == DEEP_BLOCKS * len(kinds(shallow_g, ResnetBlock))
+    assert len(kinds(disc, ResnetBlock)) == DEEP_BLOCKS * len(kinds(shallow_d, ResnetBlock))
+
+
+@pytest.mark.parametrize("net,variant", [("resnet", "g-mlp"), ("dcgan", "deep"), ("wgangp-resnet", "deep")])
+def test_a_variant_the_net_lacks_is_a_one_line_error(net, variant):
+    with pytest.raises(UsageError, match="model.variant"):
+        small(net, 32, 3, variant=variant)

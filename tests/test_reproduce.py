@@ -321,6 +321,51 @@ def test_charlm_text_states_the_run():
     assert "10 critic steps" in gulrajani2017.charlm_settings(common.config_of("charlm"))
 
 
+def _grid(gp=True, fail=("nonsaturating", "lsgan", "wgan-clip")):
+    cells = {(a, m): True for a in ("baseline", "g-mlp") for m in gulrajani2017.GRID_METHODS}
+    cells[("g-mlp", "wgan-gp")] = gp
+    cells.update({("baseline", m): False for m in fail})
+    return cells
+
+
+def test_architecture_grid_verdict():
+    assert gulrajani2017.grid_verdict(_grid()) is True
+    assert gulrajani2017.grid_verdict(_grid(gp=False)) is False  # WGAN-GP must train every architecture
+    assert gulrajani2017.grid_verdict(_grid(fail=("nonsaturating", "lsgan"))) is False  # clipping never failed
+    missing = _grid()
+    del missing[("baseline", "wgan-gp")]  # a run that did not finish counts as a failure
+    assert gulrajani2017.grid_verdict(missing) is False
+    assert gulrajani2017.grid_summary(_grid()) == "WGAN-GP 2/2, DCGAN 1/2, LSGAN 1/2, WGAN-clip 1/2"
+
+
+def test_grid_success_is_half_the_untrained_fid():
+    assert gulrajani2017.grid_success(199.9, 400.0) and not gulrajani2017.grid_success(200.0, 400.0)
+    assert not gulrajani2017.grid_success(float("nan"), 400.0) and not gulrajani2017.grid_success(None, 400.0)
+
+
+def test_equal_wallclock_fid_reads_the_curve_before_that_time():
+    rows = [{"wall_s": 10.0, "fid": 300.0}, {"wall_s": 20.0, "fid": 200.0}]
+    assert gulrajani2017.equal_wallclock_fid(rows, 25.0, 500.0) == 200.0
+    assert gulrajani2017.equal_wallclock_fid(rows, 15.0, 500.0) == 300.0
+    assert gulrajani2017.equal_wallclock_fid(rows, 5.0, 500.0) == 500.0  # before any evaluation: untrained
+
+
+def test_charlm_verdict():
+    gp_first, gp_last, gan = [0.69, 0.69, 0.69], [0.60, 0.61, 0.60], [0.693, 0.692, 0.693]
+    assert gulrajani2017.charlm_verdict(gp_first, gp_last, gan) is True
+    assert gulrajani2017.charlm_verdict(gp_first, [0.65, 0.66, 0.65], gan) is False  # falls by < 10 %
+    assert gulrajani2017.charlm_verdict(gp_first, [0.50, 0.60, 0.70], gan) is False  # intervals overlap
+    assert gulrajani2017.charlm_verdict(gp_first[:2], gp_last[:2], gan[:2]) is False  # fewer than 3 seeds
+    assert gulrajani2017.charlm_verdict(gp_first, gan, gp_last) is False  # the standard GAN lower
+
+
+def test_gulrajani_sections_list_the_grid_not_the_single_architecture():
+    names = [fn.__name__ for fn in gulrajani2017.SECTIONS]
+    assert names == ["_critic_surfaces", "_clipping_pathology", "_architectures", "_charlm"]
+    assert set(gulrajani2017.QUICK_ARCHITECTURES) <= set(gulrajani2017.ARCHITECTURES)
+    assert len(gulrajani2017.ARCHITECTURES) == 6
+
+
 def test_fid_axes_are_linear():
     rows = [{"step": s, "wall_s": s / 10, "fid": f} for s, f in ((100, 180.0), (200, 120.0), (300, 95.0))]
     fig = common.fid_against({"a": rows, "b": rows}, ("step", "wall_s"))
@@ -329,3 +374,30 @@ def test_fid_axes_are_linear():
     assert fig.axes[0].get_yscale() == "linear"
     ticks = [t for t in fig.axes[0].get_yticks() if 95 <= t <= 180]
     assert 3 <= len(ticks) <= 7  # a few plain ticks inside the data range
+
+
+def test_grid_specs_are_valid_sweeps_of_every_method_and_architecture(tmp_path):
+    from ganscope.config import resolve
+    from ganscope.sweep import expand, parse_spec
+
+    specs = gulrajani2017.grid_specs(Context(tmp_path, quick=False), tuple(gulrajani2017.ARCHITECTURES), 10)
+    assert [s["set"]["net"] for s in specs] == ["dcgan", "resnet"]
+    runs = [r for s in specs for r in expand(parse_spec(s))]
+    assert len(runs) == 6 * 4
+    cfg = resolve(parse_spec(specs[0]).base, [f"{k}={v}" for k, v in {**specs[0]["set"], "method": "lsgan"}.items()])
+    assert (cfg.loss, cfg.optim.d.name, cfg.optim.d.lr, cfg.game.n_d, cfg.game.ema) == ("lsgan", "rmsprop", 1e-4, 1, 0)
+
+
+def test_charlm_specs_differ_only_by_the_methods_own_settings(tmp_path):
+    from ganscope.config import resolve
+    from ganscope.sweep import expand, parse_spec
+
+    cfgs = {}
+    for label in gulrajani2017.CHARLM_METHODS:
+        spec = parse_spec(gulrajani2017.charlm_spec(label, 300, 4, gulrajani2017.CHARLM_QUICK))
+        assert [r.seed for r in expand(spec)] == [0, 1, 2, 3]
+        cfgs[label] = resolve(spec.base, [f"{k}={v}" for k, v in spec.set.items()])
+    gp, gan = cfgs["wgan-gp"], cfgs["standard GAN"]
+    assert (gp.loss, gp.penalty.name, gp.game.n_d) == ("wgan", "wgan-gp", 5)
+    assert (gan.loss, gan.penalty.name, gan.game.n_d) == ("nonsaturating", "none", 1)
+    assert gp.optim == gan.optim and gp.model == gan.model and gp.data == gan.data and gp.train == gan.train

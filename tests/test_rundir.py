@@ -114,6 +114,8 @@ def test_building_a_run_sets_no_global_state_and_prepare_does():
     (IMAGES, []),
     (IMAGES, ["rp.k=3"]),
     (IMAGES, ["net=resnet", "method=r1"]),
+    (IMAGES, ["model.variant=g-mlp", "method=wgan-gp"]),
+    (IMAGES, ["model.variant=tanh", "method=lsgan"]),
     (TEXT, []),
 ])
 def test_build_nets_are_the_tasks_nets(values, overrides):

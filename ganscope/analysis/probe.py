@@ -73,17 +73,16 @@ def probe_parts(run, member: int):
 
 def _image_parts(run):
     from ganscope.data.images import load_images
-    from ganscope.nets.conv import make_image_nets
+    from ganscope.nets.conv import image_nets
 
     cfg = run.cfg
     x = load_images(cfg.data.name, split="train", image_size=cfg.data.image_size or None,
                     skip_bad=cfg.data.skip_bad).x
-    m = cfg.model
 
     def nets(seed):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return make_image_nets(cfg.net, x.shape[-1], x.shape[1], m.latent_dim, m.g_width, m.d_width)
+            return image_nets(cfg, x.shape[-1], x.shape[1])
 
     return run.gen.eval(), lambda n, g: x[torch.randint(len(x), (n,), generator=g)], lambda seed: nets(seed)[1]
 

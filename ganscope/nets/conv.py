@@ -100,25 +100,64 @@ def _dcgan_init(module: nn.Module) -> None:
 # ---- DCGAN ------------------------------------------------------------------------------------------
 
 class DCGANGenerator(nn.Module):
-    """Linear → (g_width, s₀, s₀) → BN → ReLU → (L−1) × [ConvT 4×4/2, BN, ReLU] → ConvT 4×4/2 → tanh."""
+    """Linear → (g_width, s₀, s₀) → BN → ReLU → (L−1) × [ConvT 4×4/2, BN, ReLU] → ConvT 4×4/2 → tanh.
 
-    def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 128, g_width: int = 64):
+    Options (Gulrajani et al. 2017 §5.2): ``bn=False`` drops every BN (the linear and transposed convs then get
+    biases), ``constant=True`` keeps ``g_width`` channels at every stage instead of halving, ``act="tanh"``
+    replaces the ReLUs by tanh.
+    """
+
+    def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 128, g_width: int = 64,
+                 bn: bool = True, constant: bool = False, act: str = "relu"):
         super().__init__()
         _check_generator(channels, latent_dim, g_width)
         s0, n = _stages(image_size)
-        ch = _widths(g_width, n)
+        ch = [g_width] * n if constant else _widths(g_width, n)
         self.image_size, self.channels, self.latent_dim, self.g_width = image_size, channels, latent_dim, g_width
         self.s0 = s0
-        self.fc = nn.Linear(latent_dim, ch[0] * s0 * s0, bias=False)
-        layers = [nn.BatchNorm2d(ch[0]), nn.ReLU()]
+        self.fc = nn.Linear(latent_dim, ch[0] * s0 * s0, bias=not bn)
+        layers = [*_maybe_bn(bn, ch[0]), _act(act)]
         for cin, cout in zip(ch[:-1], ch[1:]):
-            layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+            layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=not bn), *_maybe_bn(bn, cout), _act(act)]
         layers += [nn.ConvTranspose2d(ch[-1], channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         _dcgan_init(self)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(self.fc(z).view(z.shape[0], -1, self.s0, self.s0))
+
+
+def _maybe_bn(bn: bool, c: int) -> list[nn.Module]:
+    return [nn.BatchNorm2d(c)] if bn else []
+
+
+def _act(name: str) -> nn.Module:
+    """The nonlinearity ``name``: "relu", "lrelu" (slope 0.2) or "tanh"."""
+    return {"relu": nn.ReLU, "lrelu": lambda: nn.LeakyReLU(LRELU), "tanh": nn.Tanh}[name]()
+
+
+class MLPImageGenerator(nn.Module):
+    """Gulrajani et al. 2017 §5.2's MLP generator (``gan_64x64`` FCGenerator): 4 × [Linear, ReLU] of ``hidden``
+    units (the paper 512) → Linear to C·S·S → tanh, reshaped to ``(B, C, S, S)``; no normalisation. He-normal
+    weights on the ReLU layers, Glorot-uniform on the output, biases 0 (tflib's ReLULayer / Linear)."""
+
+    def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 128, hidden: int = 512):
+        super().__init__()
+        _check_generator(channels, latent_dim, hidden)
+        _check_int("data.image_size", image_size, 4)
+        self.image_size, self.channels, self.latent_dim, self.g_width = image_size, channels, latent_dim, hidden
+        dims = [latent_dim] + [hidden] * 4
+        layers = [m for a, b in zip(dims[:-1], dims[1:]) for m in (nn.Linear(a, b), nn.ReLU())]
+        self.net = nn.Sequential(*layers, nn.Linear(hidden, channels * image_size ** 2), nn.Tanh())
+        linears = [m for m in self.net if isinstance(m, nn.Linear)]
+        for m in linears[:-1]:
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+        nn.init.xavier_uniform_(linears[-1].weight)
+        for m in linears:
+            nn.init.zeros_(m.bias)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z).view(z.shape[0], self.channels, self.image_size, self.image_size)
 
 
 def _down_plan(size: int) -> tuple[int, int]:
@@ -136,8 +175,10 @@ def _norm_layer(norm: str, c: int, groups: int = 1) -> nn.Module:
     return nn.GroupNorm(groups, c * groups)  # "layer": per sample (and per group) over (C, H, W)
 
 
-def dcgan_d_layers(size: int, in_channels: int, d_width: int, norm: str = "none", groups: int = 1) -> nn.Sequential:
-    """The DCGAN discriminator stack; with ``groups = K`` it holds K such discriminators side by side.
+def dcgan_d_layers(size: int, in_channels: int, d_width: int, norm: str = "none", groups: int = 1,
+                   act: str = "lrelu") -> nn.Sequential:
+    """The DCGAN discriminator stack; with ``groups = K`` it holds K such discriminators side by side;
+    ``act``: "lrelu" (LeakyReLU 0.2, DCGAN's) or "tanh" (Gulrajani et al. 2017 §5.2).
 
     Layer j of the grouped stack is the member's layer j with every channel count multiplied by K and
     ``groups=K``: its tensors are the K members' tensors concatenated along the first axis.
@@ -149,12 +190,12 @@ def dcgan_d_layers(size: int, in_channels: int, d_width: int, norm: str = "none"
     n, s = _down_plan(size)
     ch = _widths(d_width, n)[::-1]
     g = groups
-    layers = [nn.Conv2d(in_channels * g, ch[0] * g, 4, 2, 1, groups=g), nn.LeakyReLU(LRELU)]
+    layers = [nn.Conv2d(in_channels * g, ch[0] * g, 4, 2, 1, groups=g), _act(act)]
     for cin, cout in zip(ch[:-1], ch[1:]):
         layers.append(nn.Conv2d(cin * g, cout * g, 4, 2, 1, bias=norm == "none", groups=g))
         if norm != "none":
             layers.append(_norm_layer(norm, cout, g))
-        layers.append(nn.LeakyReLU(LRELU))
+        layers.append(_act(act))
     layers.append(nn.Conv2d(ch[-1] * g, g, s, groups=g))  # the linear head: one logit per member
     return nn.Sequential(*layers)
 
@@ -165,10 +206,11 @@ class DCGANDiscriminator(nn.Module):
     Any S >= 4 is accepted (the views of RP-GAN are 4–32 px).
     """
 
-    def __init__(self, image_size: int = 32, channels: int = 3, d_width: int = 64, norm: str = "none"):
+    def __init__(self, image_size: int = 32, channels: int = 3, d_width: int = 64, norm: str = "none",
+                 act: str = "lrelu"):
         super().__init__()
         self.image_size, self.channels, self.d_width, self.norm = image_size, channels, d_width, norm
-        self.net = dcgan_d_layers(image_size, channels, d_width, norm)
+        self.net = dcgan_d_layers(image_size, channels, d_width, norm, act=act)
         _dcgan_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -193,10 +235,19 @@ class ResnetBlock(nn.Module):
         return x_s + 0.1 * dx
 
 
-class ResNetGenerator(nn.Module):
-    """Linear → (g_width, s₀, s₀) → L × [block (c → c/2), upsample ×2] → block → lrelu → conv 3×3 → tanh."""
+def _stack(fin: int, fout: int, k: int) -> nn.Module:
+    """``k`` ResnetBlocks, the first fin → fout, the others fout → fout (one block itself when k = 1)."""
+    if k == 1:
+        return ResnetBlock(fin, fout)
+    return nn.Sequential(ResnetBlock(fin, fout), *(ResnetBlock(fout, fout) for _ in range(k - 1)))
 
-    def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 128, g_width: int = 64):
+
+class ResNetGenerator(nn.Module):
+    """Linear → (g_width, s₀, s₀) → L × [block (c → c/2), upsample ×2] → block → lrelu → conv 3×3 → tanh;
+    ``blocks = k``: every block is k blocks in a row (Gulrajani et al. 2017 §5.2's very deep ResNet, scaled)."""
+
+    def __init__(self, image_size: int = 32, channels: int = 3, latent_dim: int = 128, g_width: int = 64,
+                 blocks: int = 1):
         super().__init__()
         _check_generator(channels, latent_dim, g_width)
         s0, n = _stages(image_size)
@@ -204,11 +255,11 @@ class ResNetGenerator(nn.Module):
         self.image_size, self.channels, self.latent_dim, self.g_width = image_size, channels, latent_dim, g_width
         self.s0 = s0
         self.fc = nn.Linear(latent_dim, ch[0] * s0 * s0)
-        blocks = []
+        k, layers = blocks, []
         for cin, cout in zip(ch[:-1], ch[1:]):
-            blocks += [ResnetBlock(cin, cout), nn.Upsample(scale_factor=2, mode="nearest")]
-        blocks.append(ResnetBlock(ch[-1], ch[-1]))
-        self.blocks = nn.Sequential(*blocks)
+            layers += [_stack(cin, cout, k), nn.Upsample(scale_factor=2, mode="nearest")]
+        layers.append(_stack(ch[-1], ch[-1], k))
+        self.blocks = nn.Sequential(*layers)
         self.conv_img = nn.Conv2d(ch[-1], channels, 3, 1, 1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -217,9 +268,10 @@ class ResNetGenerator(nn.Module):
 
 
 class ResNetDiscriminator(nn.Module):
-    """conv 3×3 → block → L × [avg-pool 3×3/2, block (c → 2c)] → lrelu → Linear → logit; no normalisation."""
+    """conv 3×3 → block → L × [avg-pool 3×3/2, block (c → 2c)] → lrelu → Linear → logit; no normalisation;
+    ``blocks = k``: every block is k blocks in a row."""
 
-    def __init__(self, image_size: int = 32, channels: int = 3, d_width: int = 64):
+    def __init__(self, image_size: int = 32, channels: int = 3, d_width: int = 64, blocks: int = 1):
         super().__init__()
         _check_channels(channels)
         _check_int("model.d_width", d_width)
@@ -227,10 +279,10 @@ class ResNetDiscriminator(nn.Module):
         ch = _widths(d_width, n + 1)[::-1]
         self.image_size, self.channels, self.d_width = image_size, channels, d_width
         self.conv_img = nn.Conv2d(channels, ch[0], 3, 1, 1)
-        blocks = [ResnetBlock(ch[0], ch[0])]
+        layers = [_stack(ch[0], ch[0], blocks)]
         for cin, cout in zip(ch[:-1], ch[1:]):
-            blocks += [nn.AvgPool2d(3, stride=2, padding=1), ResnetBlock(cin, cout)]
-        self.blocks = nn.Sequential(*blocks)
+            layers += [nn.AvgPool2d(3, stride=2, padding=1), _stack(cin, cout, blocks)]
+        self.blocks = nn.Sequential(*layers)
         self.fc = nn.Linear(ch[-1] * s0 * s0, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -338,12 +390,34 @@ _NETS = {
     "wgangp-resnet": (WGANGPResNetGenerator, WGANGPResNetDiscriminator),
 }
 
+DEEP_BLOCKS = 8  # "deep": 8 residual blocks where the ResNet has one (28 px: 24 blocks, about 50 conv layers per net)
+
+# The architectures of Gulrajani et al. 2017 §5.2 / Figure 2 as options of the nets (``model.variant``):
+# (generator options, discriminator options); "batch" in D becomes "layer" under a gradient penalty.
+VARIANTS = {
+    "dcgan": {
+        "standard": ({}, {}),  # ganscope's DCGAN: BN in G, no normalisation in D
+        "baseline": ({}, {"norm": "batch"}),  # the paper's DCGAN baseline: BN in G and D
+        "g-nobn-const": ({"bn": False, "constant": True}, {"norm": "batch"}),
+        "g-mlp": ({"mlp": True}, {"norm": "batch"}),
+        "no-norm": ({"bn": False}, {}),
+        "tanh": ({"act": "tanh"}, {"norm": "batch", "act": "tanh"}),
+    },
+    "resnet": {"standard": ({}, {}), "deep": ({"blocks": DEEP_BLOCKS}, {"blocks": DEEP_BLOCKS})},
+    "wgangp-resnet": {"standard": ({}, {})},
+}
+ALL_VARIANTS = tuple(dict.fromkeys(v for net in VARIANTS.values() for v in net))
+
 
 def make_image_nets(net: str, image_size: int, channels: int, latent_dim: int = 128, g_width: int = 64,
-                    d_width: int = 64, d_norm: str = "none") -> tuple[nn.Module, nn.Module]:
+                    d_width: int = 64, d_norm: str = "none", variant: str = "standard",
+                    penalised: bool = False) -> tuple[nn.Module, nn.Module]:
     """``(G, D)`` for ``net`` ∈ IMAGE_NETS at ``image_size`` (see IMAGE_SIZES) with ``channels`` ∈ {1, 3}.
 
     ``d_norm`` (DCGAN only; the ResNets have none by design): "none", "batch" or "layer".
+    ``variant`` ∈ VARIANTS[net]: one of Gulrajani et al. 2017 §5.2's architectures (docs/images_nets.md); it
+    sets D's norm itself. ``penalised``: the critic carries a gradient penalty, so a variant's BatchNorm in D is
+    layer norm instead (the penalty is per input; WGAN-GP's ``gan_64x64`` does the same).
     Parameters are drawn from the global RNG: seed before calling.
     """
     if net not in _NETS:
@@ -352,11 +426,28 @@ def make_image_nets(net: str, image_size: int, channels: int, latent_dim: int = 
         allowed = ", ".join(map(str, IMAGE_SIZES[net]))
         raise UsageError(f"data.image_size: {net!r} supports image sizes {allowed}; got {image_size!r}")
     _check_channels(channels)
+    if variant not in VARIANTS[net]:
+        raise UsageError(f"model.variant: {net!r} has variants {', '.join(VARIANTS[net])}; got {variant!r}")
     if net != "dcgan" and d_norm != "none":
         raise UsageError(f"model.d_norm: {net!r} has no normalisation in D; only 'none' is allowed, got {d_norm!r}")
     if d_norm not in NORMS:
         raise UsageError(f"model.d_norm: unknown norm {d_norm!r}; allowed: {', '.join(NORMS)}")
+    g_opts, d_opts = (dict(o) for o in VARIANTS[net][variant])
+    if net == "dcgan":
+        d_opts.setdefault("norm", d_norm)
+        if penalised and d_opts["norm"] == "batch" and variant != "standard":
+            d_opts["norm"] = "layer"
     g_cls, d_cls = _NETS[net]
-    gen = g_cls(image_size, channels, latent_dim, g_width)
-    disc = d_cls(image_size, channels, d_width, d_norm) if net == "dcgan" else d_cls(image_size, channels, d_width)
-    return gen, disc
+    if g_opts.pop("mlp", False):
+        gen = MLPImageGenerator(image_size, channels, latent_dim, 8 * g_width)
+    else:
+        gen = g_cls(image_size, channels, latent_dim, g_width, **g_opts)
+    return gen, d_cls(image_size, channels, d_width, **d_opts)
+
+
+def image_nets(cfg, image_size: int, channels: int) -> tuple[nn.Module, nn.Module]:
+    """``make_image_nets`` for a run's config: ``cfg.net``, ``cfg.model`` (latent, widths, variant) and whether
+    ``cfg.penalty`` is a gradient penalty (any name but "none")."""
+    m = cfg.model
+    return make_image_nets(cfg.net, image_size, channels, m.latent_dim, m.g_width, m.d_width,
+                           variant=m.variant, penalised=cfg.penalty.name != "none")

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ganscope.data.images import dequantize, load_images, parse_data_spec
-from ganscope.nets.conv import make_image_nets
+from ganscope.nets.conv import image_nets
 from ganscope.nets.rp import RPDiscriminator
 from ganscope.tasks.kinds import ImageKind
 from ganscope.tasks.single import SingleModelTask
@@ -34,7 +34,7 @@ class ImageTask(ImageKind, SingleModelTask):
         channels, size = self.data.x.shape[1], self.data.x.shape[-1]
         m = cfg.model
         torch.manual_seed(cfg.seed)
-        self.gen, disc = make_image_nets(cfg.net, size, channels, m.latent_dim, m.g_width, m.d_width)
+        self.gen, disc = image_nets(cfg, size, channels)
         self.disc = RPDiscriminator(cfg.rp.k, channels, size, m.d_width, cfg.seed,
                                    view_width=cfg.rp.view_width or None) if cfg.rp.k > 1 else disc
 
