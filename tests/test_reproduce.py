@@ -401,3 +401,32 @@ def test_charlm_specs_differ_only_by_the_methods_own_settings(tmp_path):
     assert (gp.loss, gp.penalty.name, gp.game.n_d) == ("wgan", "wgan-gp", 5)
     assert (gan.loss, gan.penalty.name, gan.game.n_d) == ("nonsaturating", "none", 1)
     assert gp.optim == gan.optim and gp.model == gan.model and gp.data == gan.data and gp.train == gan.train
+
+
+def test_the_convergence_matrix_section_from_stubbed_sweeps(tmp_path, monkeypatch):
+    """The section's bookkeeping without training: every row's cells, the pooled k/n with its Wilson interval,
+    the verdicts and the report schema, from sweeps stubbed to R1 converging on every seed and nothing else."""
+    def fake_sweep(ctx, spec, sub):
+        run = tmp_path / sub / "run"
+        run.mkdir(parents=True, exist_ok=True)
+        r1 = spec["set"]["method"] == "r1"
+        (run / "metrics.jsonl").write_text("".join(json.dumps(
+            {"step": s, "w1_finite": 0.05 if r1 else 0.5, "grad_sq_real": 0.001 if r1 else 3.0}) + "\n"
+            for s in (200, 400)))
+        rows = [{"game.scheme": s, "done": 2, "failed": 0, "success": 1.0 if r1 else 0.0}
+                for s in spec["grid"]["game.scheme"]]
+        return rows, {"a": ({}, run)}
+
+    monkeypatch.setattr(mescheder2018, "sweep", fake_sweep)
+    sec = mescheder2018._convergence_matrix(Context(tmp_path, problem="line"))
+    verdicts = {c["quantity"]: (c["measured"], c["verdict"]) for c in sec["comparisons"]}
+    assert verdicts["R1"] == ("4/4 seeds converged (100%, 95 % CI 51%–100%)", "agrees")
+    assert verdicts["R2"][1] == "differs" and verdicts["unregularised"][1] == "agrees"
+    assert verdicts["WGAN, 5 critic steps"][0].startswith("0/2 seeds")  # AltGD only
+    rows = {r[0]: r for r in sec["tables"][0]["rows"]}
+    assert rows["R1"][1:] == ["2/2", "2/2", "0.05", "0.001"] and rows["WGAN-GP, 5 critic steps"][1] == "n/a"
+    assert (tmp_path / "matrix" / "distance_to_equilibrium.png").is_file()
+    from ganscope.report import validate
+
+    validate({"paper": "mescheder2018", "title": "t", "citation": "c", "mode": "quick", "command": "x",
+              "wall_s": 1.0, "created": "2026-12-01T00:00:00Z", "sections": [sec]})

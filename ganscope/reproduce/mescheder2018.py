@@ -7,7 +7,7 @@ import csv
 import numpy as np
 
 from ganscope.plots import plt, save
-from ganscope.reproduce.common import compare, figure, section, sweep, table
+from ganscope.reproduce.common import compare, evaluations, figure, section, sweep, table
 
 TITLE = "Which Training Methods for GANs do actually Converge?"
 CITATION = "Lars Mescheder, Andreas Geiger, Sebastian Nowozin. ICML 2018."
