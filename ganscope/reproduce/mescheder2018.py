@@ -180,7 +180,7 @@ def _median_distance(rows: list[dict]) -> list[str]:
 
 def _distance_curves(histories: dict, scale: float | None):
     """Per method, the median over its seeds of w1_finite and grad_sq_real against the generator step."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.3))
     for label, runs in histories.items():
         runs = [r for r in runs if r]
         if not runs:
@@ -196,8 +196,8 @@ def _distance_curves(histories: dict, scale: float | None):
             ax.axhline(limit, color="k", ls="--", lw=0.8)
         ax.set(yscale="log", xlabel="generator step", title=title)
         ax.grid(True, alpha=0.3)
-    axes[1].legend(fontsize=7, ncol=2)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.11, 1, 1))
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=5, fontsize=8, frameon=False)
     return fig
 
 
