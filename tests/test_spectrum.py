@@ -301,10 +301,10 @@ def run_dir(tmp_path_factory):
 def test_spectrum_of_a_stored_run(run_dir):
     out = S.spectrum_of_run(run_dir, batch=64)
     assert out["method"] == "dense" and out["n_params"] == 42 + 33 == len(out["eigenvalues"])
-    assert (out["n_gen_params"], out["h"], out["scheme"]) == (42, 1e-4, "altgd")  # r1 preset: RMSProp 1e-4
+    assert (out["n_gen_params"], out["h"], out["scheme"]) == (42, 1e-3, "altgd")  # the toy2d recipe: Adam 1e-3
     assert out["source"]["penalty"] == "r1" and out["source"]["weight"] == 20.0 and out["source"]["step"] == 20
     lam = np.array([complex(*p) for p in out["eigenvalues"]])
-    assert out["spectral_radius_simgd"] == pytest.approx(np.abs(1 + 1e-4 * lam).max(), rel=1e-14)
+    assert out["spectral_radius_simgd"] == pytest.approx(np.abs(1 + 1e-3 * lam).max(), rel=1e-14)
     assert out["local_verdict"] == dirac.local_verdict(out["spectral_radius_altgd"])
     run10, run20 = rundir.open_run(run_dir, step=10), rundir.open_run(run_dir)
     assert (run10.step, run20.step) == (10, 20)
