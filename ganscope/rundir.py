@@ -241,15 +241,10 @@ def build_nets(cfg: Config, state: dict | None = None) -> tuple[nn.Module, nn.Mo
     m, kind = cfg.model, task_class(cfg.data.name).kind
     with torch.random.fork_rng(devices=[]):
         if kind == "images":
-            from ganscope.nets.conv import image_nets
-            from ganscope.nets.rp import RPDiscriminator
+            from ganscope.nets.rp import run_image_nets
 
             channels, size = _image_shape(cfg, state)
-            gen, disc = image_nets(cfg, size, channels)
-            if cfg.rp.k == 1:
-                return gen, disc
-            return gen, RPDiscriminator(cfg.rp.k, channels, size, m.d_width, cfg.seed,
-                                        view_width=cfg.rp.view_width or None)
+            return run_image_nets(cfg, size, channels)
         if kind == "text":
             from ganscope.data.text import load_text
             from ganscope.nets.charcnn import make_char_nets

@@ -245,3 +245,15 @@ class RPDiscriminator(nn.Module):
     def g_loss_total(g_loss: torch.Tensor) -> torch.Tensor:
         """The generator's objective: the mean over the K discriminators' losses (shape (K,))."""
         return g_loss.mean()
+
+
+def run_image_nets(cfg, image_size: int, channels: int) -> tuple[nn.Module, nn.Module]:
+    """A run's image generator and critic from its config: ``conv.image_nets``, with the critic replaced by
+    ``rp.k`` discriminators on random projections (seeded by ``cfg.seed``) when ``rp.k > 1``."""
+    from ganscope.nets.conv import image_nets
+
+    gen, disc = image_nets(cfg, image_size, channels)
+    if cfg.rp.k == 1:
+        return gen, disc
+    return gen, RPDiscriminator(cfg.rp.k, channels, image_size, cfg.model.d_width, cfg.seed,
+                                view_width=cfg.rp.view_width or None)

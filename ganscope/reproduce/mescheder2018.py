@@ -3,6 +3,7 @@ the Dirac-GAN lab, the convergence matrix of methods × 2-D problems × update s
 from __future__ import annotations
 
 import csv
+import functools
 
 import numpy as np
 
@@ -70,6 +71,7 @@ HOLD = 3
 CONVERGES, FAILS = 0.8, 0.4  # row verdicts: k/n ≥ 0.8 (≤ 0.4) with the Wilson 95 % interval above (below) ½
 
 
+@functools.lru_cache(maxsize=None)
 def problem_scale(problem: str, n: int = 100_000) -> float:
     """s = E‖x − E x‖ of a 2-D problem (a large fixed sample): the W1 of a generator collapsed onto the mean."""
     import torch

@@ -11,8 +11,7 @@ import numpy as np
 import torch
 
 from ganscope.data.images import dequantize, load_images, parse_data_spec
-from ganscope.nets.conv import image_nets
-from ganscope.nets.rp import RPDiscriminator
+from ganscope.nets.rp import run_image_nets
 from ganscope.tasks.kinds import ImageKind
 from ganscope.tasks.single import SingleModelTask
 from ganscope.tasks.toy2d import EVAL_SEED_OFFSET
@@ -32,11 +31,8 @@ class ImageTask(ImageKind, SingleModelTask):
         self.data = load_images(cfg.data.name, split="train", image_size=cfg.data.image_size or None,
                                 skip_bad=cfg.data.skip_bad)
         channels, size = self.data.x.shape[1], self.data.x.shape[-1]
-        m = cfg.model
         torch.manual_seed(cfg.seed)
-        self.gen, disc = image_nets(cfg, size, channels)
-        self.disc = RPDiscriminator(cfg.rp.k, channels, size, m.d_width, cfg.seed,
-                                   view_width=cfg.rp.view_width or None) if cfg.rp.k > 1 else disc
+        self.gen, self.disc = run_image_nets(cfg, size, channels)
 
     @property
     def reference(self) -> str:
