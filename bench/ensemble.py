@@ -1,47 +1,147 @@
-"""Benchmark: aggregate steps/s of an ensemble of 32 2-D GANs (one batched model) against the same 32 runs
-one after another, measured in one run; and steps/s of a single 3 × 128 MLP run with R1 at batch 256.
+"""Benchmark: 2-D GAN steps (``configs/toy2d.yaml``: R1 γ 20 on 8 Gaussians, Adam 1e-3 (0.5, 0.9), EMA 0.99).
 
-Target (issue 3): ensemble ≥ 8× on the CI machine (2 cores). Only the game steps are timed (no evaluation,
-logging or start-up). Run: .venv/bin/python bench/ensemble.py [steps]
+(b) a single run, 3 × 128 MLPs, batch 256: ganscope's ``Run`` step (``run.game.step``) against a plain
+    hand-written PyTorch loop (``PlainLoop``) on the same MLPs (the same initial weights), the same data sampler
+    and the same optimizers. Target: ganscope's time ≤ the plain loop's (ratio plain / ganscope ≥ 1).
+(c) an ensemble of 32 runs (one batched model) against the same 32 runs one after another, 3 × 64 / batch 128
+    (target ≥ 8×) and 3 × 128 / batch 256 (target ≥ 3×). One block of the ensemble is S steps; one block of the
+    sequential side is S steps of each of the 32 runs; the blocks alternate (``_harness.interleaved``).
+(t) threads: the single run of (b) at 2 torch threads against 1 (reported only; train.threads' default).
+
+Only game steps are timed (no evaluation, logging or start-up). Run: .venv/bin/python bench/ensemble.py [--quick]
 """
-import sys
-import time
+from __future__ import annotations
 
-from ganscope.config import resolve
+import copy
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+
+from _harness import interleaved, ms, repeat, row, thread_counts, threads
+from ganscope.config import load_yaml, resolve
+from ganscope.game import make_optimizer
+from ganscope.nets.mlp import MLP
+from ganscope.shipped import find_config
 from ganscope.train import Run
 
 E = 32
 
 
-def steps_per_second(values: dict, steps: int) -> float:
-    run = Run(resolve(values), "/nonexistent")
-    for i in range(3):  # warm-up
-        run.game.step(i)
-    t0 = time.perf_counter()
-    for i in range(steps):
-        run.game.step(i)
-    return steps / (time.perf_counter() - t0)
+def toy_config(width: int, batch: int, **top):
+    values = load_yaml(find_config("toy2d"))
+    values["model"] = {**values["model"], "g_width": width, "d_width": width}
+    values["data"] = {**values["data"], "batch_size": batch}
+    values["train"] = {**values.get("train", {}), "plots": False, "diagnostics": False}
+    return resolve({**values, **top})
 
 
-def compare(label: str, values: dict, steps: int):
-    ens = E * steps_per_second({**values, "ensemble": E}, steps)
-    t_seq = sum(steps / steps_per_second({**values, "seed": s}, steps) for s in range(E))
-    seq = E * steps / t_seq
-    print(f"{label:<38} ensemble {ens:8.0f} member-steps/s | sequential {seq:7.0f} steps/s | "
-          f"ratio {ens / seq:5.1f}x (target >= 8x: {'met' if ens / seq >= 8 else 'MISSED'})")
+def run_step(cfg):
+    """``run.game.step`` of a fresh ``train.Run`` (never trained, so nothing is written), as a closure."""
+    run = Run(cfg, os.devnull)
+    counter = [0]
+
+    def step():
+        run.game.step(counter[0])
+        counter[0] += 1
+    return step
 
 
-def main(steps=40):
-    r1 = {"method": "r1"}
-    single = steps_per_second({**r1, "model": {"g_width": 128, "d_width": 128}, "data": {"batch_size": 256}}, 200)
-    print(f"single run, 3x128 MLP, R1, batch 256: {single:.0f} steps/s")
-    compare("R1, 3x32 MLP, batch 64", {**r1, "model": {"g_width": 32, "d_width": 32},
-                                       "data": {"batch_size": 64}}, steps)
-    compare("R1, 3x64 MLP, batch 128", {**r1, "model": {"g_width": 64, "d_width": 64},
-                                        "data": {"batch_size": 128}}, steps)
-    compare("R1, 3x128 MLP, batch 256", {**r1, "model": {"g_width": 128, "d_width": 128},
-                                         "data": {"batch_size": 256}}, steps // 2)
+class PlainLoop:
+    """The loop a user writes: nn.Linear MLPs, D step (non-saturating loss + (γ/2)·E‖∇ₓD(x)‖² on the real batch,
+    one backward, Adam), then G step with D frozen, then the EMA of G."""
+
+    def __init__(self, cfg):
+        m = cfg.model
+        torch.manual_seed(cfg.seed)  # the task's initialisation order: G then D under the member's seed
+        self.gen = MLP(m.latent_dim, 2, m.g_depth, m.g_width, m.activation)
+        self.disc = MLP(2, 1, m.d_depth, m.d_width, m.activation)
+        self.ema = copy.deepcopy(self.gen).requires_grad_(False)
+        self.beta, self.gamma = cfg.game.ema, cfg.penalty.weight
+        self.opt_g = make_optimizer(self.gen.parameters(), cfg.optim.g)
+        self.opt_d = make_optimizer(self.disc.parameters(), cfg.optim.d)
+        from ganscope.data.toy2d import get_dataset
+
+        self.data, self.batch, self.latent = get_dataset(cfg.data.name), cfg.data.batch_size, m.latent_dim
+        self.rng = torch.Generator().manual_seed(cfg.seed)
+
+    def step(self):
+        x = self.data.sample(self.batch, self.rng).requires_grad_(True)
+        self.disc.requires_grad_(True)
+        with torch.no_grad():
+            fake = self.gen(torch.randn(self.batch, self.latent, generator=self.rng))
+        d_real, d_fake = self.disc(x).squeeze(-1), self.disc(fake).squeeze(-1)
+        (g,) = torch.autograd.grad(d_real.sum(), x, create_graph=True)
+        loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean() + self.gamma / 2 * g.pow(2).sum(1).mean()
+        self.opt_d.zero_grad()
+        loss.backward()
+        self.opt_d.step()
+        self.disc.requires_grad_(False)
+        g_loss = F.softplus(-self.disc(self.gen(torch.randn(self.batch, self.latent, generator=self.rng)))).mean()
+        self.opt_g.zero_grad()
+        g_loss.backward()
+        self.opt_g.step()
+        with torch.no_grad():
+            for pe, p in zip(self.ema.parameters(), self.gen.parameters()):
+                pe.lerp_(p, 1 - self.beta)
+
+
+def single_rows(quick: bool) -> list[dict]:
+    """(b) and (t)."""
+    steps, repeats = (20, 3) if quick else (100, 9)
+    cfg = toy_config(128, 256)
+    ours, plain = run_step(cfg), PlainLoop(cfg).step
+    rows = []
+    for t in thread_counts(quick):
+        with threads(t):
+            res = interleaved({"ganscope": repeat(ours, steps), "plain": repeat(plain, steps)}, repeats)
+        rows.append(row(f"2-D single run 3x128 R1 b256 t{t}", "plain-loop time / ganscope time",
+                        res["plain"] / res["ganscope"], ">= 1", threads=t,
+                        ganscope_steps_per_s=round(steps / res["ganscope"], 1),
+                        plain_steps_per_s=round(steps / res["plain"], 1)))
+    if not quick and (os.cpu_count() or 1) > 1:
+        def at(n):
+            def block():
+                with threads(n):
+                    repeat(ours, steps)()
+            return block
+        res = interleaved({"t1": at(1), "t2": at(2)}, repeats)
+        rows.append(row("2-D single run 3x128: 2 threads vs 1", "1-thread time / 2-thread time",
+                        res["t1"] / res["t2"], None, steps_per_s_1=round(steps / res["t1"], 1),
+                        steps_per_s_2=round(steps / res["t2"], 1)))
+    return rows
+
+
+def ensemble_rows(quick: bool) -> list[dict]:
+    """(c)."""
+    cases = [(64, 128, ">= 8")] if quick else [(64, 128, ">= 8"), (128, 256, ">= 3")]
+    steps, repeats = (3, 3) if quick else (10, 5)
+    rows = []
+    for width, batch, target in cases:
+        ens = run_step(toy_config(width, batch, ensemble=E))
+        singles = [run_step(toy_config(width, batch, seed=s)) for s in range(E)]
+
+        def sequential():
+            for s in singles:
+                for _ in range(steps):
+                    s()
+        for t in thread_counts(quick):
+            with threads(t):
+                res = interleaved({"ensemble": repeat(ens, steps), "sequential": sequential}, repeats)
+            rows.append(row(f"ensemble {E} vs sequential 3x{width} b{batch} t{t}", "sequential time / ensemble time",
+                            res["sequential"] / res["ensemble"], target, threads=t,
+                            ensemble_member_steps_per_s=round(E * steps / res["ensemble"], 1),
+                            sequential_steps_per_s=round(E * steps / res["sequential"], 1),
+                            ensemble_ms_per_step=ms(res["ensemble"], steps)))
+    return rows
+
+
+def main(quick: bool = False) -> list[dict]:
+    return single_rows(quick) + ensemble_rows(quick)
 
 
 if __name__ == "__main__":
-    main(*map(int, sys.argv[1:]))
+    from _harness import print_rows
+
+    print_rows(main("--quick" in sys.argv[1:]))

@@ -1,132 +1,324 @@
-"""Benchmark: image GAN steps, ratios measured in one run (2 torch threads).
+"""Benchmark: image GAN steps, ganscope's game against reference loops written from the peers' structure.
 
-(a) GAN_stability ResNet GAN (32 px RGB, widest width 64, batch 32), non-saturating loss, R1 (γ = 10):
-    steps/s of one D step + one G step with dense R1 (every D step) vs lazy R1 (``penalties.lazy``: every 16
-    D steps with gain 16). Timed in blocks of 16 steps (one lazy cycle).
-(b) RP-GAN, K = 12 at 64 px RGB (the paper's geometry, 32×32 views), ``d_width`` 64 (view width 19), batch 64:
-    forward + backward of the discriminators' summed non-saturating losses (projections included) with the
-    grouped network vs a Python loop over the K standalone members (``member(k)``), and vs ``forward_loop``.
-    Timed in blocks of 4 steps.
+(a) R1 D+G step, GAN_stability's ResNet (``resnet``, widths 64, latent 64), batch 64, dense R1 (γ = 20, i.e.
+    GAN_stability's reg_param 10), RMSProp 1e-4, EMA 0.999 (``configs/images.yaml``): ganscope's ``Game.step``
+    against a GAN_stability-style trainer step on the same modules and data (``StabilityTrainer``:
+    ``dloss_real.backward(retain_graph=True)``, R1 from the same real forward, ``dloss_fake.backward()``, one
+    optimizer step; then the G step with D's gradients toggled off; then the EMA update), at 32 px RGB and
+    28 px grey. Target: ≤ 0.7 (32 px), ≤ 0.8 (28 px) of the reference's time.
+(d) RP-GAN D+G step (DCGAN G; K DCGAN discriminators on random projections, equal-size width; Adam 2e-4,
+    β₁ 0.5; non-saturating), batch 64, K = 12 and 24 at 64 and 32 px RGB: ganscope's grouped discriminators
+    in ``Game.step`` against rpgan's approach, a loop over K standalone discriminators (each its own view and
+    loss, the losses summed; one optimizer over all). Target ≥ 3× on CPU.
+(f) bf16 against fp32, the R1 step of (a) at 32 px: with ``train.precision: bf16`` where the config has it,
+    else ``torch.autocast("cpu", bfloat16)`` around the step. Target ≥ 1.5× faster.
+(g) channels_last against NCHW: ganscope's step of (a) and (d) with ``model.channels_last`` true and false
+    (where the config has the field; reported only).
 
-Each rate is the median over the repeated blocks after one warm-up block; the variants' blocks are interleaved.
-
-Run: .venv/bin/python bench/images.py [--repeats 5] [--out bench.json]
+Both sides of a row start from the same modules (deep copies), draw batches uniformly from the same fixed
+image tensor (random values in [−1, 1]: timing does not depend on the pixels) and latents with their own
+generators; blocks of steps are interleaved and the median block time is compared (``_harness``).
+Run: .venv/bin/python bench/images.py [--quick]
 """
-import argparse
-import statistics
-import time
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import sys
 
 import torch
+import torch.nn.functional as F
 
-from ganscope.io import json_safe, write_json
-from ganscope.nets.conv import make_image_nets, param_count
+from _harness import interleaved, ms, repeat, row, thread_counts, threads
+from ganscope.config import TrainConfig, load_yaml, resolve
+from ganscope.game import Game, GameRules, Player, make_optimizer
+from ganscope.nets.conv import make_image_nets
 from ganscope.nets.rp import RPDiscriminator
-from ganscope.objectives import get_objective
-from ganscope.penalties import lazy, r1
+from ganscope.rng import Streams
+from ganscope.shipped import find_config
 
-NS = get_objective("nonsaturating")
-
-
-def median_rates(fns: dict, steps: int, repeats: int, warmup: int = 1) -> dict:
-    """Median over ``repeats`` blocks of ``steps`` calls of ``fn(i)`` of the calls per second, for each fn.
-
-    The blocks of the different fns are interleaved (round robin), so that a varying load on a shared
-    machine hits every variant alike.
-    """
-    counters = dict.fromkeys(fns, 0)
-    rates = {name: [] for name in fns}
-    for rep in range(warmup + repeats):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            for _ in range(steps):
-                fn(counters[name])
-                counters[name] += 1
-            if rep >= warmup:
-                rates[name].append(steps / (time.perf_counter() - t0))
-    return {name: statistics.median(r) for name, r in rates.items()}
+N_IMAGES = 2048  # the fixed pool of training images each side draws its batches from
+BATCH = 64
+R1_TARGETS = {32: "<= 0.7", 28: "<= 0.8"}
 
 
-def r1_gan(every: int, batch=32, size=32, width=64, gamma=10.0, latent=128):
-    """One D step (NS loss + R1, dense or lazy) + one G step of the ResNet GAN, as a function of the step."""
-    torch.manual_seed(0)
-    gen, disc = make_image_nets("resnet", size, 3, latent, width, width)
-    opt_g = torch.optim.RMSprop(gen.parameters(), 1e-4)
-    opt_d = torch.optim.RMSprop(disc.parameters(), 1e-4)
-    penalty = lazy(r1, every)
-    real = torch.rand(batch, 3, size, size) * 2 - 1
+def image_config(**over) -> object:
+    """``configs/images.yaml`` with the given nested overrides (a validated Config)."""
+    values = load_yaml(find_config("images"))
+    for key, value in over.items():
+        node = values
+        *path, last = key.split(".")
+        for p in path:
+            node = node.setdefault(p, {})
+        node[last] = value
+    return resolve(values)
 
-    def step(i):
+
+def has_field(cls, name: str) -> bool:
+    return any(f.name == name for f in dataclasses.fields(cls))
+
+
+def pool(channels: int, size: int, seed: int = 0) -> torch.Tensor:
+    return torch.rand(N_IMAGES, channels, size, size, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+
+
+class BatchTask:
+    """The part of the task protocol ``Game`` reads, over a fixed image tensor: uniform draws with replacement
+    and latents, both from one stream (as ``tasks.single.SingleModelTask``)."""
+
+    event_dims = 3
+
+    def __init__(self, data: torch.Tensor, batch: int, latent_dim: int, seed: int = 0):
+        self.data, self.batch, self.latent_dim = data, batch, latent_dim
+        self.streams = Streams([seed], members=False)
+
+    def real(self) -> torch.Tensor:
+        return self.data[torch.randint(len(self.data), (self.batch,), generator=self.streams.generators[0])]
+
+    def latent(self, n=None) -> torch.Tensor:
+        return self.streams.randn((n or self.batch, self.latent_dim))
+
+    @staticmethod
+    def g_loss_total(g_loss):
+        return g_loss.mean()
+
+
+def ganscope_step(cfg, gen, disc, data, context=contextlib.nullcontext):
+    """``Game.step`` as ``train.Run`` builds it (players, optimizers, rules from the config), as a closure."""
+    players = (Player(gen, make_optimizer(gen.parameters(), cfg.optim.g)),
+               Player(disc, make_optimizer(disc.parameters(), cfg.optim.d)))
+    game = Game(GameRules.from_config(cfg), *players, BatchTask(data, cfg.data.batch_size, cfg.model.latent_dim))
+    counter = [0]
+
+    def step():
+        with context():
+            game.step(counter[0])
+        counter[0] += 1
+    return step
+
+
+def _toggle(net, on: bool):
+    for p in net.parameters():
+        p.requires_grad_(on)
+
+
+def _ema(target, source, beta: float):
+    """GAN_stability's ``update_average``: p_tgt ← β p_tgt + (1 − β) p_src."""
+    with torch.no_grad():
+        for pt, ps in zip(target.parameters(), source.parameters()):
+            pt.copy_(beta * pt + (1 - beta) * ps)
+
+
+class StabilityTrainer:
+    """A GAN_stability-style trainer (``gan_training/train.py``'s structure, written here): D step with the real
+    loss's backward kept for R1 on the same forward, reg_param·E‖∇D(x)‖² backward, the fake loss's backward, one
+    D step; G step with D frozen; EMA of G. BCE with logits (= the non-saturating loss)."""
+
+    def __init__(self, gen, disc, cfg, data):
+        self.gen, self.disc, self.data = gen, disc, data
+        self.ema = copy.deepcopy(gen).requires_grad_(False) if cfg.game.ema > 0 else None
+        self.beta, self.batch, self.latent_dim = cfg.game.ema, cfg.data.batch_size, cfg.model.latent_dim
+        self.reg_param = cfg.penalty.weight / 2 if cfg.penalty.name == "r1" else 0.0  # γ = 2·reg_param
+        self.opt_g = make_optimizer(gen.parameters(), cfg.optim.g)
+        self.opt_d = make_optimizer(disc.parameters(), cfg.optim.d)
+        self.rng = torch.Generator().manual_seed(1)
+
+    def _loss(self, d_out, target: float):
+        return F.binary_cross_entropy_with_logits(d_out, torch.full_like(d_out, target))
+
+    def d_step(self, x_real, z):
+        _toggle(self.gen, False)
+        _toggle(self.disc, True)
+        self.opt_d.zero_grad()
+        if self.reg_param:
+            x_real.requires_grad_()
+        d_real = self.disc(x_real)
+        dloss_real = self._loss(d_real, 1)
+        if self.reg_param:
+            dloss_real.backward(retain_graph=True)
+            (g,) = torch.autograd.grad(d_real.sum(), x_real, create_graph=True)
+            (self.reg_param * g.pow(2).reshape(len(g), -1).sum(1).mean()).backward()
+        else:
+            dloss_real.backward()
         with torch.no_grad():
-            fake = gen(torch.randn(batch, latent))
-        loss = NS.d_loss(disc(real), disc(fake))
-        pen = penalty(disc, real, gamma, step=i)
-        opt_d.zero_grad(set_to_none=True)
-        (loss if pen is None else loss + pen).backward()
-        opt_d.step()
-        opt_g.zero_grad(set_to_none=True)
-        NS.g_loss(disc(gen(torch.randn(batch, latent)))).backward()
-        opt_g.step()
+            x_fake = self.gen(z)
+        self._loss(self.disc(x_fake), 0).backward()
+        self.opt_d.step()
 
-    return step, param_count(gen), param_count(disc)
+    def g_step(self, z):
+        _toggle(self.gen, True)
+        _toggle(self.disc, False)
+        self.opt_g.zero_grad()
+        self._loss(self.disc(self.gen(z)), 1).backward()
+        self.opt_g.step()
+
+    def step(self):
+        x = self.data[torch.randint(len(self.data), (self.batch,), generator=self.rng)]
+        self.d_step(x, torch.randn(self.batch, self.latent_dim, generator=self.rng))
+        self.g_step(torch.randn(self.batch, self.latent_dim, generator=self.rng))
+        if self.ema is not None:
+            _ema(self.ema, self.gen, self.beta)
 
 
-def rp_d_step(mode: str, k=12, batch=64, size=64, d_width=64):
-    """Forward + backward of the K discriminators' summed NS losses: grouped, standalone loop, or forward_loop."""
+class RPLoopTrainer:
+    """rpgan's approach (``ayanc/rpgan``: one discriminator per projection, built and run one after another),
+    written here in PyTorch: views by the same fixed filters, K standalone DCGAN discriminators, the sum of their
+    non-saturating D losses, one Adam over all; G minimises the mean of the K G losses; EMA of G if configured."""
+
+    def __init__(self, gen, rp: RPDiscriminator, cfg, data):
+        self.gen, self.data, self.proj = gen, data, rp.projections
+        self.members = [rp.member(k) for k in range(rp.k)]
+        self.ema = copy.deepcopy(gen).requires_grad_(False) if cfg.game.ema > 0 else None
+        self.beta, self.batch, self.latent_dim = cfg.game.ema, cfg.data.batch_size, cfg.model.latent_dim
+        self.opt_g = make_optimizer(gen.parameters(), cfg.optim.g)
+        self.opt_d = make_optimizer([p for m in self.members for p in m.parameters()], cfg.optim.d)
+        self.rng = torch.Generator().manual_seed(1)
+
+    def _logits(self, x):
+        v = self.proj(x)
+        return [m(v[:, k:k + 1]) for k, m in enumerate(self.members)]
+
+    def step(self):
+        x = self.data[torch.randint(len(self.data), (self.batch,), generator=self.rng)]
+        for m in self.members:
+            _toggle(m, True)
+        with torch.no_grad():
+            fake = self.gen(torch.randn(self.batch, self.latent_dim, generator=self.rng))
+        self.opt_d.zero_grad()
+        d_loss = sum(F.softplus(-r).mean() + F.softplus(f).mean() for r, f in zip(self._logits(x), self._logits(fake)))
+        d_loss.backward()
+        self.opt_d.step()
+        for m in self.members:
+            _toggle(m, False)
+        self.opt_g.zero_grad()
+        fake = self.gen(torch.randn(self.batch, self.latent_dim, generator=self.rng))
+        g_losses = [F.softplus(-f).mean() for f in self._logits(fake)]
+        (sum(g_losses) / len(g_losses)).backward()
+        self.opt_g.step()
+        if self.ema is not None:
+            _ema(self.ema, self.gen, self.beta)
+
+
+def r1_nets(cfg, size: int, channels: int):
     torch.manual_seed(0)
-    disc = RPDiscriminator(k, 3, size, d_width)
-    real, fake = torch.rand(batch, 3, size, size) * 2 - 1, torch.rand(batch, 3, size, size) * 2 - 1
-    members = [disc.member(j) for j in range(k)]
-
-    def logits(x):
-        if mode == "grouped":
-            return disc(x)
-        if mode == "forward_loop":
-            return disc.forward_loop(x)
-        v = disc.views(x)
-        return torch.stack([m(v[:, j:j + 1]) for j, m in enumerate(members)])
-
-    def step(_):
-        NS.d_loss(logits(real), logits(fake)).sum().backward()
-
-    return step, disc
+    m = cfg.model
+    return make_image_nets(cfg.net, size, channels, m.latent_dim, m.g_width, m.d_width, penalised=True)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--out", default=None, help="write the results as JSON here")
-    args, _ = parser.parse_known_args(argv)  # bench/run.py passes its own arguments
-    torch.set_num_threads(2)
-    res = {"threads": torch.get_num_threads(), "repeats": args.repeats}
+def r1_rows(quick: bool, repeats: int, steps: int) -> list[dict]:
+    """(a): ganscope's R1 step against the GAN_stability-style step, per image shape and thread count."""
+    rows = []
+    cases = [(32, 3)] if quick else [(32, 3), (28, 1)]
+    for t in thread_counts(quick):
+        for size, channels in cases:
+            cfg = image_config(**{"net": "resnet", "method": "r1", "data.batch_size": BATCH, "data.image_size": size})
+            gen, disc = r1_nets(cfg, size, channels)
+            data = pool(channels, size)
+            ours = ganscope_step(cfg, gen, disc, data)
+            ref = StabilityTrainer(copy.deepcopy(gen), copy.deepcopy(disc), cfg, data).step
+            with threads(t):
+                res = interleaved({"ganscope": repeat(ours, steps), "reference": repeat(ref, steps)}, repeats)
+            label = "RGB" if channels == 3 else "grey"
+            rows.append(row(f"image R1 D+G step {size}px {label} t{t}", "ganscope time / GAN_stability-style time",
+                            res["ganscope"] / res["reference"], R1_TARGETS[size], threads=t, batch=BATCH,
+                            ganscope_ms=ms(res["ganscope"], steps), reference_ms=ms(res["reference"], steps)))
+    return rows
 
-    (dense, n_g, n_d), (lazy16, _, _) = r1_gan(1), r1_gan(16)
-    rates = median_rates({"dense": dense, "lazy16": lazy16}, 16, args.repeats)  # 16 steps = one lazy cycle
-    res["r1"] = {"net": "resnet", "image_size": 32, "width": 64, "batch": 32, "g_params": n_g, "d_params": n_d,
-                 "dense_steps_per_s": rates["dense"], "lazy16_steps_per_s": rates["lazy16"],
-                 "ratio": rates["lazy16"] / rates["dense"]}
 
-    steps = {mode: rp_d_step(mode) for mode in ("grouped", "loop", "forward_loop")}
-    rates = median_rates({mode: s for mode, (s, _) in steps.items()}, 4, args.repeats)
-    disc = steps["grouped"][1]
-    res["rp"] = {"k": 12, "image_size": 64, "view_size": disc.projections.view_size, "d_width": 64,
-                 "view_width": disc.discs.d_width, "batch": 64, "d_params": param_count(disc),
-                 **{f"{m}_steps_per_s": r for m, r in rates.items()},
-                 "ratio_grouped_vs_loop": rates["grouped"] / rates["loop"],
-                 "ratio_grouped_vs_forward_loop": rates["grouped"] / rates["forward_loop"]}
+def rp_setup(k: int, size: int, **over):
+    cfg = image_config(**{"net": "dcgan", "method": "nonsaturating", "rp.k": k, "data.batch_size": BATCH,
+                          "data.image_size": size, **over})
+    torch.manual_seed(0)
+    m = cfg.model
+    gen, _ = make_image_nets("dcgan", size, 3, m.latent_dim, m.g_width, m.d_width)
+    disc = RPDiscriminator(k, 3, size, m.d_width, cfg.seed, view_width=cfg.rp.view_width or None)
+    return cfg, gen, disc
 
-    r, p = res["r1"], res["rp"]
-    print(f"threads {res['threads']}, median of {args.repeats} blocks")
-    print(f"{'benchmark':<52} {'steps/s':>9} {'ratio':>7}")
-    print(f"{'(a) ResNet 32px w64 b32, D+G step, dense R1':<52} {r['dense_steps_per_s']:9.2f} {1:7.2f}")
-    print(f"{'    same, lazy R1 every 16 (gain 16)':<52} {r['lazy16_steps_per_s']:9.2f} {r['ratio']:7.2f}")
-    print(f"{'(b) RP-GAN K=12 64px b64, D fwd+bwd, loop of members':<52} {p['loop_steps_per_s']:9.2f} {1:7.2f}")
-    print(f"{'    forward_loop (sliced weights)':<52} {p['forward_loop_steps_per_s']:9.2f} "
-          f"{p['forward_loop_steps_per_s'] / p['loop_steps_per_s']:7.2f}")
-    print(f"{'    grouped (groups=K)':<52} {p['grouped_steps_per_s']:9.2f} {p['ratio_grouped_vs_loop']:7.2f}")
-    if args.out:
-        write_json(args.out, json_safe(res))
-    return res
+
+def rp_rows(quick: bool, repeats: int, steps: int) -> list[dict]:
+    """(d): grouped discriminators in ganscope's step against rpgan's loop over K discriminators."""
+    rows = []
+    cases = [(12, 32)] if quick else [(12, 64), (24, 64), (12, 32), (24, 32)]
+    for t in thread_counts(quick):
+        for k, size in cases:
+            cfg, gen, disc = rp_setup(k, size)
+            data = pool(3, size)
+            ours = ganscope_step(cfg, gen, disc, data)
+            ref = RPLoopTrainer(copy.deepcopy(gen), copy.deepcopy(disc), cfg, data).step
+            with threads(t):
+                res = interleaved({"ganscope": repeat(ours, steps), "reference": repeat(ref, steps)}, repeats)
+            rows.append(row(f"RP-GAN D+G step K={k} {size}px t{t}", "loop time / ganscope grouped time",
+                            res["reference"] / res["ganscope"], ">= 3", threads=t, batch=BATCH, k=k,
+                            view_width=disc.discs.d_width, ganscope_ms=ms(res["ganscope"], steps),
+                            reference_ms=ms(res["reference"], steps)))
+    return rows
+
+
+def bf16_rows(quick: bool, repeats: int, steps: int) -> list[dict]:
+    """(f): the R1 step of (a) at 32 px in bf16 against fp32."""
+    native = has_field(TrainConfig, "precision")
+    over = {"net": "resnet", "method": "r1", "data.batch_size": BATCH, "data.image_size": 32}
+    cfg = image_config(**over)
+    cfg16 = image_config(**over, **{"train.precision": "bf16"}) if native else cfg
+    gen, disc = r1_nets(cfg, 32, 3)
+    data = pool(3, 32)
+
+    def autocast():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+
+    fp32 = ganscope_step(cfg, gen, disc, data)
+    bf16 = ganscope_step(cfg16, copy.deepcopy(gen), copy.deepcopy(disc), data,
+                         contextlib.nullcontext if native else autocast)
+    rows = []
+    for t in thread_counts(quick):
+        with threads(t):
+            res = interleaved({"fp32": repeat(fp32, steps), "bf16": repeat(bf16, steps)}, repeats)
+        rows.append(row(f"bf16 vs fp32 R1 step 32px RGB t{t}", "fp32 time / bf16 time", res["fp32"] / res["bf16"],
+                        ">= 1.5", threads=t, how="train.precision" if native else "torch.autocast around Game.step",
+                        fp32_ms=ms(res["fp32"], steps), bf16_ms=ms(res["bf16"], steps),
+                        quality="not measured here (FID over seeds: a training comparison)"))
+    return rows
+
+
+def channels_last_rows(quick: bool, repeats: int, steps: int) -> list[dict]:
+    """(g): ganscope's step with ``model.channels_last`` true against false (where the config has the field)."""
+    from ganscope.config import ModelConfig
+
+    if not has_field(ModelConfig, "channels_last"):
+        return [row("channels_last vs NCHW", "NCHW time / channels_last time", None, None,
+                    note="model.channels_last not in this config")]
+    rows = []
+    cases = [("resnet", 32, 3)] if quick else [("resnet", 32, 3), ("resnet", 28, 1), ("rp12", 64, 3), ("rp24", 32, 3)]
+    for t in thread_counts(quick)[-1:]:
+        for net, size, channels in cases:
+            steps_of = {}
+            for mode in ("false", "true"):
+                if net == "resnet":
+                    cfg = image_config(**{"net": "resnet", "method": "r1", "data.batch_size": BATCH,
+                                          "data.image_size": size, "model.channels_last": mode})
+                    gen, disc = r1_nets(cfg, size, channels)
+                else:
+                    cfg, gen, disc = rp_setup(int(net[2:]), size, **{"model.channels_last": mode})
+                from ganscope.nets.conv import apply_memory_format
+
+                gen, disc = apply_memory_format(cfg, gen, disc)
+                steps_of[mode] = ganscope_step(cfg, gen, disc, pool(channels, size))
+            with threads(t):
+                res = interleaved({m: repeat(s, steps) for m, s in steps_of.items()}, repeats)
+            rows.append(row(f"channels_last {net} {size}px t{t}", "NCHW time / channels_last time",
+                            res["false"] / res["true"], None, threads=t, nchw_ms=ms(res["false"], steps),
+                            channels_last_ms=ms(res["true"], steps)))
+    return rows
+
+
+def main(quick: bool = False) -> list[dict]:
+    repeats, steps = (3, 1) if quick else (7, 3)
+    return (r1_rows(quick, repeats, steps) + rp_rows(quick, repeats, steps) + bf16_rows(quick, repeats, steps)
+            + channels_last_rows(quick, repeats, steps))
 
 
 if __name__ == "__main__":
-    main()
+    from _harness import print_rows
+
+    print_rows(main("--quick" in sys.argv[1:]))
