@@ -235,6 +235,16 @@ def test_reference_features_are_cached_on_disk(tmp_path, monkeypatch):
     assert torch.equal(im.source_features("digits:test", ext, 100, 0), first)
 
 
+def test_cached_features_are_found_before_the_images_are_decoded(monkeypatch):
+    ext = load_extractor("fmnist-cnn")
+    first = im.source_features("digits:train", ext, 60, 3)
+    assert torch.equal(first, ext.features(images_from_source("digits:train", 60, 3)))  # the same as uncached
+    monkeypatch.setattr(im, "load_images", lambda *a, **k: pytest.fail("images decoded despite the cache"))
+    assert torch.equal(im.source_features("digits:train", ext, 60, 3), first)
+    r = compare("digits:train", "digits:train", n=60, seed=3, kid_subsets=5, prdc=False)
+    assert r["fid"] == 0.0 and "precision" not in r
+
+
 def test_run_directory_is_sampled_by_the_given_runs(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
@@ -255,11 +265,16 @@ def test_run_directory_is_sampled_by_the_given_runs(tmp_path):
 def test_fid_command_prints_one_json_object(capsys):
     parser = argparse.ArgumentParser()
     cli_fid.register(parser.add_subparsers())
-    args = parser.parse_args(["fid", "digits:test", "digits:train", "--n", "120", "--seed", "1", "--json"])
+    args = parser.parse_args(["fid", "digits:test", "digits:train", "--n", "120", "--seed", "1", "--json", "--prdc"])
     assert args.run(args) == 0
     r = json.loads(capsys.readouterr().out)
     for key in ("fid", "kid", "kid_std", "n", "extractor", "reference", "precision", "recall", "density", "coverage"):
         assert key in r
+    args = parser.parse_args(["fid", "digits:test", "digits:train", "--n", "120", "--seed", "1", "--json"])
+    assert args.run(args) == 0
+    without = json.loads(capsys.readouterr().out)  # PRDC only on request; the rest identical
+    assert not {"precision", "recall", "density", "coverage"} & set(without)
+    assert without == {k: v for k, v in r.items() if k not in ("precision", "recall", "density", "coverage")}
     assert r["n"] == 120 and r["reference"] == "digits:train" and r["source"] == "digits:test" and r["fid"] > 0
     args = parser.parse_args(["fid", "digits:test", "digits:test", "--n", "50"])
     assert args.run(args) == 0

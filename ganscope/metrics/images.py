@@ -110,8 +110,9 @@ def prdc(fake: Tensor, real: Tensor, k: int = K, chunk: int = 1024) -> dict:
 
 
 def metrics_from_features(fake: Tensor, real: Tensor, k: int = K, seed: int = 0,
-                          kid_subsets: int = KID_SUBSETS) -> dict:
-    """FID, KID, KID std, precision, recall, density, coverage of features ``fake`` against ``real``."""
+                          kid_subsets: int = KID_SUBSETS, with_prdc: bool = True) -> dict:
+    """FID, KID, KID std and (``with_prdc``) precision, recall, density, coverage of features ``fake`` against
+    ``real``."""
     for what, f in (("fake", fake), ("real", real)):
         if f.ndim != 2 or not torch.isfinite(f).all():
             raise UsageError(f"{what}: expected finite (n, D) features, got shape {tuple(f.shape)}")
@@ -120,7 +121,8 @@ def metrics_from_features(fake: Tensor, real: Tensor, k: int = K, seed: int = 0,
     n = min(len(fake), len(real))
     if isinstance(k, bool) or not isinstance(k, int) or k < 1 or n < k + 1:
         raise UsageError(f"k: need an int k >= 1 and at least k + 1 samples per side, got k={k!r}, n={n}")
-    return {**fid_kid(fake, real, seed, kid_subsets), **prdc(fake, real, k)}
+    out = fid_kid(fake, real, seed, kid_subsets)
+    return {**out, **prdc(fake, real, k)} if with_prdc else out
 
 
 # ---- sources: data sets, folders, run directories, tensors ----------------------------------------------------------
@@ -204,9 +206,10 @@ def cache_dir() -> Path:
     return Path(os.environ.get("GANSCOPE_CACHE") or Path.home() / ".cache" / "ganscope")
 
 
-def cache_key(extractor: Extractor, source: str, n: int, seed: int, image_size: int) -> dict:
-    """What the cached features depend on: extractor name and weights hash, source and split, n, seed, size;
-    for a folder also a hash of its files' paths, sizes and modification times."""
+def cache_key(extractor: Extractor, source: str, n: int, seed: int, image_size: int | None) -> dict:
+    """What the cached features depend on: extractor name and weights hash, source and split, n, seed, size
+    (None: the source's native size); for a folder also a hash of its files' paths, sizes and modification
+    times. Computed without decoding the images."""
     kind = _kind(source)
     label = _label(source)
     name, split = (label, None) if kind == "folder" else label.rsplit(":", 1)
@@ -225,30 +228,39 @@ def cache_path(key: dict) -> Path:
 
 def source_features(spec, extractor: Extractor, n: int, seed: int, image_size: int | None = None,
                     cache: bool = True) -> Tensor:
-    """Features of n images of a data set or folder, read from or written to the on-disk cache."""
-    images = images_from_source(spec, n, seed, image_size)
+    """Features of n images of a data set or folder. With ``cache``, the on-disk cache is looked up first and the
+    images are decoded only on a miss (their features are then stored); ``image_size`` None: the native size."""
     if not cache:
-        return extractor.features(images)
-    key = cache_key(extractor, os.fspath(spec), n, seed, int(images.shape[-1]))
+        return extractor.features(images_from_source(spec, n, seed, image_size))
+    key = cache_key(extractor, os.fspath(spec), n, seed, image_size)
     path = cache_path(key)
-    if path.is_file():
-        try:
-            stored = torch.load(path, map_location="cpu", weights_only=True)
-            if stored.get("key") == json.dumps(key, sort_keys=True):
-                return stored["features"]
-        except Exception:  # a damaged cache file is recomputed and replaced
-            pass
-    feats = extractor.features(images)
-    with atomic_path(path) as tmp:
-        torch.save({"key": json.dumps(key, sort_keys=True), "features": feats}, tmp)
+    feats = _read_cached(path, key)
+    if feats is None:
+        feats = extractor.features(images_from_source(spec, n, seed, image_size))
+        with atomic_path(path) as tmp:
+            torch.save({"key": json.dumps(key, sort_keys=True), "features": feats}, tmp)
     return feats
+
+
+def _read_cached(path: Path, key: dict) -> Tensor | None:
+    """The features stored at ``path`` under exactly ``key``; None if absent, foreign or damaged."""
+    if not path.is_file():
+        return None
+    try:
+        stored = torch.load(path, map_location="cpu", weights_only=True)
+        if stored.get("key") == json.dumps(key, sort_keys=True):
+            return stored["features"]
+    except Exception:  # a damaged cache file is recomputed and replaced
+        pass
+    return None
 
 
 # ---- comparing two image sources ------------------------------------------------------------------------------------
 def compare(a_images, b_images, extractor: str | Extractor = DEFAULT, n: int | None = None, seed: int = 0,
             k: int = K, image_size: int | None = None, kid_subsets: int = KID_SUBSETS, cache: bool = True,
-            runs=None) -> dict:
-    """FID, KID, PRDC of ``a_images`` (under test) against ``b_images`` (the reference), n samples each.
+            runs=None, prdc: bool = True) -> dict:
+    """FID, KID and (``prdc=True``, the default here; ``ganscope fid`` only with ``--prdc``) PRDC of
+    ``a_images`` (under test) against ``b_images`` (the reference), n samples each.
 
     Either side is a (N, C, H, W) tensor in [−1, 1], a data set spec, a folder or a run directory (sampled by
     ``runs``, see ``images_from_source``).
@@ -273,7 +285,7 @@ def compare(a_images, b_images, extractor: str | Extractor = DEFAULT, n: int | N
     result = {"extractor": ext.name, "extractor_sha256": ext.digest, "n": n, "source": _label(a_images),
               "reference": _label(b_images), "seed": seed, "k": k, "image_size": image_size,
               "kid_subset_size": min(KID_SUBSET_SIZE, n), "kid_subsets": kid_subsets}
-    return {**result, **metrics_from_features(feats[0], feats[1], k, seed, kid_subsets)}
+    return {**result, **metrics_from_features(feats[0], feats[1], k, seed, kid_subsets, prdc)}
 
 
 def _default_n(a, b, kinds) -> int:
