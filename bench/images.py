@@ -12,10 +12,11 @@
     loss, the losses summed; one optimizer over all). Target ≥ 3× on CPU.
 (f) bf16 against fp32, the R1 step of (a) at 32 px: with ``train.precision: bf16`` where the config has it,
     else ``torch.autocast("cpu", bfloat16)`` around the step. Target ≥ 1.5× faster.
-(g) channels_last against NCHW: ganscope's step of (a) and (d) with ``model.channels_last`` true and false
-    (where the config has the field; reported only).
+(g) channels_last against NCHW: ganscope's step of (a) and (d) with ``model.memory_format`` channels_last and
+    nchw (where the config has the field; reported only). It says how much of (a) and (d) is the layout.
 
-Both sides of a row start from the same modules (deep copies), draw batches uniformly from the same fixed
+Both sides of a row start from the same modules (deep copies; ganscope's in the layout of its config, default
+channels_last on CPU; the references' in PyTorch's default NCHW, as the peers run), draw batches uniformly from the same fixed
 image tensor (random values in [−1, 1]: timing does not depend on the pixels) and latents with their own
 generators; blocks of steps are interleaved and the median block time is compared (``_harness``).
 Run: .venv/bin/python bench/images.py [--quick]
@@ -33,8 +34,8 @@ import torch.nn.functional as F
 from _harness import interleaved, ms, repeat, row, thread_counts, threads
 from ganscope.config import TrainConfig, load_yaml, resolve
 from ganscope.game import Game, GameRules, Player, make_optimizer
-from ganscope.nets.conv import make_image_nets
-from ganscope.nets.rp import RPDiscriminator
+from ganscope.nets.conv import channels_last, in_memory_format
+from ganscope.nets.rp import RPDiscriminator, run_image_nets
 from ganscope.rng import Streams
 from ganscope.shipped import find_config
 
@@ -84,8 +85,15 @@ class BatchTask:
         return g_loss.mean()
 
 
+def nchw(module):
+    """A copy of ``module`` in the default (NCHW) layout: the reference loops' nets."""
+    return copy.deepcopy(module).to(memory_format=torch.contiguous_format)
+
+
 def ganscope_step(cfg, gen, disc, data, context=contextlib.nullcontext):
-    """``Game.step`` as ``train.Run`` builds it (players, optimizers, rules from the config), as a closure."""
+    """``Game.step`` as ``train.Run`` builds it (players, optimizers, rules from the config; the batches in the
+    layout of ``model.memory_format``, as ``tasks.images`` converts them), as a closure."""
+    data = in_memory_format(data, channels_last(cfg.model.memory_format))
     players = (Player(gen, make_optimizer(gen.parameters(), cfg.optim.g)),
                Player(disc, make_optimizer(disc.parameters(), cfg.optim.d)))
     game = Game(GameRules.from_config(cfg), *players, BatchTask(data, cfg.data.batch_size, cfg.model.latent_dim))
@@ -201,9 +209,9 @@ class RPLoopTrainer:
 
 
 def r1_nets(cfg, size: int, channels: int):
+    """The run's nets as ``tasks.images`` builds them (``run_image_nets``: the config's memory format)."""
     torch.manual_seed(0)
-    m = cfg.model
-    return make_image_nets(cfg.net, size, channels, m.latent_dim, m.g_width, m.d_width, penalised=True)
+    return run_image_nets(cfg, size, channels)
 
 
 def r1_rows(quick: bool, repeats: int, steps: int) -> list[dict]:
@@ -216,7 +224,7 @@ def r1_rows(quick: bool, repeats: int, steps: int) -> list[dict]:
             gen, disc = r1_nets(cfg, size, channels)
             data = pool(channels, size)
             ours = ganscope_step(cfg, gen, disc, data)
-            ref = StabilityTrainer(copy.deepcopy(gen), copy.deepcopy(disc), cfg, data).step
+            ref = StabilityTrainer(nchw(gen), nchw(disc), cfg, data).step
             with threads(t):
                 res = interleaved({"ganscope": repeat(ours, steps), "reference": repeat(ref, steps)}, repeats)
             label = "RGB" if channels == 3 else "grey"
@@ -230,9 +238,8 @@ def rp_setup(k: int, size: int, **over):
     cfg = image_config(**{"net": "dcgan", "method": "nonsaturating", "rp.k": k, "data.batch_size": BATCH,
                           "data.image_size": size, **over})
     torch.manual_seed(0)
-    m = cfg.model
-    gen, _ = make_image_nets("dcgan", size, 3, m.latent_dim, m.g_width, m.d_width)
-    disc = RPDiscriminator(k, 3, size, m.d_width, cfg.seed, view_width=cfg.rp.view_width or None)
+    gen, disc = run_image_nets(cfg, size, 3)
+    assert isinstance(disc, RPDiscriminator)
     return cfg, gen, disc
 
 
@@ -245,7 +252,7 @@ def rp_rows(quick: bool, repeats: int, steps: int) -> list[dict]:
             cfg, gen, disc = rp_setup(k, size)
             data = pool(3, size)
             ours = ganscope_step(cfg, gen, disc, data)
-            ref = RPLoopTrainer(copy.deepcopy(gen), copy.deepcopy(disc), cfg, data).step
+            ref = RPLoopTrainer(nchw(gen), nchw(disc), cfg, data).step
             with threads(t):
                 res = interleaved({"ganscope": repeat(ours, steps), "reference": repeat(ref, steps)}, repeats)
             rows.append(row(f"RP-GAN D+G step K={k} {size}px t{t}", "loop time / ganscope grouped time",
@@ -282,33 +289,30 @@ def bf16_rows(quick: bool, repeats: int, steps: int) -> list[dict]:
 
 
 def channels_last_rows(quick: bool, repeats: int, steps: int) -> list[dict]:
-    """(g): ganscope's step with ``model.channels_last`` true against false (where the config has the field)."""
+    """(g): ganscope's step with ``model.memory_format`` channels_last against nchw (where the config has it)."""
     from ganscope.config import ModelConfig
 
-    if not has_field(ModelConfig, "channels_last"):
+    if not has_field(ModelConfig, "memory_format"):
         return [row("channels_last vs NCHW", "NCHW time / channels_last time", None, None,
-                    note="model.channels_last not in this config")]
+                    note="model.memory_format not in this config")]
     rows = []
     cases = [("resnet", 32, 3)] if quick else [("resnet", 32, 3), ("resnet", 28, 1), ("rp12", 64, 3), ("rp24", 32, 3)]
-    for t in thread_counts(quick)[-1:]:
+    for t in thread_counts(quick):
         for net, size, channels in cases:
             steps_of = {}
-            for mode in ("false", "true"):
+            for mode in ("nchw", "channels_last"):
                 if net == "resnet":
                     cfg = image_config(**{"net": "resnet", "method": "r1", "data.batch_size": BATCH,
-                                          "data.image_size": size, "model.channels_last": mode})
+                                          "data.image_size": size, "model.memory_format": mode})
                     gen, disc = r1_nets(cfg, size, channels)
                 else:
-                    cfg, gen, disc = rp_setup(int(net[2:]), size, **{"model.channels_last": mode})
-                from ganscope.nets.conv import apply_memory_format
-
-                gen, disc = apply_memory_format(cfg, gen, disc)
+                    cfg, gen, disc = rp_setup(int(net[2:]), size, **{"model.memory_format": mode})
                 steps_of[mode] = ganscope_step(cfg, gen, disc, pool(channels, size))
             with threads(t):
                 res = interleaved({m: repeat(s, steps) for m, s in steps_of.items()}, repeats)
-            rows.append(row(f"channels_last {net} {size}px t{t}", "NCHW time / channels_last time",
-                            res["false"] / res["true"], None, threads=t, nchw_ms=ms(res["false"], steps),
-                            channels_last_ms=ms(res["true"], steps)))
+            rows.append(row(f"channels_last vs NCHW {net} {size}px t{t}", "NCHW time / channels_last time",
+                            res["nchw"] / res["channels_last"], None, threads=t, nchw_ms=ms(res["nchw"], steps),
+                            channels_last_ms=ms(res["channels_last"], steps)))
     return rows
 
 

@@ -54,6 +54,9 @@ class ModelConfig:
     variant: str = opt("standard", choices=["standard", "baseline", "g-nobn-const", "g-mlp", "no-norm", "tanh", "deep"],
                        doc="images: Gulrajani et al. 2017 §5.2's architectures (docs/images_nets.md); dcgan: all "
                            "but deep; resnet: standard, deep")
+    memory_format: str = opt("auto", choices=["auto", "channels_last", "nchw"],
+                             doc="images: layout of the conv nets and their batches; auto = channels_last (faster "
+                                 "on CPU, docs/performance.md)")
 
 
 @dataclass

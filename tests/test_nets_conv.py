@@ -232,3 +232,56 @@ def test_deep_resnet_repeats_every_block():
 def test_a_variant_the_net_lacks_is_a_one_line_error(net, variant):
     with pytest.raises(UsageError, match="model.variant"):
         small(net, 32, 3, variant=variant)
+
+
+# ---- memory format (model.memory_format) ---------------------------------------------------------------------------
+def _run_nets(net: str, size: int, channels: int, fmt: str, k: int = 1):
+    from ganscope.config import resolve
+    from ganscope.nets.rp import run_image_nets
+
+    cfg = resolve({"method": "r1" if k == 1 else "nonsaturating", "net": net, "data": {"name": "digits", "image_size": size},
+                   "model": {"latent_dim": 16, "g_width": 16, "d_width": 16, "memory_format": fmt},
+                   "rp": {"k": k}})
+    torch.manual_seed(3)
+    return run_image_nets(cfg, size, channels)
+
+
+@pytest.mark.parametrize("net,size,channels,k", [("resnet", 32, 3, 1), ("resnet", 28, 1, 1), ("dcgan", 32, 3, 1),
+                                                  ("wgangp-resnet", 32, 3, 1), ("dcgan", 32, 3, 4)])
+def test_channels_last_nets_equal_nchw_ones_within_rounding(net, size, channels, k):
+    """The same weights in either layout; forward, R1's input gradient and the weight gradients agree to fp32
+    rounding (different kernels, not different maths), and the conv weights really are channels_last."""
+    from ganscope.nets.conv import channels_last
+
+    assert channels_last("auto") and channels_last("channels_last") and not channels_last("nchw")
+    (g0, d0), (g1, d1) = _run_nets(net, size, channels, "nchw", k), _run_nets(net, size, channels, "auto", k)
+    assert all(torch.equal(a, b) for a, b in zip(d0.state_dict().values(), d1.state_dict().values()))
+    w = [p for p in d1.parameters() if p.dim() == 4]
+    assert w and all(p.is_contiguous(memory_format=torch.channels_last) for p in w)
+    assert all(p.is_contiguous() for p in d0.parameters())
+    torch.manual_seed(0)
+    z, x = torch.randn(6, 16), torch.rand(6, channels, size, size) * 2 - 1
+    g0.eval(), g1.eval()
+    assert torch.allclose(g0(z), g1(z), rtol=1e-4, atol=1e-5)
+    grads = []
+    for d, xin in ((d0, x), (d1, x.contiguous(memory_format=torch.channels_last))):
+        xin = xin.clone().requires_grad_(True)
+        out = d(xin)
+        (gx,) = torch.autograd.grad(out.sum(), xin, create_graph=True)
+        loss = out.sum() + gx.pow(2).sum()
+        grads.append((out.detach(), gx.detach(), torch.autograd.grad(loss, list(d.parameters()))))
+    (o0, x0, p0), (o1, x1, p1) = grads
+    assert torch.allclose(o0, o1, rtol=1e-4, atol=1e-5) and torch.allclose(x0, x1, rtol=1e-3, atol=1e-6)
+    for a, b in zip(p0, p1):
+        assert torch.allclose(a, b, rtol=1e-3, atol=1e-5 * (1 + a.abs().max()))
+    assert not torch.equal(o0, o0 + 1e-3)  # the tolerance is below a visible change
+
+
+def test_memory_format_is_checked():
+    from ganscope.config import resolve
+    from ganscope.nets.conv import channels_last
+
+    with pytest.raises(UsageError, match="model.memory_format"):
+        resolve({"net": "resnet", "data": {"name": "digits"}, "model": {"memory_format": "nhwc"}})
+    with pytest.raises(UsageError, match="model.memory_format"):
+        channels_last("nhwc")

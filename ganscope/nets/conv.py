@@ -47,6 +47,7 @@ IMAGE_SIZES = {"dcgan": (8, 28, 32, 64), "resnet": (8, 28, 32, 64), "wgangp-resn
 CHANNELS = (1, 3)
 NORMS = ("none", "batch", "layer")
 LRELU = 0.2
+MEMORY_FORMATS = ("auto", "channels_last", "nchw")
 
 
 def param_count(module: nn.Module) -> int:
@@ -445,9 +446,31 @@ def make_image_nets(net: str, image_size: int, channels: int, latent_dim: int = 
     return gen, d_cls(image_size, channels, d_width, **d_opts)
 
 
+def channels_last(memory_format: str) -> bool:
+    """Whether ``model.memory_format`` lays the conv nets and their image batches out channels_last (NHWC):
+    "channels_last", or "auto" (the default: 0.6–0.8× of the NCHW step time for the ResNet and RP-GAN's grouped
+    discriminators on CPU, where oneDNN has direct NHWC kernels; docs/performance.md); "nchw": no."""
+    if memory_format not in MEMORY_FORMATS:
+        raise UsageError(f"model.memory_format: got {memory_format!r}; allowed: {', '.join(MEMORY_FORMATS)}")
+    return memory_format != "nchw"
+
+
+def in_memory_format(x, last: bool):
+    """A module with its 4-D parameters and buffers in channels_last strides, or a 4-D tensor so laid out, when
+    ``last``; else ``x`` itself. The values are unchanged (only the strides), and ``.to(device)`` keeps them;
+    convolutions then return channels_last outputs whatever their input's layout."""
+    if not last:
+        return x
+    if isinstance(x, nn.Module):
+        return x.to(memory_format=torch.channels_last)
+    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+
+
 def image_nets(cfg, image_size: int, channels: int) -> tuple[nn.Module, nn.Module]:
-    """``make_image_nets`` for a run's config: ``cfg.net``, ``cfg.model`` (latent, widths, variant) and whether
-    ``cfg.penalty`` is a gradient penalty (any name but "none")."""
+    """``make_image_nets`` for a run's config: ``cfg.net``, ``cfg.model`` (latent, widths, variant, memory
+    format) and whether ``cfg.penalty`` is a gradient penalty (any name but "none")."""
     m = cfg.model
-    return make_image_nets(cfg.net, image_size, channels, m.latent_dim, m.g_width, m.d_width,
-                           variant=m.variant, penalised=cfg.penalty.name != "none")
+    last = channels_last(m.memory_format)
+    gen, disc = make_image_nets(cfg.net, image_size, channels, m.latent_dim, m.g_width, m.d_width,
+                                variant=m.variant, penalised=cfg.penalty.name != "none")
+    return in_memory_format(gen, last), in_memory_format(disc, last)

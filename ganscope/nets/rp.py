@@ -249,11 +249,13 @@ class RPDiscriminator(nn.Module):
 
 def run_image_nets(cfg, image_size: int, channels: int) -> tuple[nn.Module, nn.Module]:
     """A run's image generator and critic from its config: ``conv.image_nets``, with the critic replaced by
-    ``rp.k`` discriminators on random projections (seeded by ``cfg.seed``) when ``rp.k > 1``."""
-    from ganscope.nets.conv import image_nets
+    ``rp.k`` discriminators on random projections (seeded by ``cfg.seed``) when ``rp.k > 1``; both in
+    ``model.memory_format``."""
+    from ganscope.nets.conv import channels_last, image_nets, in_memory_format
 
     gen, disc = image_nets(cfg, image_size, channels)
     if cfg.rp.k == 1:
         return gen, disc
-    return gen, RPDiscriminator(cfg.rp.k, channels, image_size, cfg.model.d_width, cfg.seed,
-                                view_width=cfg.rp.view_width or None)
+    disc = RPDiscriminator(cfg.rp.k, channels, image_size, cfg.model.d_width, cfg.seed,
+                           view_width=cfg.rp.view_width or None)
+    return gen, in_memory_format(disc, channels_last(cfg.model.memory_format))

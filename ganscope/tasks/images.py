@@ -7,10 +7,13 @@ reference set (``metrics.reference``, default the data set's test split) by FID,
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
 from ganscope.data.images import dequantize, load_images, parse_data_spec
+from ganscope.nets.conv import channels_last, in_memory_format
 from ganscope.nets.rp import run_image_nets
 from ganscope.tasks.kinds import ImageKind
 from ganscope.tasks.single import SingleModelTask
@@ -33,6 +36,8 @@ class ImageTask(ImageKind, SingleModelTask):
         channels, size = self.data.x.shape[1], self.data.x.shape[-1]
         torch.manual_seed(cfg.seed)
         self.gen, self.disc = run_image_nets(cfg, size, channels)
+        last = channels_last(cfg.model.memory_format)  # the batches in the nets' layout, converted once
+        self.data = dataclasses.replace(self.data, x=in_memory_format(self.data.x, last))
 
     @property
     def reference(self) -> str:
