@@ -111,7 +111,8 @@ class TrainConfig:
     log_every: int = opt(10, low=1)
     eval_every: int = opt(250, low=1)
     plot_every: int = opt(0, low=0, doc="sample snapshots for the training plot (0: 6 evenly spaced)")
-    threads: int = opt(0, low=0, doc="torch CPU threads (0: leave as is)")
+    threads: int = opt(0, low=0, doc="torch CPU threads (0: auto, 1 for a single 2-D run (net mlp, ensemble 1), where "
+                                     "a second thread gains nothing and stalls beside other jobs; as is otherwise)")
     plots: bool = opt(True, doc="write the sample and metric figures at the end (off for large sweeps)")
     diagnostics: bool = opt(True, doc="log the convergence diagnostics at every evaluation (docs/diagnostics.md)")
     spectrum_at: list = opt([], doc="2-D runs: generator steps at which to log each member's leading Jacobian "

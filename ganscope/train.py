@@ -321,10 +321,12 @@ def resume(out, spectrum=None) -> int:
 
 
 def prepare(cfg: Config):
-    """The process-global state a training run starts from: torch's CPU threads (``train.threads``, 0: as is)
-    and the global RNGs seeded with ``cfg.seed``. Called by the entry points that train, never by ``Run``."""
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
+    """The process-global state a training run starts from: torch's CPU threads (``train.threads``; 0: 1 for
+    a single 2-D run, as is otherwise) and the global RNGs seeded with ``cfg.seed``. Called by the entry points that
+    train, never by ``Run``."""
+    threads = cfg.train.threads or (1 if cfg.net == "mlp" and cfg.ensemble == 1 else 0)
+    if threads:
+        torch.set_num_threads(threads)
     seed_everything(cfg.seed)
 
 

@@ -109,6 +109,18 @@ def test_building_a_run_sets_no_global_state_and_prepare_does():
         torch.set_num_threads(threads)
 
 
+@pytest.mark.parametrize("overrides,want", [(["ensemble=1"], 1), ([], None), (["ensemble=1", "train.threads=2"], 2),
+                                            (["ensemble=1", "net=dcgan", "data.name=digits"], None)])
+def test_threads_default_is_one_for_a_single_2d_run(overrides, want):
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        train.prepare(resolve({}, [*TINY, *overrides]))
+        assert torch.get_num_threads() == (3 if want is None else want)
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("values,overrides", [
     ({}, ["ensemble=3", "model.g_depth=2"]),
     (IMAGES, []),
