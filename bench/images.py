@@ -243,6 +243,24 @@ def rp_setup(k: int, size: int, **over):
     return cfg, gen, disc
 
 
+def generator_part(gen, cfg):
+    """The generator's share of a D+G step, the same on both sides: a no-grad forward (the D step's fakes), a
+    forward and a backward (the G step, here of a dummy loss), an optimizer step and the EMA (if configured)."""
+    opt = make_optimizer(gen.parameters(), cfg.optim.g)
+    ema = copy.deepcopy(gen).requires_grad_(False) if cfg.game.ema > 0 else None
+    rng, batch, latent = torch.Generator().manual_seed(2), cfg.data.batch_size, cfg.model.latent_dim
+
+    def step():
+        with torch.no_grad():
+            gen(torch.randn(batch, latent, generator=rng))
+        opt.zero_grad()
+        gen(torch.randn(batch, latent, generator=rng)).square().mean().backward()
+        opt.step()
+        if ema is not None:
+            _ema(ema, gen, cfg.game.ema)
+    return step
+
+
 def rp_rows(quick: bool, repeats: int, steps: int) -> list[dict]:
     """(d): grouped discriminators in ganscope's step against rpgan's loop over K discriminators."""
     rows = []
@@ -253,12 +271,17 @@ def rp_rows(quick: bool, repeats: int, steps: int) -> list[dict]:
             data = pool(3, size)
             ours = ganscope_step(cfg, gen, disc, data)
             ref = RPLoopTrainer(nchw(gen), nchw(disc), cfg, data).step
+            blocks = {"ganscope": repeat(ours, steps), "reference": repeat(ref, steps),
+                      "generator": repeat(generator_part(copy.deepcopy(gen), cfg), steps)}
             with threads(t):
-                res = interleaved({"ganscope": repeat(ours, steps), "reference": repeat(ref, steps)}, repeats)
+                res = interleaved(blocks, repeats)
             rows.append(row(f"RP-GAN D+G step K={k} {size}px t{t}", "loop time / ganscope grouped time",
                             res["reference"] / res["ganscope"], ">= 3", threads=t, batch=BATCH, k=k,
                             view_width=disc.discs.d_width, ganscope_ms=ms(res["ganscope"], steps),
-                            reference_ms=ms(res["reference"], steps)))
+                            reference_ms=ms(res["reference"], steps), generator_ms=ms(res["generator"], steps),
+                            bound=round(res["reference"] / res["generator"], 2),
+                            bound_note="loop time / the generator's share of a step (both sides pay it): the "
+                                       "ratio if the discriminators cost nothing"))
     return rows
 
 
