@@ -49,8 +49,8 @@ def run_step(cfg):
 
 
 class PlainLoop:
-    """The loop a user writes: nn.Linear MLPs, D step (non-saturating loss + (γ/2)·E‖∇ₓD(x)‖² on the real batch,
-    one backward, Adam), then G step with D frozen, then the EMA of G."""
+    """The loop a user writes: nn.Linear MLPs, D step (non-saturating loss + (γ/2)·E‖∇ₓD(x)‖² on the real
+    batch, one backward, Adam), then G step with D frozen, then the EMA of G."""
 
     def __init__(self, cfg):
         m = cfg.model

@@ -16,8 +16,8 @@
     nchw (where the config has the field; reported only). It says how much of (a) and (d) is the layout.
 
 Both sides of a row start from the same modules (deep copies; ganscope's in the layout of its config, default
-channels_last on CPU; the references' in PyTorch's default NCHW, as the peers run), draw batches uniformly from the same fixed
-image tensor (random values in [−1, 1]: timing does not depend on the pixels) and latents with their own
+channels_last; the references' in PyTorch's default NCHW, as the peers run), draw batches uniformly from the
+same fixed image tensor (random values in [−1, 1]: timing does not depend on the pixels) and latents with their own
 generators; blocks of steps are interleaved and the median block time is compared (``_harness``).
 Run: .venv/bin/python bench/images.py [--quick]
 """

@@ -239,7 +239,8 @@ def _run_nets(net: str, size: int, channels: int, fmt: str, k: int = 1):
     from ganscope.config import resolve
     from ganscope.nets.rp import run_image_nets
 
-    cfg = resolve({"method": "r1" if k == 1 else "nonsaturating", "net": net, "data": {"name": "digits", "image_size": size},
+    cfg = resolve({"method": "r1" if k == 1 else "nonsaturating", "net": net,
+                   "data": {"name": "digits", "image_size": size},
                    "model": {"latent_dim": 16, "g_width": 16, "d_width": 16, "memory_format": fmt},
                    "rp": {"k": k}})
     torch.manual_seed(3)

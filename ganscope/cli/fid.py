@@ -23,7 +23,8 @@ def register(subparsers):
                    help="fmnist-cnn (default), inception:WEIGHTS.pth, or a TorchScript .pt file")
     p.add_argument("--seed", type=int, default=0, help="seed of the subsets, run latents and KID subsets (default 0)")
     p.add_argument("--prdc", action="store_true",
-                   help="also precision, recall, density and coverage (off by default: a quarter of the time at n = 10,000)")
+                   help="also precision, recall, density and coverage (off by default: a quarter of the time "
+                        "at n = 10,000)")
     p.add_argument("--k", type=int, default=K, help=f"nearest neighbours for PRDC (default {K})")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=run_cli)
