@@ -27,7 +27,7 @@ if str(HERE) not in sys.path:
 if str(HERE.parent) not in sys.path:
     sys.path.insert(1, str(HERE.parent))
 
-from _harness import machine, print_rows, row  # noqa: E402
+from _harness import ROW_KEYS, machine, print_rows, row  # noqa: E402
 
 
 def modules() -> list[str]:
@@ -35,20 +35,53 @@ def modules() -> list[str]:
 
 
 def run_module(name: str, quick: bool) -> list[dict]:
-    """The rows of ``bench/NAME.py``'s ``main``; an "error" row when it fails."""
+    """The rows of ``bench/NAME.py``'s ``main`` in the common schema; an "error" row when it fails. A ``main``
+    without a ``quick`` parameter runs with no arguments (and ``sys.argv`` holding only its path), and is
+    skipped under ``--quick`` (it cannot be told to be short)."""
     t0 = time.perf_counter()
+    argv = sys.argv
     try:
         main = importlib.import_module(name).main
-        takes_quick = "quick" in inspect.signature(main).parameters
-        rows = main(quick=quick) if takes_quick else main()
-    except Exception as err:  # one failing bench must not hide the others
+        if "quick" in inspect.signature(main).parameters:
+            rows = main(quick=quick)
+        elif quick:
+            rows = [row(name, "skipped under --quick (its main() takes no quick flag)", None, None)]
+        else:
+            sys.argv = [str(HERE / f"{name}.py")]
+            rows = main()
+    except (Exception, SystemExit) as err:  # one failing bench must not hide the others
         rows = [{**row(name, "error", None, None, error=f"{type(err).__name__}: {err}"[:500]), "verdict": "error"}]
+        print(f"== {name}: {rows[0]['detail']['error']}", file=sys.stderr)
+    finally:
+        sys.argv = argv
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         rows = [row(name, "printed its own output", None, None)]
+    rows = [normalise(r) for r in rows]
     for r in rows:
-        r.setdefault("detail", {})["module"] = name
+        r["detail"]["module"] = name
     print(f"== {name}: {len(rows)} rows in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return rows
+
+
+def normalise(r: dict) -> dict:
+    """A row in the common schema (``_harness.ROW_KEYS``), from a module that writes its own keys: ``value`` /
+    ``unit`` stand for ``ratio`` / ``measure``; a non-string target is kept as text with the module's verdict;
+    every other key goes to ``detail``."""
+    if tuple(r) == ROW_KEYS and isinstance(r["detail"], dict):
+        return r
+    ratio = r.get("ratio", r.get("value"))
+    ratio = float(ratio) if isinstance(ratio, (int, float)) and not isinstance(ratio, bool) else None
+    target = r.get("target")
+    target = None if target is None else str(target)
+    parsed = target is not None and len(target.split()) == 2 and target.split()[0] in ("<=", ">=")
+    out = row(str(r.get("name", "?")), str(r.get("measure", r.get("unit", ""))), ratio, target if parsed else None)
+    out["target"] = target
+    if not parsed:
+        out["verdict"] = str(r.get("verdict", "info"))
+    out["detail"] = {**{k: v for k, v in r.items() if k not in ("name", "measure", "unit", "ratio", "value",
+                                                                  "target", "verdict", "detail")},
+                     **(r.get("detail") or {})}
+    return out
 
 
 def main(argv=None) -> int:

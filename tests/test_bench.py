@@ -49,3 +49,15 @@ def test_run_rejects_unknown_module():
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "nope"], capture_output=True, text=True,
                           cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 2 and "unknown benchmark" in proc.stderr
+
+
+def test_foreign_rows_are_normalised():
+    import run
+
+    r = run.normalise({"name": "spectrum_1m_wall_s", "value": 2, "unit": "s", "params": 10})
+    assert tuple(r) == H.ROW_KEYS and r["ratio"] == 2.0 and r["measure"] == "s" and r["verdict"] == "info"
+    assert r["detail"] == {"params": 10}
+    r = run.normalise({"name": "monitor", "ratio": 1.1, "target": 1.05, "verdict": "missed"})
+    assert r["target"] == "1.05" and r["verdict"] == "missed"
+    r = run.normalise({"name": "x", "ratio": 0.5, "target": "<= 0.7"})
+    assert r["verdict"] == "met"
