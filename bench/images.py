@@ -33,6 +33,7 @@ import torch.nn.functional as F
 
 from _harness import interleaved, ms, repeat, row, thread_counts, threads
 from ganscope.config import TrainConfig, load_yaml, resolve
+from ganscope.errors import UsageError
 from ganscope.game import Game, GameRules, Player, make_optimizer
 from ganscope.nets.conv import channels_last, in_memory_format
 from ganscope.nets.rp import RPDiscriminator, run_image_nets
@@ -287,10 +288,14 @@ def rp_rows(quick: bool, repeats: int, steps: int) -> list[dict]:
 
 def bf16_rows(quick: bool, repeats: int, steps: int) -> list[dict]:
     """(f): the R1 step of (a) at 32 px in bf16 against fp32."""
-    native = has_field(TrainConfig, "precision")
     over = {"net": "resnet", "method": "r1", "data.batch_size": BATCH, "data.image_size": 32}
     cfg = image_config(**over)
-    cfg16 = image_config(**over, **{"train.precision": "bf16"}) if native else cfg
+    cfg16, native = cfg, False
+    if has_field(TrainConfig, "precision"):
+        try:
+            cfg16, native = image_config(**over, **{"train.precision": "bf16"}), True
+        except UsageError:  # another spelling of bf16: fall back to autocast around the step
+            pass
     gen, disc = r1_nets(cfg, 32, 3)
     data = pool(3, 32)
 
