@@ -201,7 +201,7 @@ class Monitor:
                  penalty=None, every: int = 500, metrics=("diagnostics",), reference=None, batch: int = 256,
                  samples: int = 1000, spectrum_at=None, probe_at=None, spectrum_k: int = 4, spectrum_batch: int = 64,
                  lr: float | None = None, probe_iterations: int = 200, seed: int = 0, start: int = 0,
-                 verbose: bool = True):
+                 plots: bool = True, verbose: bool = True):
         for name, m in (("generator", generator), ("critic", critic)):
             if not isinstance(m, nn.Module):
                 raise UsageError(f"{name}: must be an nn.Module, got {type(m).__name__}")
@@ -218,6 +218,7 @@ class Monitor:
         self.batch = _check_int(batch, "batch", 2)
         self.samples = _check_int(samples, "samples", 10)
         self.seed, self.start, self.verbose = int(seed), _check_int(start, "start", 0), bool(verbose)
+        self.plots = bool(plots)
         self.spectrum_at, self.probe_at = _steps(spectrum_at, "spectrum_at"), _steps(probe_at, "probe_at")
         self.spectrum_k = _check_int(spectrum_k, "spectrum_k", 1)
         self.spectrum_batch = _check_int(spectrum_batch, "spectrum_batch", 2)
@@ -653,8 +654,6 @@ def readings(rows, loss: str = "nonsaturating", n_modes: int | None = None, spec
 # ---- outputs: summary, plots, page ----------------------------------------------------------------------------------
 def write_outputs(mon) -> dict:
     """summary.json, plots/*.png, spectrum.json/probe.json, report.json and its page for a closed monitor."""
-    from ganscope import plots
-
     out = Path(mon.out)
     rows = read_jsonl(rundir.metrics_path(out)) if rundir.metrics_path(out).is_file() else []
     n_modes = None
@@ -673,10 +672,18 @@ def write_outputs(mon) -> dict:
         write_json(out / "spectrum.json", json_safe({str(k): v for k, v in mon.spectra.items()}))
     if mon.probes:
         write_json(out / "probe.json", json_safe({str(k): v for k, v in mon.probes.items()}))
-    figs = {}
-    pdir = rundir.plots_dir(out)
+    figs = _figures(mon, rows, reads) if mon.plots else {}
+    R.write(out, page(out, summary, figs))
+    R.render(out)
+    return summary
+
+
+def _figures(mon, rows, reads) -> dict:
+    """plots/diagnostics.png, quality.png, samples.png, spectrum.png, probe.png (those that have data)."""
+    from ganscope import plots
+
+    figs, pdir = {}, rundir.plots_dir(mon.out)
     if rows:
-        figs["metrics"] = plots.save(plots.metric_curves(rundir.metrics_path(out)), pdir / "metrics.png")
         diag = [k for k in DIAG_KEYS if any(k in r for r in rows)]
         if diag:
             figs["diagnostics"] = plots.save(curves(rows, diag, reads), pdir / "diagnostics.png")
@@ -689,9 +696,7 @@ def write_outputs(mon) -> dict:
         figs["spectrum"] = plots.save(spectrum_figure(mon.spectra), pdir / "spectrum.png")
     if mon.probes:
         figs["probe"] = plots.save(probe_figure(mon.probes), pdir / "probe.png")
-    R.write(out, page(out, summary, figs))
-    R.render(out)
-    return summary
+    return figs
 
 
 def settings(mon) -> dict:
@@ -794,14 +799,12 @@ def page(out, summary, figs) -> dict:
         sections.append(R.section("samples", "Sample quality", text=QUALITY_TEXT,
                                   figures=fig("quality", "sample metrics at each evaluation")
                                   + fig("samples", "samples at evaluations")))
-    spectra = summary.get("spectrum_table")
     if "spectrum" in figs:
         sections.append(R.section("spectrum", "Jacobian spectrum", text=SPECTRUM_TEXT,
                                   figures=fig("spectrum", "leading eigenvalues of the game's Jacobian")))
     if "probe" in figs:
         sections.append(R.section("probe", "Frozen-generator probe", text=PROBE_TEXT,
                                   figures=fig("probe", "a fresh critic trained against the frozen generator")))
-    del spectra
     sections.append(R.section("settings", "Settings", text=f"{summary['evaluations']} evaluations over "
                               f"{summary['steps']} steps; the monitor took {summary['monitor_s']:.3g} s, the "
                               f"loop {summary['train_s']:.3g} s between evaluations.", config=summary["settings"]))
@@ -916,7 +919,7 @@ def doctor(generator: str, critic: str, checkpoint, data: str, out, *, keys=("ge
     step = int(state.get("step", 0)) if isinstance(state.get("step", 0), (int, float)) else 0
     mon = Monitor(out, gen, critic_net, real, latent, loss=loss, penalty=penalty, every=10**9, metrics=metrics,
                   reference=reference, batch=batch, samples=samples, seed=seed, start=step, verbose=verbose)
-    mon._last = step + 1
+    mon.speed, mon._last = {}, step + 1  # one point: no interval, no speeds
     try:
         mon._evaluate(step + 1, final=True)
     except RuntimeError as err:  # a latent size or shape the nets do not accept
