@@ -891,7 +891,7 @@ def load_weights(net: nn.Module, state, key: str, path, what: str) -> None:
 
 def doctor(generator: str, critic: str, checkpoint, data: str, out, *, keys=("generator", "critic"),
            loss: str = "nonsaturating", penalty=None, latent: int | None = None, metrics=None, batch: int = 256,
-           samples: int = 1000, seed: int = 0, verbose: bool = True) -> dict:
+           samples: int = 1000, probe_iterations: int = 200, seed: int = 0, verbose: bool = True) -> dict:
     """The monitor's page for one training point: build the user's nets from their factories (``MODULE:NAME`` or
     ``FILE.py:NAME``, called without arguments), load ``checkpoint`` (``torch.load(..., weights_only=True)``, a
     dict holding the state dicts under ``keys``), draw ``data`` (a ganscope data source: an image data set or
@@ -918,7 +918,8 @@ def doctor(generator: str, critic: str, checkpoint, data: str, out, *, keys=("ge
         metrics = tuple(m for m in metrics if not (m == "modes" and reference is None and kind != "points2d"))
     step = int(state.get("step", 0)) if isinstance(state.get("step", 0), (int, float)) else 0
     mon = Monitor(out, gen, critic_net, real, latent, loss=loss, penalty=penalty, every=10**9, metrics=metrics,
-                  reference=reference, batch=batch, samples=samples, seed=seed, start=step, verbose=verbose)
+                  reference=reference, batch=batch, samples=samples, probe_iterations=probe_iterations, seed=seed,
+                  start=step, verbose=verbose)
     mon.speed, mon._last = {}, step + 1  # one point: no interval, no speeds
     try:
         mon._evaluate(step + 1, final=True)

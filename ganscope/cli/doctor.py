@@ -1,6 +1,6 @@
 """``ganscope doctor --generator MODULE:FACTORY --critic MODULE:FACTORY --checkpoint FILE [--keys G,D] --data SOURCE
-[--loss NAME] [--penalty NAME=WEIGHT] [--latent N] --out DIR``: the monitor's diagnostic page for one training point
-of a user's own nets (``ganscope.monitor.doctor``, docs/monitor.md)."""
+[--loss NAME] [--penalty NAME=WEIGHT] [--latent N] [--samples N] [--probe-iterations N] --out DIR``: the monitor's
+diagnostic page for one training point of a user's own nets (``ganscope.monitor.doctor``, docs/monitor.md)."""
 from __future__ import annotations
 
 import math
@@ -32,6 +32,8 @@ def register(subparsers):
     p.add_argument("--latent", type=int, metavar="N", help="latent size (default: the generator's latent_dim or its "
                                                            "first Linear layer's in_features)")
     p.add_argument("--samples", type=int, default=1000, help="samples for FID / modes (default 1000)")
+    p.add_argument("--probe-iterations", type=int, default=200,
+                   help="iterations of the probe's fresh critic (default 200)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (summary.json, plots/, index.html)")
     p.set_defaults(run=run_cli)
     return p
@@ -66,9 +68,11 @@ def run_cli(args) -> int:
         raise UsageError(f"--loss: unknown loss {args.loss!r}; allowed: {', '.join(OBJECTIVES)}")
     check_int(args.latent, "--latent", 1)
     check_int(args.samples, "--samples", 10)
+    check_int(args.probe_iterations, "--probe-iterations", 1)
     check_out_dir(args.out)
     summary = doctor(args.generator, args.critic, args.checkpoint, args.data, args.out, keys=parse_keys(args.keys),
-                     loss=args.loss, penalty=parse_penalty(args.penalty), latent=args.latent, samples=args.samples)
+                     loss=args.loss, penalty=parse_penalty(args.penalty), latent=args.latent, samples=args.samples,
+                     probe_iterations=args.probe_iterations)
     for r in summary["readings"]:
         print(f"{r['diagnostic']:<14} {r['verdict']:<8} {r['text']}")
     print(f"wrote {args.out}/index.html (rebuild: ganscope report {args.out})")
