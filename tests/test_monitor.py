@@ -3,7 +3,9 @@ and without it; its run directory renders as a page (and passes the browser chec
 tensor or DataLoader; latent as callable or int); mode statistics for a 2-D mixture, FID for images; the readings'
 rules on both sides; the Lightning callback."""
 import math
+import re
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -339,3 +341,25 @@ def test_the_lightning_callback(tmp_path):
     rows = read_jsonl(tmp_path / "mon" / "metrics.jsonl")
     assert [r["step"] for r in rows] == [4, 8] + [10] and "modes_covered" in rows[0]
     assert (tmp_path / "mon" / "index.html").is_file()
+
+
+# ---- docs/monitor.md's loop runs as written, shortened ----------------------------------------------------------------
+DOC = Path(__file__).resolve().parents[1] / "docs" / "monitor.md"
+SHORTER = {"steps, every = 5000, 500": "steps, every = 4, 2",  # the spectrum of 0.7M parameters and a 200-iteration
+           '"fid", "probe", "spectrum")': '"fid")'}          # probe take minutes on a CPU (tested above on 2-D)
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    reason="Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+def test_the_docs_loop_runs(tmp_path, monkeypatch):
+    code = re.search(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S).group(1)
+    for old, new in SHORTER.items():
+        assert old in code, old
+        code = code.replace(old, new)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GANSCOPE_CACHE", str(tmp_path / "cache"))
+    ns = {}
+    exec(compile(code, str(DOC), "exec"), ns)
+    summary = ns["summary"]
+    assert summary["steps"] == 4 and summary["evaluations"] == 2 and summary["final"]["fid"] > 0
+    assert (tmp_path / "runs" / "fmnist" / "index.html").is_file()
