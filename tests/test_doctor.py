@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from ganscope.cli import main
+from ganscope.monitor import build_net
 
 USER = textwrap.dedent("""
     import torch
@@ -73,10 +74,11 @@ def test_the_doctor_writes_the_page_for_one_point(user, capsys):
 
 
 def test_a_module_path_works_like_a_file(user, monkeypatch):
-    tmp, path, ckpt = user
+    tmp, path, _ = user
     monkeypatch.syspath_prepend(str(tmp))
-    assert main(argv(path, ckpt, tmp / "out2", **{"--generator": "user_nets:make_g", "--critic": "user_nets:make_d"})
-                ) == 0
+    from_module, from_file = build_net("user_nets:make_g", "--generator"), build_net(f"{path}:make_g", "--generator")
+    assert type(from_module).__name__ == type(from_file).__name__ == "Generator"
+    assert all(torch.equal(a, b) for a, b in zip(from_module.state_dict().values(), from_file.state_dict().values()))
 
 
 @pytest.mark.parametrize("over,message", [

@@ -49,7 +49,7 @@ def digits():
     return load_images("digits", split="train").x[:400]
 
 
-def run_loop(kind, steps, make_monitor=None):
+def run_loop(kind, steps, make_monitor=None, device="cpu"):
     """A plain non-saturating loop (Adam for G, SGD with momentum for D); returns everything it leaves behind."""
     torch.manual_seed(0)
     np.random.seed(0)
@@ -61,16 +61,17 @@ def run_loop(kind, steps, make_monitor=None):
         g, d = nets_images()
         x = digits()
         sample, latent = (lambda n: x[torch.randint(len(x), (n,))]), 8
+    g, d = g.to(device), d.to(device)
     og = torch.optim.Adam(g.parameters(), 1e-3, betas=(0.5, 0.9))
     od = torch.optim.SGD(d.parameters(), 1e-2, momentum=0.9)
     mon = make_monitor(g, d) if make_monitor else None
     for step in range(steps):
-        x, z = sample(32), torch.randn(32, latent)
+        x, z = sample(32).to(device), torch.randn(32, latent, device=device)
         loss_d = F(-d(x)).mean() + F(d(g(z).detach())).mean()
         od.zero_grad()
         loss_d.backward()
         od.step()
-        loss_g = F(-d(g(torch.randn(32, latent)))).mean()
+        loss_g = F(-d(g(torch.randn(32, latent, device=device)))).mean()
         og.zero_grad()
         loss_g.backward()
         og.step()
@@ -81,7 +82,8 @@ def run_loop(kind, steps, make_monitor=None):
     summary = mon.close() if mon else None
     state = {"g": g.state_dict(), "d": d.state_dict(), "og": og.state_dict(), "od": od.state_dict(),
              "grads": [p.grad for p in (*g.parameters(), *d.parameters())], "modes": (g.training, d.training),
-             "torch": torch.get_rng_state(), "numpy": np.random.get_state()[1], "python": random.getstate()}
+             "torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if device != "cpu" else None,
+             "numpy": np.random.get_state()[1], "python": random.getstate()}
     return state, summary
 
 
@@ -125,6 +127,18 @@ def run_images(tmp_path_factory):
 def test_the_loop_is_bit_identical_with_and_without_the_monitor(which, request):
     _, (watched, summary), (bare, _) = request.getfixturevalue(which)
     assert summary["evaluations"] >= 2
+    for key in bare:
+        assert same(watched[key], bare[key]), key
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_loop_is_bit_identical_on_cuda(tmp_path):
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    make = lambda g, d: Monitor(tmp_path, g, d, real=real_2d, latent=3, every=4, batch=32, samples=64,  # noqa: E731
+                                metrics=("diagnostics", "modes", "spectrum", "probe"), reference="8gaussians",
+                                probe_iterations=5, spectrum_batch=8, spectrum_k=3, plots=False, verbose=False)
+    watched, _ = run_loop("2d", 12, make, device="cuda")
+    bare, _ = run_loop("2d", 12, device="cuda")
     for key in bare:
         assert same(watched[key], bare[key]), key
 
@@ -346,7 +360,8 @@ def test_the_lightning_callback(tmp_path):
 # ---- docs/monitor.md's loop runs as written, shortened ----------------------------------------------------------------
 DOC = Path(__file__).resolve().parents[1] / "docs" / "monitor.md"
 SHORTER = {"steps, every = 5000, 500": "steps, every = 4, 2",  # the spectrum of 0.7M parameters and a 200-iteration
-           '"fid", "probe", "spectrum")': '"fid")'}          # probe take minutes on a CPU (tested above on 2-D)
+           '"fid", "probe", "spectrum")': '"fid")',          # probe take minutes on a CPU (tested above on 2-D);
+           'reference="fashion-mnist:test")': 'reference="fashion-mnist:test", samples=200, plots=False)'}  # pages: above
 
 
 @pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
