@@ -233,6 +233,9 @@ class Monitor:
         self.kind = _kind_of(self.real)
         self._check_inputs()
         self.out.mkdir(parents=True, exist_ok=True)
+        if self.start == 0:  # a new watch: the previous one's files go (metrics.jsonl: MetricLog keeps rows <= start)
+            for name in ("monitor.log", "spectrum.json", "probe.json"):
+                (self.out / name).unlink(missing_ok=True)
         from ganscope.train import MetricLog
 
         self.log = MetricLog(self.out, self.start)
@@ -917,16 +920,17 @@ def doctor(generator: str, critic: str, checkpoint, data: str, out, *, keys=("ge
         metrics = ("diagnostics", "fid" if kind == "images" else "modes", "spectrum", "probe")
         metrics = tuple(m for m in metrics if not (m == "modes" and reference is None and kind != "points2d"))
     step = int(state.get("step", 0)) if isinstance(state.get("step", 0), (int, float)) else 0
-    mon = Monitor(out, gen, critic_net, real, latent, loss=loss, penalty=penalty, every=10**9, metrics=metrics,
-                  reference=reference, batch=batch, samples=samples, probe_iterations=probe_iterations, seed=seed,
-                  start=step, verbose=verbose)
-    mon.speed, mon._last = {}, step + 1  # one point: no interval, no speeds
-    try:
-        mon._evaluate(step + 1, final=True)
-    except RuntimeError as err:  # a latent size or shape the nets do not accept
-        raise UsageError(f"--generator: the nets fail on the data: {_first_line(err)}") from None
-    mon._last = mon._evaluated
-    return mon.close()
+    with rundir.removed_on_failure(out):
+        try:
+            mon = Monitor(out, gen, critic_net, real, latent, loss=loss, penalty=penalty, every=10**9,
+                          metrics=metrics, reference=reference, batch=batch, samples=samples,
+                          probe_iterations=probe_iterations, seed=seed, start=step, verbose=verbose)
+            mon.speed, mon._last = {}, step + 1  # one point: no interval, no speeds
+            mon._evaluate(step + 1, final=True)
+        except RuntimeError as err:  # a latent size or an input shape the nets do not accept
+            raise UsageError(f"--data: the nets fail on {data} with latents of size {latent}: "
+                             f"{_first_line(err)}") from None
+        return mon.close()
 
 
 def _latent_size(gen: nn.Module) -> int:

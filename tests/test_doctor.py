@@ -91,6 +91,8 @@ def test_a_module_path_works_like_a_file(user, monkeypatch):
     ({"--critic": "PATH:wide_d"}, "--checkpoint: the critic does not fit CKPT['critic']"),
     ({"--checkpoint": "missing.pt"}, "--checkpoint: no such file missing.pt"),
     ({"--checkpoint": "OPAQUE"}, "--checkpoint: OPAQUE does not load with weights_only=True"),
+    ({"--latent": "5"}, "--data: the nets fail on 8gaussians with latents of size 5"),
+    ({"--data": "digits"}, "generator: returns samples of shape (8, 2), the real samples have shape (200, 1, 8, 8)"),
     ({"--data": "nowhere"}, "--data: 'nowhere' is neither an image data set"),
     ({"--loss": "bce"}, "--loss: unknown loss 'bce'"),
     ({"--penalty": "r1=x"}, "--penalty: expected NAME=WEIGHT with a number"),
