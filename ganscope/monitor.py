@@ -590,9 +590,12 @@ def read_modes(values, n_modes: int) -> dict:
         return pre
     c = mode_collapse([int(v) for v in values], n_modes)
     final = int(values[-1])
-    if c["mode_collapse"]:
+    if c["mode_collapse"] and c["peak_modes"] >= 0.75 * n_modes:
         return _reading("modes_covered", "bad", f"the generator covers {final} of {n_modes} modes (fewer than "
-                        "three quarters): mode collapse", final)
+                        f"three quarters) after covering {c['peak_modes']}: mode collapse", final)
+    if c["mode_collapse"]:
+        return _reading("modes_covered", "warning", f"the generator covers only {final} of {n_modes} modes and never "
+                        "covered three quarters: it has not found the mixture's modes yet, or collapsed early", final)
     if c["modes_dropped"]:
         return _reading("modes_covered", "warning", f"the generator dropped {c['modes_dropped']} of the "
                         f"{c['peak_modes']} modes it had covered (now {final} of {n_modes})", final)

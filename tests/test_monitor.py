@@ -273,7 +273,8 @@ RISING, FALLING, FLAT = [1, 2, 5, 20, 50, 100], [100, 50, 20, 5, 2, 1], [1.0, 1.
     (M.read_fid, [100, 40, 30, 60], "bad", "rose to ×2"),
     (M.read_fid, [100, 60, 45, 40], "good", "fell to ×0.4"),
     (M.read_fid, [100, 90, 95, 85], "neutral", "about flat"),
-    (lambda v: M.read_modes(v, 8), [8, 8, 5], "bad", "mode collapse"),
+    (lambda v: M.read_modes(v, 8), [8, 8, 5], "bad", "after covering 8: mode collapse"),
+    (lambda v: M.read_modes(v, 8), [0, 2, 1], "warning", "never covered three quarters"),
     (lambda v: M.read_modes(v, 8), [6, 8, 7], "warning", "dropped 1"),
     (lambda v: M.read_modes(v, 8), [3, 6, 8], "good", "covers 8 of 8"),
 ])
