@@ -94,6 +94,7 @@ def test_a_module_path_works_like_a_file(user, monkeypatch):
     ({"--latent": "5"}, "--data: the nets fail on 8gaussians with latents of size 5"),
     ({"--data": "digits"}, "generator: returns samples of shape (8, 2), the real samples have shape (200, 1, 8, 8)"),
     ({"--data": "nowhere"}, "--data: 'nowhere' is neither an image data set"),
+    ({"--metrics": "diagnostics,fid"}, "metrics: 'fid' needs images"),
     ({"--loss": "bce"}, "--loss: unknown loss 'bce'"),
     ({"--penalty": "r1=x"}, "--penalty: expected NAME=WEIGHT with a number"),
     ({"--penalty": "r7=1"}, "penalty: unknown penalty 'r7'"),

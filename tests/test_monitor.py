@@ -180,8 +180,9 @@ def test_the_run_dir_renders_through_ganscope_report(run_2d, capsys):
 
 
 @pytest.mark.skipif(find_browser() is None, reason="no Chromium on PATH (apt-get install chromium)")
-def test_the_page_passes_the_browser_check(run_2d):
-    assert check_page(run_2d[0] / "index.html") == []
+@pytest.mark.parametrize("which", ["run_2d", "run_images"])
+def test_the_page_passes_the_browser_check(which, request):
+    assert check_page(request.getfixturevalue(which)[0] / "index.html") == []
 
 
 def test_speed_is_the_distance_from_the_previous_evaluation_per_step(tmp_path):

@@ -1,6 +1,7 @@
 """``ganscope doctor --generator MODULE:FACTORY --critic MODULE:FACTORY --checkpoint FILE [--keys G,D] --data SOURCE
-[--loss NAME] [--penalty NAME=WEIGHT] [--latent N] [--samples N] [--probe-iterations N] --out DIR``: the monitor's
-diagnostic page for one training point of a user's own nets (``ganscope.monitor.doctor``, docs/monitor.md)."""
+[--loss NAME] [--penalty NAME=WEIGHT] [--latent N] [--samples N] [--metrics LIST] [--probe-iterations N]
+--out DIR``: the monitor's diagnostic page for one training point of a user's own nets (``ganscope.monitor.doctor``,
+docs/monitor.md)."""
 from __future__ import annotations
 
 import math
@@ -32,6 +33,10 @@ def register(subparsers):
     p.add_argument("--latent", type=int, metavar="N", help="latent size (default: the generator's latent_dim or its "
                                                            "first Linear layer's in_features)")
     p.add_argument("--samples", type=int, default=1000, help="samples for FID / modes (default 1000)")
+    p.add_argument("--metrics", metavar="LIST",
+                   help="comma-separated subset of diagnostics,fid,modes,spectrum,probe (default: diagnostics, fid "
+                        "for images or modes for a mixture, spectrum, probe; the spectrum of a large model takes "
+                        "minutes on a CPU)")
     p.add_argument("--probe-iterations", type=int, default=200,
                    help="iterations of the probe's fresh critic (default 200)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (summary.json, plots/, index.html)")
@@ -72,7 +77,8 @@ def run_cli(args) -> int:
     check_out_dir(args.out)
     summary = doctor(args.generator, args.critic, args.checkpoint, args.data, args.out, keys=parse_keys(args.keys),
                      loss=args.loss, penalty=parse_penalty(args.penalty), latent=args.latent, samples=args.samples,
-                     probe_iterations=args.probe_iterations)
+                     probe_iterations=args.probe_iterations,
+                     metrics=None if args.metrics is None else tuple(m.strip() for m in args.metrics.split(",")))
     for r in summary["readings"]:
         print(f"{r['diagnostic']:<14} {r['verdict']:<8} {r['text']}")
     print(f"wrote {args.out}/index.html (rebuild: ganscope report {args.out})")
