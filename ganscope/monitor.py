@@ -231,7 +231,10 @@ class Monitor:
         self.z = draw_latent(latent, max(self.batch, self.samples), self.seed + 1)
         self.latent = latent
         self.kind = _kind_of(self.real)
+        self._ref_features = None
         self._check_inputs()
+        if "fid" in self.metrics:
+            self._reference_features()
         self.out.mkdir(parents=True, exist_ok=True)
         if self.start == 0:  # a new watch: the previous one's files go (metrics.jsonl: MetricLog keeps rows <= start)
             for name in ("monitor.log", "spectrum.json", "probe.json"):
@@ -241,7 +244,6 @@ class Monitor:
         self.log = MetricLog(self.out, self.start)
         self.speed = {"g": dynamics.ParameterSpeed(generator), "d": dynamics.ParameterSpeed(critic)}
         self._since = self._last = self._evaluated = self.start
-        self._ref_features = None
         self.snapshots, self.spectra, self.probes = {}, {}, {}
         self.costs: list[float] = []
         self._train_s, self._clock, self._closed, self._summary = 0.0, time.perf_counter(), False, None
@@ -347,19 +349,28 @@ class Monitor:
         row.update(values)
         tags.update({k: f"eval/{k}" for k in values})
 
-    def _fid(self, fake) -> dict:
+    def _reference_features(self) -> torch.Tensor:
+        """The FID reference's features, computed once (at construction, so that a bad reference fails early)."""
         from ganscope.metrics.extractors import load_extractor
-        from ganscope.metrics.images import metrics_from_features, source_features
+        from ganscope.metrics.images import source_features
 
-        ext = load_extractor()
         if self._ref_features is None:
             ref = self.reference
-            if ref is None or torch.is_tensor(ref):
-                images = self.real[: self.samples] if ref is None else ref.detach().cpu().float()
-                self._ref_features = ext.features(images)
-            else:
-                self._ref_features = source_features(ref, ext, self.samples, self.seed, int(fake.shape[-1]))
-        out = metrics_from_features(ext.features(fake), self._ref_features, seed=self.seed, kid_subsets=10)
+            with isolated_rng(self.seed):  # building the extractor initialises a net: the global RNG is restored
+                ext = load_extractor()
+                if ref is None or torch.is_tensor(ref):
+                    images = self.real[: self.samples] if ref is None else ref.detach().cpu().float()
+                    self._ref_features = ext.features(images)
+                else:
+                    self._ref_features = source_features(ref, ext, self.samples, self.seed, int(self.real.shape[-1]))
+        return self._ref_features
+
+    def _fid(self, fake) -> dict:
+        from ganscope.metrics.extractors import load_extractor
+        from ganscope.metrics.images import metrics_from_features
+
+        out = metrics_from_features(load_extractor().features(fake), self._reference_features(), seed=self.seed,
+                                    kid_subsets=10)
         return {k: out[k] for k in ("fid", "kid", "precision", "recall", "density", "coverage")}
 
     def _modes(self, fake) -> dict:

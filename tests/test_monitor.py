@@ -232,6 +232,9 @@ def test_real_and_latent_in_every_form():
     ({"penalty": ("r1", -1.0)}, "penalty: 'r1' needs a finite weight"),
     ({"generator": nn.Linear(2, 3)}, "generator: returns samples of shape"),
     ({"reference": "swissroll", "metrics": ("modes",)}, "reference: 'swissroll' has no modes"),
+    ({"real": torch.rand(64, 1, 8, 8) * 2 - 1, "generator": nn.Sequential(nn.Linear(2, 64), nn.Unflatten(1, (1, 8, 8))),
+      "critic": nn.Sequential(nn.Flatten(), nn.Linear(64, 1), nn.Flatten(0)), "metrics": ("fid",),
+      "reference": "no-such-set"}, "source: 'no-such-set' is neither an image data set"),
 ])
 def test_bad_input_is_one_line(kwargs, match, tmp_path):
     args = {"generator": nn.Linear(2, 2), "critic": nn.Sequential(nn.Linear(2, 1), nn.Flatten(0)),
