@@ -212,6 +212,9 @@ class Monitor:
         if bad:
             raise UsageError(f"metrics: unknown metric {bad[0]!r}; allowed: {', '.join(METRICS)}")
         self.out = rundir.check_out(out, "out")
+        if rundir.holds_run(self.out):
+            raise UsageError(f"out: {self.out} holds a ganscope training run (config.yaml or checkpoints/last.pt); "
+                             "give the monitor a directory of its own")
         self.gen, self.critic, self.loss, self.metrics = generator, critic, loss, metrics
         self.penalty = parse_penalty(penalty)
         self.every = _check_int(every, "every", 1)

@@ -244,6 +244,14 @@ def test_bad_input_is_one_line(kwargs, match, tmp_path):
     assert "\n" not in str(err.value)
 
 
+def test_a_training_run_directory_is_refused(tmp_path):
+    (tmp_path / "config.yaml").write_text("seed: 0\n")
+    with pytest.raises(UsageError, match="out: .* holds a ganscope training run"):
+        Monitor(tmp_path, nn.Linear(2, 2), nn.Sequential(nn.Linear(2, 1), nn.Flatten(0)), real=torch.randn(8, 2),
+                latent=2, verbose=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml"]
+
+
 def test_a_huge_interval_evaluates_only_at_close(tmp_path):
     g, d = nn.Linear(2, 2), nn.Sequential(nn.Linear(2, 1), nn.Flatten(0))
     mon = Monitor(tmp_path, g, d, real=torch.randn(64, 2), latent=2, every=10**9, plots=False, verbose=False)
