@@ -209,6 +209,10 @@ def test_real_and_latent_in_every_form():
     assert torch.equal(M.draw_real(x, 10, 3), pool) and not torch.equal(M.draw_real(x, 10, 4), pool)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, torch.zeros(100)), batch_size=7)
     assert torch.equal(M.draw_real(loader, 20, 0), x[:20])  # (x, y) batches: x; unshuffled: the first ones
+    g = torch.Generator().manual_seed(5)
+    shuffled = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x), batch_size=7, shuffle=True, generator=g)
+    before = g.get_state()
+    assert M.draw_real(shuffled, 20, 0).shape == (20, 2) and torch.equal(g.get_state(), before)  # the user's stream
     calls = []
     assert torch.equal(M.draw_real(lambda n: calls.append(n) or x[:3], 7, 0), torch.cat([x[:3]] * 3)[:7])
     assert calls == [7, 7, 7]

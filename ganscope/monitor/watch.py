@@ -91,14 +91,31 @@ def draw_real(real, n: int, seed: int) -> torch.Tensor:
             if getattr(real, "persistent_workers", False):
                 raise UsageError("real: a DataLoader with persistent_workers=True would have its iterator reset; "
                                  "pass another DataLoader of the same data set, or a callable")
-            it = iter(real)
-            try:
-                return _gather(lambda: next(it), n, "real")
-            except StopIteration:
-                raise UsageError(f"real: the DataLoader holds fewer than {n} samples; lower batch") from None
+            with _generators_kept(real):
+                it = iter(real)
+                try:
+                    return _gather(lambda: next(it), n, "real")
+                except StopIteration:
+                    raise UsageError(f"real: the DataLoader holds fewer than {n} samples; lower batch") from None
         if callable(real):
             return _gather(lambda: real(n), n, "real")
     raise UsageError(f"real: expected a callable n -> tensor, a tensor or a DataLoader, got {type(real).__name__}")
+
+
+@contextmanager
+def _generators_kept(loader):
+    """Restore the states of the torch.Generators a DataLoader draws from (its own ``generator`` and its
+    samplers'), which a fresh iterator advances; the global RNG is :func:`isolated_rng`'s."""
+    owners = [loader, loader.sampler, getattr(loader, "batch_sampler", None),
+              getattr(getattr(loader, "batch_sampler", None), "sampler", None)]
+    gens = {id(g): g for o in owners if o is not None
+            for g in [getattr(o, "generator", None)] if isinstance(g, torch.Generator)}
+    states = [(g, g.get_state()) for g in gens.values()]
+    try:
+        yield
+    finally:
+        for g, state in states:
+            g.set_state(state)
 
 
 def draw_latent(latent, n: int, seed: int) -> torch.Tensor:
