@@ -111,3 +111,12 @@ def test_the_checks_can_fail():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     rows = [["ganscope.errors"], ["ganscope.train"]]
     assert layer_of("ganscope.errors", rows) < layer_of("ganscope.train", rows)
+
+
+def test_every_module_but_the_root_matches_a_prefix_of_its_own():
+    """The root ``ganscope`` is the facade layer (it re-exports ``Monitor``) and its prefix matches every module's
+    name: each other module must match a longer prefix, so that a new module is never placed by that fallback."""
+    prefixes = [p for row in layers() for p in row if p != "ganscope"]
+    stray = sorted(m for m in MODULES if m != "ganscope"
+                   and not any(m == p or m.startswith(p + ".") for p in prefixes))
+    assert not stray, f"modules in no layer of docs/architecture.md: {stray}"
