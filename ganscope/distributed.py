@@ -18,6 +18,7 @@ group: gloo on CPU, NCCL on CUDA (each rank on ``cuda:LOCAL_RANK``).
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -130,7 +131,14 @@ def join(device="cpu", env=None) -> Ranks:
     return ranks
 
 
-def leave():
-    """Tear the process group down (after the run; a no-op without one)."""
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+@contextmanager
+def session(device="cpu", env=None):
+    """``join`` for the length of a block: yields this process's ``Ranks`` and tears down the process group
+    afterwards if this block initialised it (a caller's own group is left as it is)."""
+    owned = not (dist.is_available() and dist.is_initialized())
+    ranks = join(device, env)
+    try:
+        yield ranks
+    finally:
+        if owned and ranks.parallel and dist.is_initialized():
+            dist.destroy_process_group()

@@ -17,7 +17,6 @@ import json
 import random
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -352,7 +351,7 @@ def start(config_path, overrides, out, spectrum=None) -> int:
     (see :class:`Run`). Under torchrun every rank trains its share of the batch and rank 0 writes ``out``."""
     cfg = resolve(load_yaml(config_path), overrides)
     out = rundir.check_out(out)
-    with _joined(cfg) as ranks:
+    with distributed.session(_device(cfg)) as ranks:
         if rundir.holds_run(out):
             raise UsageError(f"--out: {out} already holds a run; resume it with --resume {out} or choose another "
                              "directory")
@@ -372,7 +371,7 @@ def resume(out, spectrum=None) -> int:
     Without last.pt only a run stopped before its first checkpoint starts over (``rundir.resume_point``)."""
     out = Path(out)
     cfg = rundir.load_config(out, "--resume")
-    with _joined(cfg) as ranks:
+    with distributed.session(_device(cfg)) as ranks:
         point = rundir.resume_point(out, cfg)
         prepare(cfg, ranks.rank)
         run = _build(cfg, out, spectrum, ranks)
@@ -388,17 +387,6 @@ def prepare(cfg: Config, rank: int = 0):
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     seed_everything(rank_seed(cfg.seed, rank))
-
-
-@contextmanager
-def _joined(cfg: Config):
-    """This process's ``distributed.Ranks`` (the process group joined when torchrun started several), left
-    afterwards."""
-    ranks = distributed.join(_device(cfg))
-    try:
-        yield ranks
-    finally:
-        distributed.leave()
 
 
 def _device(cfg: Config) -> str:
