@@ -390,8 +390,11 @@ def prepare(cfg: Config, rank: int = 0):
 
 
 def _device(cfg: Config) -> str:
-    """The run's device, as far as the process group's backend is concerned (gloo unless CUDA)."""
+    """The run's device as far as the process group's backend is concerned: CUDA (NCCL) or else the CPU (gloo).
+    ``device: auto`` means CUDA where it is available, as the device setting resolves it."""
     device = str(getattr(cfg, "device", "cpu") or "cpu")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     return device if device.startswith("cuda") else "cpu"
 
 
