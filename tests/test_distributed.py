@@ -260,3 +260,19 @@ def test_rank_streams():
     assert b.seeds == [rank_seed(7, 1), rank_seed(8, 1)]
     assert not torch.equal(a.randn((2, 3)), b.randn((2, 3)))
     assert torch.equal(Streams([7, 8]).for_rank(0).randn((2, 3)), Streams([7, 8]).randn((2, 3)))
+
+
+def test_image_metrics_make_no_collective_call(monkeypatch):
+    """Rank 0 evaluates alone: a metric that synchronised over the process group (torchmetrics does by default)
+    would wait forever for the other ranks. With a group 'initialised', FID/KID must not touch it."""
+    from ganscope.metrics.images import fid_kid
+
+    def collective(*args, **kwargs):
+        raise AssertionError("a collective call during rank 0's evaluation")
+
+    monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+    for name in ("all_gather", "all_reduce", "broadcast", "barrier", "all_gather_object"):
+        monkeypatch.setattr(torch.distributed, name, collective)
+    g = torch.Generator().manual_seed(0)
+    out = fid_kid(torch.randn(40, 4, generator=g), torch.randn(40, 4, generator=g), kid_subsets=5)
+    assert out["fid"] > 0
