@@ -417,7 +417,8 @@ def _execute(run: Run) -> int:
         summary = run.train(progress=True)  # a bar on a terminal, plain lines in a log file
     except NonFiniteLoss as err:
         kept = f"last good checkpoint: {run.checkpoint_path}" if run.checkpoint_path.exists() else "no checkpoint yet"
-        print(f"error: training diverged: {err}; {kept}", file=sys.stderr)
+        where = f" on rank {run.ranks.rank}" if run.ranks.parallel else ""
+        print(f"error: training diverged{where}: {err}; {kept}", file=sys.stderr)
         return EXIT_DIVERGED
     except Exception as err:
         if rundir.is_out_of_memory(err):
