@@ -41,6 +41,8 @@ CASES = {  # name: (method, overrides); 4 generator steps each
     "lazy-r1": ("r1", ["penalty.every=3"]),
     "consensus": ("consensus", []),  # simultaneous
     "consensus-alt": ("consensus", ["game.scheme=altgd"]),
+    "noise": ("noise", []),  # instance noise from the ranks' streams
+    "ensemble": ("r1", ["ensemble=2"]),  # per-member streams on each rank
 }
 STEPS = 4
 KILL_AT = 20  # the generator step whose checkpoint the killed job wrote last
