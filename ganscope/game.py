@@ -20,6 +20,7 @@ generator's objective is ``task.g_loss_total`` (the sum over independent members
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -36,11 +37,14 @@ class NonFiniteLoss(RuntimeError):
 
 @dataclass
 class Player:
-    """A network with its optimizer. ``lr_scale``: per-member multipliers of the step (ensembles), or None."""
+    """A network with its optimizer. ``lr_scale``: per-member multipliers of the step (ensembles), or None.
+    ``reduce``: data-parallel training's mean of a list of gradients over the ranks
+    (``ganscope.distributed.Ranks.average``), applied in :meth:`apply`; None in a single process."""
 
     net: nn.Module
     opt: torch.optim.Optimizer
     lr_scale: torch.Tensor | None = None
+    reduce: Callable[[list], list] | None = None
 
     @property
     def params(self):
@@ -49,6 +53,7 @@ class Player:
     def apply(self, grads):
         """One optimizer step with the given gradients; per-member lr as a scaling of the step."""
         before = [p.detach().clone() for p in self.params] if self.lr_scale is not None else None
+        grads = self.mean(grads)
         for p, g in zip(self.params, grads):
             p.grad = g
         self.opt.step()
@@ -56,6 +61,10 @@ class Player:
             with torch.no_grad():
                 for p, p0 in zip(self.params, before):
                     p.copy_(p0 + self.lr_scale.view(-1, *[1] * (p.dim() - 1)) * (p - p0))
+
+    def mean(self, grads):
+        """``grads`` averaged over the data-parallel ranks (``reduce``), or as they are in a single process."""
+        return grads if self.reduce is None else self.reduce(grads)
 
 
 @dataclass(frozen=True)
@@ -205,10 +214,16 @@ class Game:
                             event_dims=self.task.event_dims, step=self.d_steps)
 
     def _consensus(self, g_loss, d_loss):
-        """(γ/2)‖v‖² with v = (∇_θ L_G, ∇_ψ L_D), differentiable (Mescheder et al. 2017)."""
-        grads = torch.autograd.grad(g_loss.sum(), self.gen.params, create_graph=True) + torch.autograd.grad(
-            d_loss.sum(), self.disc.params, create_graph=True)
-        return self.rules.consensus / 2 * sum(g.pow(2).sum() for g in grads)
+        """(γ/2)‖v‖² with v = (∇_θ L_G, ∇_ψ L_D), differentiable (Mescheder et al. 2017). Data-parallel (players
+        with a ``reduce``): γ⟨v_r, sg(v̄)⟩ with v̄ the mean of the ranks' fields v_r, whose gradient averaged over
+        the ranks, γ·mean_r(J_rᵀ)v̄, is the gradient of (γ/2)‖v̄‖², the global batch's term."""
+        g_grads = torch.autograd.grad(g_loss.sum(), self.gen.params, create_graph=True)
+        d_grads = torch.autograd.grad(d_loss.sum(), self.disc.params, create_graph=True)
+        grads = g_grads + d_grads
+        if self.gen.reduce is None and self.disc.reduce is None:
+            return self.rules.consensus / 2 * sum(g.pow(2).sum() for g in grads)
+        means = [*self.gen.mean([g.detach() for g in g_grads]), *self.disc.mean([g.detach() for g in d_grads])]
+        return self.rules.consensus * sum((g * m).sum() for g, m in zip(grads, means))
 
     def _critic_step(self, step):
         real, z = self.task.real(), self.task.latent()

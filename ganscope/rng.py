@@ -16,7 +16,8 @@ class Streams:
     """Per-member random generators; their states are part of every checkpoint (the data stream position)."""
 
     def __init__(self, seeds, members: bool = True, device="cpu", dtype=torch.float32):
-        self.generators = [torch.Generator(device).manual_seed(int(s)) for s in seeds]
+        self.seeds = [int(s) for s in seeds]
+        self.generators = [torch.Generator(device).manual_seed(s) for s in self.seeds]
         self.members, self.device, self.dtype = members, torch.device(device), dtype
         if not members and len(self.generators) != 1:
             raise ValueError("a single model has one random stream")
@@ -35,6 +36,14 @@ class Streams:
     def rand(self, shape, dtype=None) -> torch.Tensor:
         return self._draw(torch.rand, tuple(shape), dtype)
 
+    def for_rank(self, rank: int) -> Streams:
+        """Reseed these streams, in place, as data-parallel rank ``rank`` draws them (``rank_seed`` of each seed;
+        rank 0 keeps its seeds); call it before the first draw. Returns ``self``."""
+        self.seeds = [rank_seed(s, rank) for s in self.seeds]
+        for g, s in zip(self.generators, self.seeds):
+            g.manual_seed(s)
+        return self
+
     def state(self) -> list[torch.Tensor]:
         return [g.get_state() for g in self.generators]
 
@@ -43,6 +52,19 @@ class Streams:
             raise ValueError(f"checkpoint holds {len(states)} random streams, the run has {len(self.generators)}")
         for g, s in zip(self.generators, states):
             g.set_state(s)
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """The seed of data-parallel rank ``rank``'s copy of a stream seeded ``seed``: ``seed`` itself on rank 0 (rank 0
+    draws what a single process draws), else 63 bits of ``numpy.random.SeedSequence((seed, rank))``, a hash, so
+    that ranks never share a stream with each other nor with the ``seed + i`` streams of ensemble members and
+    evaluation (a collision has probability ~2⁻⁶³)."""
+    if rank == 0:
+        return int(seed)
+    import numpy as np
+
+    hi, lo = np.random.SeedSequence((int(seed), int(rank))).generate_state(2, np.uint32)
+    return (int(hi) << 31) ^ int(lo)
 
 
 class Given:

@@ -6,6 +6,10 @@ everything an exact resume needs (weights, EMA, optimizer states, step counters,
 streams that are the data stream's position); it is written atomically and loads with
 ``torch.load(..., weights_only=True)``. Building a ``Run`` sets no process-global state: the entry points that
 train (``start``, ``resume``, and in-process callers) call :func:`prepare` first (threads, global seeds).
+
+Under ``torchrun`` (``ganscope.distributed``, docs/scale.md "Many processes") every rank builds the same ``Run``
+with its own random streams (``rng.rank_seed``); the players average their gradients over the ranks; rank 0
+alone evaluates and writes the run directory, and its checkpoints hold every rank's random state.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import numpy as np
 import torch
 import yaml
 
-from ganscope import rundir
+from ganscope import distributed, rundir
 from ganscope.config import Config, load_yaml, resolve, to_dict
 from ganscope.errors import UsageError
 from ganscope.game import Game, GameRules, NonFiniteLoss, Player, make_optimizer
@@ -27,6 +31,7 @@ from ganscope.io import atomic_path, read_jsonl, write_json, write_text
 from ganscope.io import json_safe as _json_safe
 from ganscope.metrics import dynamics
 from ganscope.metrics.toy2d import mode_collapse
+from ganscope.rng import rank_seed
 from ganscope.tasks import make_task
 
 EXIT_DIVERGED = 3
@@ -37,35 +42,40 @@ class Run:
 
     ``spectrum``: the hook ``train.spectrum_at`` needs, ``spectrum(run, member) -> {"max_real_part",
     "spectral_radius", ...}`` (``ganscope.analysis.diagnostics.run_spectrum``: the engine does not import
-    analysis, so the entry points above it pass it in)."""
+    analysis, so the entry points above it pass it in).
 
-    def __init__(self, cfg: Config, out, spectrum=None):
+    ``ranks``: this process's place in a data-parallel job (``ganscope.distributed.Ranks``; default: the single
+    process). Rank r reseeds the task's streams for r; only rank 0 evaluates, logs and writes ``out``."""
+
+    def __init__(self, cfg: Config, out, spectrum=None, ranks: distributed.Ranks = distributed.SINGLE):
         if cfg.train.spectrum_at and spectrum is None:
             raise UsageError("train.spectrum_at: needs the eigenvalue hook; train through `ganscope train`, or pass "
                              "spectrum=ganscope.analysis.diagnostics.run_spectrum to train.Run/start/resume")
-        self.cfg, self.out, self.spectrum = cfg, Path(out), spectrum
+        self.cfg, self.out, self.spectrum, self.ranks = cfg, Path(out), spectrum, ranks
         with torch.random.fork_rng(devices=[]):  # the tasks seed the nets' initialisation; the caller's RNG stays
             self.task = make_task(cfg)
-        members = self.task.member_values
+        self.task.streams.for_rank(ranks.rank)  # each rank its own data and latents (rank 0: the seed's)
+        members, reduce = self.task.member_values, ranks.average if ranks.parallel else None
         gen = Player(self.task.gen, make_optimizer(self.task.gen.parameters(), cfg.optim.g),
-                     _scale(members.lr_g, cfg.optim.g.lr))
+                     _scale(members.lr_g, cfg.optim.g.lr), reduce)
         disc = Player(self.task.disc, make_optimizer(self.task.disc.parameters(), cfg.optim.d),
-                      _scale(members.lr_d, cfg.optim.d.lr))
+                      _scale(members.lr_d, cfg.optim.d.lr), reduce)
         self.game = Game(GameRules.from_config(cfg), gen, disc, self.task, members)
         self.step = 0
         self.elapsed = 0.0  # training wall-clock seconds over all sessions (for metrics against time)
         self.snapshots: dict[int, np.ndarray] = {}
         self._evaluated = None  # (step, metrics) of the last evaluation
-        self.diagnostics = Diagnostics(self.task, gen.net, disc.net) if cfg.train.diagnostics else None
+        self.diagnostics = Diagnostics(self.task, gen.net, disc.net) if cfg.train.diagnostics and ranks.main else None
 
     # ---- checkpoints ---------------------------------------------------------------------------------
     @property
     def checkpoint_path(self) -> Path:
         return rundir.last_checkpoint(self.out)
 
-    def state_dict(self) -> dict:
+    def state_dict(self, ranks_rng: list[dict] | None = None) -> dict:
+        """All an exact resume needs; ``ranks_rng``: every rank's random state (``rng_state``) of a data-parallel
+        job, stored under ``ranks`` (``rng`` is this process's)."""
         g, d = self.game.gen, self.game.disc
-        np_state = np.random.get_state()
         return {
             "format": rundir.FORMAT,
             "step": self.step,
@@ -75,19 +85,40 @@ class Run:
             "opt_g": g.opt.state_dict(),
             "opt_d": d.opt.state_dict(),
             "game": self.game.state_dict(),
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
-                "python": _python_state_to_lists(random.getstate()),
-                "streams": self.task.streams.state(),
-            },
+            "rng": self.rng_state(),
+            **({"ranks": ranks_rng} if ranks_rng is not None else {}),
             "snapshots": {str(k): torch.from_numpy(v) for k, v in self.snapshots.items()},
             **({"diagnostics": self.diagnostics.state_dict()} if self.diagnostics is not None else {}),
         }
 
+    def rng_state(self) -> dict:
+        """This process's random state: the global RNGs (torch, numpy, python) and the task's streams."""
+        np_state = np.random.get_state()
+        return {"torch": torch.get_rng_state(),
+                "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
+                "python": _python_state_to_lists(random.getstate()),
+                "streams": self.task.streams.state()}
+
+    def load_rng_state(self, rng: dict):
+        torch.set_rng_state(rng["torch"])
+        np.random.set_state((rng["numpy"][0], rng["numpy"][1].numpy().astype(np.uint32), *rng["numpy"][2:]))
+        random.setstate(_python_state_from_lists(rng["python"]))
+        self.task.streams.load_state(rng["streams"])
+
     def save(self, path=None):
+        """Write the checkpoint (rank 0; every rank of a data-parallel job calls this: it gathers their random
+        states and checks that their parameters are still the same)."""
+        ranks_rng = self.ranks.gather(self.rng_state()) if self.ranks.parallel else None
+        self._check_same_parameters()
+        if not self.ranks.main:
+            return
         with atomic_path(path or self.checkpoint_path) as tmp:
-            torch.save(self.state_dict(), tmp)
+            torch.save(self.state_dict(ranks_rng), tmp)
+
+    def _check_same_parameters(self):
+        nets = [self.game.gen.net, self.game.disc.net] + ([self.game.ema] if self.game.ema is not None else [])
+        if not self.ranks.same_on_all_ranks([p for net in nets for p in net.parameters()]):
+            raise RuntimeError(f"data-parallel ranks hold different parameters at generator step {self.step}")
 
     def kept_path(self, step: int) -> Path:
         return rundir.step_checkpoint(self.out, step)
@@ -95,6 +126,11 @@ class Run:
     def load(self, path):
         """Continue from the checkpoint ``path`` (UsageError, one line, if it is damaged or not this run's)."""
         state = rundir.read_checkpoint(path, resume=True)
+        stored = len(state.get("ranks") or [None])
+        if stored != self.ranks.world:
+            how = "a single process" if stored == 1 else f"torchrun --nproc_per_node {stored}"
+            raise UsageError(f"--resume: {path} was written by {stored} data-parallel process(es), this job has "
+                             f"{self.ranks.world}; resume it with {how}")
         try:
             g, d = self.game.gen, self.game.disc
             g.net.load_state_dict(state["generator"])
@@ -102,11 +138,7 @@ class Run:
             g.opt.load_state_dict(state["opt_g"])
             d.opt.load_state_dict(state["opt_d"])
             self.game.load_state_dict(state["game"])
-            rng = state["rng"]
-            torch.set_rng_state(rng["torch"])
-            np.random.set_state((rng["numpy"][0], rng["numpy"][1].numpy().astype(np.uint32), *rng["numpy"][2:]))
-            random.setstate(_python_state_from_lists(rng["python"]))
-            self.task.streams.load_state(rng["streams"])
+            self.load_rng_state(state["ranks"][self.ranks.rank] if self.ranks.parallel else state["rng"])
             self.snapshots = {int(k): v.numpy() for k, v in state["snapshots"].items()}
             self.step = int(state["step"])
             self.elapsed = float(state.get("elapsed", 0.0))
@@ -137,13 +169,16 @@ class Run:
                 "spectrum_radius": [r["spectral_radius"] for r in results]}
 
     def train(self, progress=True) -> dict:
-        cfg, log = self.cfg, MetricLog(self.out, self.step, squeeze=self.cfg.ensemble == 1)
+        """Train to ``train.steps``; the summary (rank 0; ``{}`` on the other ranks of a data-parallel job)."""
+        cfg, main = self.cfg, self.ranks.main
+        self._check_same_parameters()  # the ranks start from the same weights (and have all read the checkpoint)
+        log = MetricLog(self.out, self.step, squeeze=self.cfg.ensemble == 1) if main else None
         snap_at = self.snapshot_steps()
         if self.step == 0:
             self._snapshot(snap_at)
             if 0 in cfg.checkpoint.keep:
                 self.save(self.kept_path(0))
-        bar = _progress(cfg.train.steps, self.step, progress)
+        bar = _progress(cfg.train.steps, self.step, progress and main)
         clock = time.perf_counter()
         try:
             while self.step < cfg.train.steps:
@@ -152,41 +187,60 @@ class Run:
                 self.elapsed, clock = self.elapsed + time.perf_counter() - clock, time.perf_counter()
                 bar.update(1)
                 if self.step % cfg.train.log_every == 0:
-                    log.write(self.step, {k: v.detach() for k, v in stats.items()})
-                if self.step % cfg.train.eval_every == 0 or self.step == cfg.train.steps:
-                    metrics = self.evaluate()
-                    diag = self.diagnostics.measure(self.step) if self.diagnostics is not None else {}
-                    log.write(self.step, {**_stack(metrics), **diag, "wall_s": self.elapsed},
-                              tags={k: f"diag/{k}" for k in diag})
+                    stats = self._global_mean(stats)
+                    if main:
+                        log.write(self.step, stats)
+                if main and self._report(log, bar):
                     clock = time.perf_counter()  # evaluation time is not training time
-                    key = self.task.progress_key
-                    bar.set_postfix_str(f"{key}={np.mean([m[key] for m in metrics]):.4f}")
-                if self.step in cfg.train.spectrum_at:
-                    values = self.leading_eigenvalues()
-                    log.write(self.step, values, tags={k: f"diag/{k}" for k in values})
-                    clock = time.perf_counter()
                 self._snapshot(snap_at)
                 if self.step % cfg.checkpoint.every == 0 or self.step == cfg.train.steps:
-                    log.flush()
+                    if main:
+                        log.flush()
                     self.save()
                 if self.step in cfg.checkpoint.keep:
                     self.save(self.kept_path(self.step))
         finally:
             bar.close()
-            log.close()
+            if log is not None:
+                log.close()
         return self.finish()
 
+    def _global_mean(self, stats: dict) -> dict:
+        """The logged losses: each rank's batch means averaged over the ranks, i.e. the global batch's means."""
+        return dict(zip(stats, self.ranks.average([v.detach() for v in stats.values()])))
+
+    def _report(self, log, bar) -> bool:
+        """The evaluation and eigenvalues due at this step, logged (rank 0); whether any was due."""
+        cfg, due = self.cfg, False
+        if self.step % cfg.train.eval_every == 0 or self.step == cfg.train.steps:
+            metrics = self.evaluate()
+            diag = self.diagnostics.measure(self.step) if self.diagnostics is not None else {}
+            log.write(self.step, {**_stack(metrics), **diag, "wall_s": self.elapsed},
+                      tags={k: f"diag/{k}" for k in diag})
+            key = self.task.progress_key
+            bar.set_postfix_str(f"{key}={np.mean([m[key] for m in metrics]):.4f}")
+            due = True
+        if self.step in cfg.train.spectrum_at:
+            values = self.leading_eigenvalues()
+            log.write(self.step, values, tags={k: f"diag/{k}" for k in values})
+            due = True
+        return due
+
     def _snapshot(self, snap_at):
-        if self.step in snap_at:
+        if self.ranks.main and self.step in snap_at:
             self.snapshots[self.step] = np.asarray(self.task.samples(self.game.gen.net, self.task.snapshot_samples))
 
     def finish(self) -> dict:
+        if not self.ranks.main:
+            return {}
         final = self.evaluate()
         self._add_collapse(final)
         summary = {"steps": self.step, "method": self.cfg.method, "data": self.cfg.data.name,
                    "final": final[0] if len(final) == 1 else _mean_metrics(final)}
         if getattr(self.task, "metrics_info", None):
             summary["metrics_info"] = self.task.metrics_info
+        if self.ranks.parallel:
+            summary["world_size"] = self.ranks.world  # data-parallel processes: the global batch is this × data.batch_size
         if self.cfg.ensemble > 1:
             summary["members"] = final
             summary["seeds"] = self.task.seeds
@@ -294,17 +348,22 @@ class MetricLog:
 def start(config_path, overrides, out, spectrum=None) -> int:
     """``ganscope train CONFIG [key=value ...] --out DIR``. Bad input or a run too large for memory gives a
     UsageError and leaves no partial run directory behind. ``spectrum``: the hook of ``train.spectrum_at``
-    (see :class:`Run`)."""
+    (see :class:`Run`). Under torchrun every rank trains its share of the batch and rank 0 writes ``out``."""
     cfg = resolve(load_yaml(config_path), overrides)
     out = rundir.check_out(out)
-    if rundir.holds_run(out):
-        raise UsageError(f"--out: {out} already holds a run; resume it with --resume {out} or choose another directory")
-    prepare(cfg)
-    run = _build(cfg, out, spectrum)  # loads the data: a missing or bad data set fails before anything is written
-    with rundir.removed_on_failure(out):
-        out.mkdir(parents=True, exist_ok=True)
-        write_text(rundir.config_path(out), yaml.safe_dump(to_dict(cfg), sort_keys=False))
-        return _execute(run)
+    with distributed.session(_device(cfg)) as ranks:
+        if rundir.holds_run(out):
+            raise UsageError(f"--out: {out} already holds a run; resume it with --resume {out} or choose another "
+                             "directory")
+        prepare(cfg, ranks.rank)
+        run = _build(cfg, out, spectrum, ranks)  # loads the data: a missing or bad data set fails before any write
+        ranks.barrier()  # every rank has looked at ``out`` before rank 0 writes into it
+        if not ranks.main:
+            return _execute(run)
+        with rundir.removed_on_failure(out):
+            out.mkdir(parents=True, exist_ok=True)
+            write_text(rundir.config_path(out), yaml.safe_dump(to_dict(cfg), sort_keys=False))
+            return _execute(run)
 
 
 def resume(out, spectrum=None) -> int:
@@ -312,27 +371,37 @@ def resume(out, spectrum=None) -> int:
     Without last.pt only a run stopped before its first checkpoint starts over (``rundir.resume_point``)."""
     out = Path(out)
     cfg = rundir.load_config(out, "--resume")
-    point = rundir.resume_point(out, cfg)
-    prepare(cfg)
-    run = _build(cfg, out, spectrum)
-    if point is not None:
-        run.load(point)
-    return _execute(run)
+    with distributed.session(_device(cfg)) as ranks:
+        point = rundir.resume_point(out, cfg)
+        prepare(cfg, ranks.rank)
+        run = _build(cfg, out, spectrum, ranks)
+        if point is not None:
+            run.load(point)  # each rank its own random streams from the checkpoint
+        return _execute(run)
 
 
-def prepare(cfg: Config):
+def prepare(cfg: Config, rank: int = 0):
     """The process-global state a training run starts from: torch's CPU threads (``train.threads``; 0: 1 for
-    a single 2-D run, as is otherwise) and the global RNGs seeded with ``cfg.seed``. Called by the entry points that
-    train, never by ``Run``."""
+    a single 2-D run, as is otherwise) and the global RNGs seeded with ``cfg.seed`` (``rng.rank_seed(cfg.seed,
+    rank)`` on data-parallel rank ``rank``). Called by the entry points that train, never by ``Run``."""
     threads = cfg.train.threads or (1 if cfg.net == "mlp" and cfg.ensemble == 1 else 0)
     if threads:
         torch.set_num_threads(threads)
-    seed_everything(cfg.seed)
+    seed_everything(rank_seed(cfg.seed, rank))
 
 
-def _build(cfg: Config, out, spectrum=None) -> Run:
+def _device(cfg: Config) -> str:
+    """The run's device as far as the process group's backend is concerned: CUDA (NCCL) or else the CPU (gloo).
+    ``device: auto`` means CUDA where it is available, as the device setting resolves it."""
+    device = str(getattr(cfg, "device", "cpu") or "cpu")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return device if device.startswith("cuda") else "cpu"
+
+
+def _build(cfg: Config, out, spectrum=None, ranks: distributed.Ranks = distributed.SINGLE) -> Run:
     try:
-        return Run(cfg, out, spectrum)
+        return Run(cfg, out, spectrum, ranks)
     except Exception as err:
         if rundir.is_out_of_memory(err):
             raise rundir.out_of_memory(cfg, "building the run") from None
@@ -349,13 +418,15 @@ def _execute(run: Run) -> int:
         summary = run.train(progress=True)  # a bar on a terminal, plain lines in a log file
     except NonFiniteLoss as err:
         kept = f"last good checkpoint: {run.checkpoint_path}" if run.checkpoint_path.exists() else "no checkpoint yet"
-        print(f"error: training diverged: {err}; {kept}", file=sys.stderr)
+        where = f" on rank {run.ranks.rank}" if run.ranks.parallel else ""
+        print(f"error: training diverged{where}: {err}; {kept}", file=sys.stderr)
         return EXIT_DIVERGED
     except Exception as err:
         if rundir.is_out_of_memory(err):
             raise rundir.out_of_memory(run.cfg, f"at generator step {run.step}") from None
         raise
-    print(json.dumps({"out": str(run.out), **_json_safe(summary)}))
+    if run.ranks.main:
+        print(json.dumps({"out": str(run.out), **_json_safe(summary)}))
     return 0
 
 
@@ -363,7 +434,7 @@ def _execute(run: Run) -> int:
 def seed_everything(seed: int):
     """Seed the global RNGs (torch, numpy, python): the run's own draws use per-member streams."""
     torch.manual_seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed % 2**32)  # numpy takes 32-bit seeds (a rank seed has 63 bits)
     random.seed(seed)
 
 

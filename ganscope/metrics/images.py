@@ -64,13 +64,14 @@ def fid_kid(fake: Tensor, real: Tensor, seed: int = 0, kid_subsets: int = KID_SU
     from torchmetrics.image.kid import KernelInceptionDistance
 
     fake, real = fake.double(), real.double()
-    fid = FrechetInceptionDistance(feature=_Passthrough(real.shape[1]))
+    local = {"sync_on_compute": False}  # these features only: under torchrun rank 0 alone evaluates
+    fid = FrechetInceptionDistance(feature=_Passthrough(real.shape[1]), **local)
     fid.update(real, real=True)
     fid.update(fake, real=False)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
         kid = KernelInceptionDistance(feature=_Passthrough(real.shape[1]), subsets=kid_subsets,
-                                      subset_size=min(KID_SUBSET_SIZE, len(real), len(fake)))
+                                      subset_size=min(KID_SUBSET_SIZE, len(real), len(fake)), **local)
     kid.update(real, real=True)
     kid.update(fake, real=False)
     with torch.random.fork_rng(devices=[]):
