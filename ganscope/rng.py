@@ -16,7 +16,8 @@ class Streams:
     """Per-member random generators; their states are part of every checkpoint (the data stream position)."""
 
     def __init__(self, seeds, members: bool = True, device="cpu", dtype=torch.float32):
-        self.generators = [torch.Generator(device).manual_seed(int(s)) for s in seeds]
+        self.seeds = [int(s) for s in seeds]
+        self.generators = [torch.Generator(device).manual_seed(s) for s in self.seeds]
         self.members, self.device, self.dtype = members, torch.device(device), dtype
         if not members and len(self.generators) != 1:
             raise ValueError("a single model has one random stream")
@@ -43,6 +44,18 @@ class Streams:
             raise ValueError(f"checkpoint holds {len(states)} random streams, the run has {len(self.generators)}")
         for g, s in zip(self.generators, states):
             g.set_state(s)
+
+    def restart(self, step: int):
+        """Reseed stream i with ``restart_seed(seeds[i], step)``. A generator's state is specific to its device
+        type (a CUDA state is a seed and an offset, a CPU state the Mersenne Twister's), so a checkpoint taken on
+        one device type resumes on another with restarted streams: reproducible, not the uninterrupted run."""
+        for g, s in zip(self.generators, self.seeds):
+            g.manual_seed(restart_seed(s, step))
+
+
+def restart_seed(seed: int, step: int) -> int:
+    """The seed of a stream restarted at generator step ``step`` (:meth:`Streams.restart`), below 2⁶³."""
+    return (int(seed) * 1_000_003 + 7_919 * (int(step) + 1)) % (2 ** 63)
 
 
 class Given:

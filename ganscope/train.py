@@ -5,7 +5,9 @@ The run directory's layout and the reading of stored runs belong to ``ganscope.r
 everything an exact resume needs (weights, EMA, optimizer states, step counters, every RNG state, the random
 streams that are the data stream's position); it is written atomically and loads with
 ``torch.load(..., weights_only=True)``. Building a ``Run`` sets no process-global state: the entry points that
-train (``start``, ``resume``, and in-process callers) call :func:`prepare` first (threads, global seeds).
+train (``start``, ``resume``, and in-process callers) call :func:`prepare` first (threads, global seeds, the
+device check and ``train.deterministic``). A checkpoint written on one device resumes on another
+(:meth:`Run.load`; docs/scale.md, "Devices").
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import torch
 import yaml
 
 from ganscope import rundir
+from ganscope import device as devices
 from ganscope.config import Config, load_yaml, resolve, to_dict
 from ganscope.errors import UsageError
 from ganscope.game import Game, GameRules, NonFiniteLoss, Player, make_optimizer
@@ -80,6 +83,7 @@ class Run:
                 "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
                 "python": _python_state_to_lists(random.getstate()),
                 "streams": self.task.streams.state(),
+                "streams_device": self.device.type,
             },
             "snapshots": {str(k): torch.from_numpy(v) for k, v in self.snapshots.items()},
             **({"diagnostics": self.diagnostics.state_dict()} if self.diagnostics is not None else {}),
@@ -106,7 +110,7 @@ class Run:
             torch.set_rng_state(rng["torch"])
             np.random.set_state((rng["numpy"][0], rng["numpy"][1].numpy().astype(np.uint32), *rng["numpy"][2:]))
             random.setstate(_python_state_from_lists(rng["python"]))
-            self.task.streams.load_state(rng["streams"])
+            self._load_streams(rng, int(state["step"]))
             self.snapshots = {int(k): v.numpy() for k, v in state["snapshots"].items()}
             self.step = int(state["step"])
             self.elapsed = float(state.get("elapsed", 0.0))
@@ -115,6 +119,23 @@ class Run:
         except Exception as err:  # any unreadable or foreign file is bad input, not a crash
             reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
             raise UsageError(f"checkpoint: cannot resume from {path}: {reason}") from None
+
+    @property
+    def device(self) -> torch.device:
+        """Where the run's nets and random streams live (``cfg.device`` resolved by the task)."""
+        return self.task.streams.device
+
+    def _load_streams(self, rng: dict, step: int):
+        """The random streams of a checkpoint; one written on another device type restarts them
+        (``Streams.restart``: a generator's state does not transfer between device types), with a note."""
+        saved = rng.get("streams_device", "cpu")
+        if saved == self.device.type:
+            self.task.streams.load_state(rng["streams"])
+            return
+        self.task.streams.restart(step)
+        print(f"note: the checkpoint's random streams were saved on {saved}; resuming on {self.device.type} "
+              f"restarts them at generator step {step} (the run goes on, not bit-identical to an uninterrupted "
+              "one)", file=sys.stderr)
 
     # ---- the loop --------------------------------------------------------------------------------------
     def snapshot_steps(self) -> set[int]:
@@ -307,11 +328,14 @@ def start(config_path, overrides, out, spectrum=None) -> int:
         return _execute(run)
 
 
-def resume(out, spectrum=None) -> int:
-    """``ganscope train --resume DIR``: continue from checkpoints/last.pt, bit-identical to an uninterrupted run.
-    Without last.pt only a run stopped before its first checkpoint starts over (``rundir.resume_point``)."""
+def resume(out, spectrum=None, device: str | None = None) -> int:
+    """``ganscope train --resume DIR [device=D]``: continue from checkpoints/last.pt, bit-identical to an
+    uninterrupted run on the same device. Without last.pt only a run stopped before its first checkpoint starts
+    over (``rundir.resume_point``). ``device`` replaces the config's for this session (config.yaml is kept)."""
     out = Path(out)
     cfg = rundir.load_config(out, "--resume")
+    if device is not None:
+        cfg.device = devices.check(device)
     point = rundir.resume_point(out, cfg)
     prepare(cfg)
     run = _build(cfg, out, spectrum)
@@ -321,10 +345,13 @@ def resume(out, spectrum=None) -> int:
 
 
 def prepare(cfg: Config):
-    """The process-global state a training run starts from: torch's CPU threads (``train.threads``, 0: as is)
-    and the global RNGs seeded with ``cfg.seed``. Called by the entry points that train, never by ``Run``."""
+    """The process-global state a training run starts from: torch's CPU threads (``train.threads``, 0: as is),
+    the device (UsageError, one line, when this machine lacks ``cfg.device``), ``train.deterministic`` on CUDA
+    (``device.set_deterministic``) and the global RNGs seeded with ``cfg.seed``. Called by the entry points that
+    train, never by ``Run``."""
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
+    devices.set_deterministic(devices.resolve(cfg.device), cfg.train.deterministic)
     seed_everything(cfg.seed)
 
 
@@ -343,6 +370,7 @@ sample_run = rundir.sample
 
 
 def _execute(run: Run) -> int:
+    rundir.record_device(run.out, devices.describe(run.device), run.step)
     try:
         summary = run.train(progress=True)  # a bar on a terminal, plain lines in a log file
     except NonFiniteLoss as err:

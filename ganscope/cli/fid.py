@@ -1,10 +1,13 @@
-"""``ganscope fid A B [--n N] [--extractor NAME_OR_PATH] [--seed S] [--k K] [--json]``: FID, KID and
-precision/recall/density/coverage (``ganscope.metrics.images``, docs/images_metrics.md)."""
+"""``ganscope fid A B [--n N] [--extractor NAME_OR_PATH] [--seed S] [--k K] [--device D] [--json]``: FID, KID and
+precision/recall/density/coverage (``ganscope.metrics.images``, docs/images_metrics.md); the extractor and a
+run's generator on ``--device``."""
 from __future__ import annotations
 
+import functools
 import json
 import sys
 
+from ganscope.cli.args import add_device, resolve_device
 from ganscope.metrics.extractors import DEFAULT
 from ganscope.metrics.images import DEFAULT_N, K, compare
 
@@ -23,6 +26,7 @@ def register(subparsers):
                    help="fmnist-cnn (default), inception:WEIGHTS.pth, or a TorchScript .pt file")
     p.add_argument("--seed", type=int, default=0, help="seed of the subsets, run latents and KID subsets (default 0)")
     p.add_argument("--k", type=int, default=K, help=f"nearest neighbours for PRDC (default {K})")
+    add_device(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=run_cli)
     return p
@@ -31,7 +35,9 @@ def register(subparsers):
 def run_cli(args) -> int:
     from ganscope import rundir
 
-    r = compare(args.a, args.b, extractor=args.extractor, n=args.n, seed=args.seed, k=args.k, runs=rundir.sample)
+    device = resolve_device(args)
+    r = compare(args.a, args.b, extractor=args.extractor, n=args.n, seed=args.seed, k=args.k,
+                runs=functools.partial(rundir.sample, device=device), device=device)
     if args.json:
         print(json.dumps(r, allow_nan=False))
         return 0
