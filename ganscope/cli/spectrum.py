@@ -7,6 +7,7 @@ from ganscope.analysis.spectrum import (DENSE_MAX, DIRAC_REGS, K_DEFAULT, plot_s
                                         spectrum_of_run)
 from ganscope.cli.args import add_device, check_float, check_int, check_png, emit, resolve_device
 from ganscope.cli.dirac import H_MAX, PARAM_MAX, SUB_STEPS_MAX
+from ganscope.device import check as check_device
 from ganscope.errors import UsageError
 from ganscope.vocabulary import LOSS_ALIASES, allowed
 
@@ -59,6 +60,7 @@ def _check_args(args):
     for name in ("gamma", "sigma"):
         check_float(getattr(args, name), f"--{name}", 0.0, PARAM_MAX)
     check_png(args.plot)
+    check_device(args.device, "--device")  # --dirac's tiny field runs on the CPU; a run's on --device
 
 
 def run_command(args) -> int:
