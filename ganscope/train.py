@@ -159,6 +159,7 @@ class Run:
 
     def train(self, progress=True) -> dict:
         cfg, log = self.cfg, MetricLog(self.out, self.step, squeeze=self.cfg.ensemble == 1)
+        rundir.record_device(self.out, devices.describe(self.device), self.step)  # device.json: this session
         snap_at = self.snapshot_steps()
         if self.step == 0:
             self._snapshot(snap_at)
@@ -370,7 +371,6 @@ sample_run = rundir.sample
 
 
 def _execute(run: Run) -> int:
-    rundir.record_device(run.out, devices.describe(run.device), run.step)
     try:
         summary = run.train(progress=True)  # a bar on a terminal, plain lines in a log file
     except NonFiniteLoss as err:
