@@ -74,6 +74,8 @@ def describe(device) -> dict:
 
     dev = torch.device(device)
     on_cuda = dev.type == "cuda"
+    if on_cuda and dev.index is None:
+        dev = torch.device("cuda", torch.cuda.current_device())  # record which GPU "cuda" was
     return {
         "device": str(dev),
         "torch": torch.__version__,

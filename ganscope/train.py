@@ -21,8 +21,8 @@ import numpy as np
 import torch
 import yaml
 
-from ganscope import rundir
 from ganscope import device as devices
+from ganscope import rundir
 from ganscope.config import Config, load_yaml, resolve, to_dict
 from ganscope.errors import UsageError
 from ganscope.game import Game, GameRules, NonFiniteLoss, Player, make_optimizer

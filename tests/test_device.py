@@ -271,11 +271,16 @@ def test_cuda_deterministic_resume_equals_the_uninterrupted_run(tmp_path):
     import shutil
 
     a, b = tmp_path / "a", tmp_path / "b"
-    want = start(a, "train.steps=8", "checkpoint.keep=[4]", "device=cuda", "train.deterministic=true",
-                 "penalty.name=r1", "penalty.weight=1")
-    shutil.copytree(a, b)
-    rundir.step_checkpoint(b, 4).replace(rundir.last_checkpoint(b))
-    train.resume(b)
+    try:
+        want = start(a, "train.steps=8", "checkpoint.keep=[4]", "device=cuda", "train.deterministic=true",
+                     "penalty.name=r1", "penalty.weight=1")
+        assert torch.are_deterministic_algorithms_enabled()
+        shutil.copytree(a, b)
+        rundir.step_checkpoint(b, 4).replace(rundir.last_checkpoint(b))
+        train.resume(b)
+    finally:  # process-global: the other tests run as they would alone
+        torch.use_deterministic_algorithms(False)
+        torch.backends.cudnn.deterministic = False
     got = torch.load(rundir.last_checkpoint(b), weights_only=True)
     for key in ("generator", "discriminator"):
         assert all(torch.equal(got[key][k], want[key][k]) for k in want[key])
