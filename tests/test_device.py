@@ -297,3 +297,18 @@ def test_cuda_extractor_features_match_the_cpu():
     f_cpu, f_gpu = cpu.features(x), gpu.features(x)
     assert f_gpu.device.type == "cpu"
     torch.testing.assert_close(f_gpu, f_cpu, atol=1e-3, rtol=1e-3)
+
+
+def test_cli_resume_takes_only_a_device_override():
+    from argparse import Namespace
+
+    from ganscope.cli.train import _resume_device
+
+    def args(*given, out=None):
+        return Namespace(config=given[0] if given else None, overrides=list(given[1:]), out=out)
+
+    assert _resume_device(args()) is None
+    assert _resume_device(args("device=cpu")) == "cpu"
+    for bad in (args("train.steps=5"), args("device=cpu", "seed=1"), args(out="x")):
+        with pytest.raises(UsageError, match="^--resume: takes only the run directory"):
+            _resume_device(bad)
