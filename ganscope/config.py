@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from ganscope.device import check as check_device
 from ganscope.errors import UsageError
 from ganscope.tasks.kinds import task_class
 from ganscope.vocabulary import LOSS_ALIASES, METHOD_ALIASES, canonical
@@ -117,6 +118,8 @@ class TrainConfig:
     diagnostics: bool = opt(True, doc="log the convergence diagnostics at every evaluation (docs/diagnostics.md)")
     spectrum_at: list = opt([], doc="2-D runs: generator steps at which to log each member's leading Jacobian "
                                     "eigenvalues (k = 4)")
+    deterministic: bool = opt(False, doc="CUDA: PyTorch's deterministic algorithms and the cuBLAS workspace "
+                                         "setting (docs/scale.md); a CPU run is deterministic already")
 
 
 @dataclass
@@ -144,6 +147,7 @@ class Config:
     method: str = opt("nonsaturating", doc="a preset from ganscope.presets")
     loss: str = opt("nonsaturating", choices=["minimax", "nonsaturating", "lsgan", "wgan", "hinge"])
     seed: int = opt(0, low=0)
+    device: str = opt("auto", doc="auto (cuda if available, then mps, then cpu), cpu, cuda, cuda:N or mps")
     net: str = opt("mlp", choices=["mlp", "dcgan", "resnet", "wgangp-resnet", "charcnn"],
                    doc="mlp (2-D), dcgan / resnet / wgangp-resnet (images), charcnn (text)")
     ensemble: int = opt(1, low=1, doc="E independent runs as one batched model (seeds seed..seed+E-1)")
@@ -378,6 +382,7 @@ def _check_task(cfg: Config):
 
 
 def _check_consistency(cfg: Config):
+    check_device(cfg.device)  # the spelling only: whether this machine has it is checked when a run starts
     _check_task(cfg)
     if cfg.game.scheme == "simgd" and (cfg.game.n_d, cfg.game.n_g) != (1, 1):
         raise UsageError("game.n_d: simultaneous updates take one step of each player (n_d = n_g = 1)")

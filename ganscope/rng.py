@@ -53,6 +53,18 @@ class Streams:
         for g, s in zip(self.generators, states):
             g.set_state(s)
 
+    def restart(self, step: int):
+        """Reseed stream i with ``restart_seed(seeds[i], step)``. A generator's state is specific to its device
+        type (a CUDA state is a seed and an offset, a CPU state the Mersenne Twister's), so a checkpoint taken on
+        one device type resumes on another with restarted streams: reproducible, not the uninterrupted run."""
+        for g, s in zip(self.generators, self.seeds):
+            g.manual_seed(restart_seed(s, step))
+
+
+def restart_seed(seed: int, step: int) -> int:
+    """The seed of a stream restarted at generator step ``step`` (:meth:`Streams.restart`), below 2⁶³."""
+    return (int(seed) * 1_000_003 + 7_919 * (int(step) + 1)) % (2 ** 63)
+
 
 def rank_seed(seed: int, rank: int) -> int:
     """The seed of data-parallel rank ``rank``'s copy of a stream seeded ``seed``: ``seed`` itself on rank 0 (rank 0

@@ -2,14 +2,18 @@
 
 Layout (``ganscope.train`` writes it; everything else reads it through this module)::
 
-    config.yaml                   the resolved config
+    config.yaml                   the resolved config (its ``device`` as given: auto, cpu, cuda, ...)
+    device.json                   where each session of the run trained: {"sessions": [{"step", "device",
+                                  "torch", "cuda", "cudnn", "gpu", "cpu_threads"}, ...]} (``record_device``)
     metrics.jsonl                 one JSON object per logged step
     summary.json                  written last: the run is done (``is_done``)
     checkpoints/last.pt           the newest checkpoint: all an exact resume needs
     checkpoints/step_NNNNNN.pt    the steps kept by ``checkpoint.keep``
     plots/  samples/  tb/         figures, sample grids, TensorBoard events
 
-A checkpoint loads with ``torch.load(..., weights_only=True)`` (it never executes code). ``open_run`` rebuilds
+A checkpoint loads with ``torch.load(..., weights_only=True)`` (it never executes code) onto the CPU
+(``map_location="cpu"``), wherever it was written: the caller moves what it loads to its own device, so a run
+trained on cuda is resumed or read on the CPU and back. ``open_run`` rebuilds
 a stored run's nets from its config alone and loads their weights: no optimizer, no data stream, no task and
 no process-global state (seeds, threads) is touched, so readers of stored runs have nothing to undo.
 It imports config, data, nets and the task declarations of tasks/kinds.py only (never train, the tasks themselves, metrics, analysis, cli or reproduce): every layer
@@ -58,6 +62,10 @@ def last_checkpoint(run_dir) -> Path:
 
 def step_checkpoint(run_dir, step: int) -> Path:
     return checkpoint_dir(run_dir) / f"step_{step:06d}.pt"
+
+
+def device_path(run_dir) -> Path:
+    return Path(run_dir) / "device.json"
 
 
 def plots_dir(run_dir) -> Path:
@@ -271,8 +279,9 @@ def _image_shape(cfg: Config, state: dict | None) -> tuple[int, int]:
     return int(x.shape[1]), int(x.shape[-1])
 
 
-def open_run(run_dir, step: int | None = None, path=None, flag: str = "RUN_DIR") -> StoredRun:
-    """The run in ``run_dir`` at checkpoints/last.pt, at the kept ``step``, or at the checkpoint file ``path``."""
+def open_run(run_dir, step: int | None = None, path=None, flag: str = "RUN_DIR", device=None) -> StoredRun:
+    """The run in ``run_dir`` at checkpoints/last.pt, at the kept ``step``, or at the checkpoint file ``path``;
+    its nets on ``device`` (a ``torch.device``; None: the CPU), whatever device the run trained on."""
     run_dir = Path(run_dir)
     cfg = load_config(run_dir, flag)
     path = Path(path) if path is not None else checkpoint_for(run_dir, step, flag)
@@ -290,7 +299,7 @@ def open_run(run_dir, step: int | None = None, path=None, flag: str = "RUN_DIR")
         raise UsageError(f"checkpoint: {path} does not fit the config of {run_dir}: {reason}") from None
     for net in (gen, disc, ema):
         if net is not None:
-            net.requires_grad_(False)
+            net.requires_grad_(False).to("cpu" if device is None else device)
     return StoredRun(run_dir, cfg, path, state, gen, disc, ema)
 
 
@@ -306,17 +315,35 @@ def generate(gen: nn.Module, z: torch.Tensor, batch: int = 500) -> torch.Tensor:
         gen.train(was_training)
 
 
-def sample(run_dir, n: int, seed: int = 0, step: int | None = None) -> torch.Tensor:
-    """n images from a stored image run's generator (its EMA when the run keeps one), from the latents
-    ``torch.randn(n, latent_dim)`` of a generator seeded ``seed`` (the same at every call)."""
-    run = open_run(run_dir, step, flag="run")
+def sample(run_dir, n: int, seed: int = 0, step: int | None = None, device=None) -> torch.Tensor:
+    """n images on the CPU from a stored image run's generator (its EMA when the run keeps one), run on
+    ``device`` (None: the CPU), from the latents ``torch.randn(n, latent_dim)`` of a CPU generator seeded
+    ``seed`` (the same at every call and on every device)."""
+    run = open_run(run_dir, step, flag="run", device=device)
     if not task_class(run.cfg.data.name).gives_images:
         raise UsageError(f"run: {run_dir} is a {run.cfg.data.name} run; only image runs give images")
     z = torch.randn(n, run.cfg.model.latent_dim, generator=torch.Generator().manual_seed(seed))
-    return generate(run.sampler, z)
+    return generate(run.sampler, z.to("cpu" if device is None else device)).cpu()
 
 
 # ---- writing a new run directory --------------------------------------------------------------------------
+def record_device(run_dir, info: dict, step: int) -> dict:
+    """Append a session (``{"step": step, **info}``, ``info`` from ``ganscope.device.describe``) to
+    ``device.json``, written atomically; a session starting at a step already recorded replaces it and those
+    after it (a resume from an older checkpoint). Returns the whole record."""
+    from ganscope.io import write_json
+
+    path = device_path(run_dir)
+    try:
+        sessions = json.loads(path.read_text(encoding="utf-8"))["sessions"] if path.is_file() else []
+    except (ValueError, KeyError, TypeError):  # a damaged record starts over
+        sessions = []
+    sessions = [s for s in sessions if isinstance(s, dict) and s.get("step", -1) < step]
+    record = {"sessions": [*sessions, {"step": int(step), **info}]}
+    write_json(path, record)
+    return record
+
+
 def check_out(path, flag: str = "--out") -> Path:
     """An output directory that can be written: an existing directory, or a new path under one (UsageError
     naming ``flag`` when it, or the nearest existing folder above it, is a file)."""

@@ -5,7 +5,9 @@ The run directory's layout and the reading of stored runs belong to ``ganscope.r
 everything an exact resume needs (weights, EMA, optimizer states, step counters, every RNG state, the random
 streams that are the data stream's position); it is written atomically and loads with
 ``torch.load(..., weights_only=True)``. Building a ``Run`` sets no process-global state: the entry points that
-train (``start``, ``resume``, and in-process callers) call :func:`prepare` first (threads, global seeds).
+train (``start``, ``resume``, and in-process callers) call :func:`prepare` first (threads, global seeds, the
+device check and ``train.deterministic``). A checkpoint written on one device resumes on another
+(:meth:`Run.load`; docs/scale.md, "Devices").
 
 Under ``torchrun`` (``ganscope.distributed``, docs/scale.md "Many processes") every rank builds the same ``Run``
 with its own random streams (``rng.rank_seed``); the players average their gradients over the ranks; rank 0
@@ -23,6 +25,7 @@ import numpy as np
 import torch
 import yaml
 
+from ganscope import device as devices
 from ganscope import distributed, rundir
 from ganscope.config import Config, load_yaml, resolve, to_dict
 from ganscope.errors import UsageError
@@ -97,13 +100,13 @@ class Run:
         return {"torch": torch.get_rng_state(),
                 "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
                 "python": _python_state_to_lists(random.getstate()),
-                "streams": self.task.streams.state()}
+                "streams": self.task.streams.state(), "streams_device": self.device.type}
 
-    def load_rng_state(self, rng: dict):
+    def load_rng_state(self, rng: dict, step: int):
         torch.set_rng_state(rng["torch"])
         np.random.set_state((rng["numpy"][0], rng["numpy"][1].numpy().astype(np.uint32), *rng["numpy"][2:]))
         random.setstate(_python_state_from_lists(rng["python"]))
-        self.task.streams.load_state(rng["streams"])
+        self._load_streams(rng, step)
 
     def save(self, path=None):
         """Write the checkpoint (rank 0; every rank of a data-parallel job calls this: it gathers their random
@@ -138,7 +141,7 @@ class Run:
             g.opt.load_state_dict(state["opt_g"])
             d.opt.load_state_dict(state["opt_d"])
             self.game.load_state_dict(state["game"])
-            self.load_rng_state(state["ranks"][self.ranks.rank] if self.ranks.parallel else state["rng"])
+            self.load_rng_state(state["ranks"][self.ranks.rank] if self.ranks.parallel else state["rng"], int(state["step"]))
             self.snapshots = {int(k): v.numpy() for k, v in state["snapshots"].items()}
             self.step = int(state["step"])
             self.elapsed = float(state.get("elapsed", 0.0))
@@ -147,6 +150,23 @@ class Run:
         except Exception as err:  # any unreadable or foreign file is bad input, not a crash
             reason = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
             raise UsageError(f"checkpoint: cannot resume from {path}: {reason}") from None
+
+    @property
+    def device(self) -> torch.device:
+        """Where the run's nets and random streams live (``cfg.device`` resolved by the task)."""
+        return self.task.streams.device
+
+    def _load_streams(self, rng: dict, step: int):
+        """The random streams of a checkpoint; one written on another device type restarts them
+        (``Streams.restart``: a generator's state does not transfer between device types), with a note."""
+        saved = rng.get("streams_device", "cpu")
+        if saved == self.device.type:
+            self.task.streams.load_state(rng["streams"])
+            return
+        self.task.streams.restart(step)
+        print(f"note: the checkpoint's random streams were saved on {saved}; resuming on {self.device.type} "
+              f"restarts them at generator step {step} (the run goes on, not bit-identical to an uninterrupted "
+              "one)", file=sys.stderr)
 
     # ---- the loop --------------------------------------------------------------------------------------
     def snapshot_steps(self) -> set[int]:
@@ -173,6 +193,8 @@ class Run:
         cfg, main = self.cfg, self.ranks.main
         self._check_same_parameters()  # the ranks start from the same weights (and have all read the checkpoint)
         log = MetricLog(self.out, self.step, squeeze=self.cfg.ensemble == 1) if main else None
+        if main:
+            rundir.record_device(self.out, devices.describe(self.device), self.step)  # device.json: this session
         snap_at = self.snapshot_steps()
         if self.step == 0:
             self._snapshot(snap_at)
@@ -366,11 +388,14 @@ def start(config_path, overrides, out, spectrum=None) -> int:
             return _execute(run)
 
 
-def resume(out, spectrum=None) -> int:
-    """``ganscope train --resume DIR``: continue from checkpoints/last.pt, bit-identical to an uninterrupted run.
-    Without last.pt only a run stopped before its first checkpoint starts over (``rundir.resume_point``)."""
+def resume(out, spectrum=None, device: str | None = None) -> int:
+    """``ganscope train --resume DIR [device=D]``: continue from checkpoints/last.pt, bit-identical to an
+    uninterrupted run on the same device. Without last.pt only a run stopped before its first checkpoint starts
+    over (``rundir.resume_point``). ``device`` replaces the config's for this session (config.yaml is kept)."""
     out = Path(out)
     cfg = rundir.load_config(out, "--resume")
+    if device is not None:
+        cfg.device = devices.check(device)
     with distributed.session(_device(cfg)) as ranks:
         point = rundir.resume_point(out, cfg)
         prepare(cfg, ranks.rank)
@@ -382,21 +407,21 @@ def resume(out, spectrum=None) -> int:
 
 def prepare(cfg: Config, rank: int = 0):
     """The process-global state a training run starts from: torch's CPU threads (``train.threads``; 0: 1 for
-    a single 2-D run, as is otherwise) and the global RNGs seeded with ``cfg.seed`` (``rng.rank_seed(cfg.seed,
-    rank)`` on data-parallel rank ``rank``). Called by the entry points that train, never by ``Run``."""
+    a single 2-D run, as is otherwise), the device (UsageError, one line, when this machine lacks ``cfg.device``),
+    ``train.deterministic`` on CUDA (``device.set_deterministic``) and the global RNGs seeded with ``cfg.seed``
+    (``rng.rank_seed(cfg.seed, rank)`` on data-parallel rank ``rank``). Called by the entry points that train,
+    never by ``Run``."""
     threads = cfg.train.threads or (1 if cfg.net == "mlp" and cfg.ensemble == 1 else 0)
     if threads:
         torch.set_num_threads(threads)
+    devices.set_deterministic(devices.resolve(cfg.device), cfg.train.deterministic)
     seed_everything(rank_seed(cfg.seed, rank))
 
 
 def _device(cfg: Config) -> str:
     """The run's device as far as the process group's backend is concerned: CUDA (NCCL) or else the CPU (gloo).
     ``device: auto`` means CUDA where it is available, as the device setting resolves it."""
-    device = str(getattr(cfg, "device", "cpu") or "cpu")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return device if device.startswith("cuda") else "cpu"
+    return "cuda" if devices.resolve(cfg.device).type == "cuda" else "cpu"
 
 
 def _build(cfg: Config, out, spectrum=None, ranks: distributed.Ranks = distributed.SINGLE) -> Run:

@@ -1,8 +1,21 @@
 """Test-wide settings: one torch thread (the tests use tiny nets; this also keeps subprocesses from
-oversubscribing the 2-core CI machine)."""
+oversubscribing the 2-core CI machine), and ``@pytest.mark.cuda`` tests skipped where torch finds no CUDA GPU
+(CI has none: they are skipped there, never failed)."""
 import os
 
+import pytest
 import torch
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the ``cuda``-marked tests without CUDA, saying why."""
+    if torch.cuda.is_available():
+        return
+    reason = f"needs a CUDA GPU; torch {torch.__version__} finds none (CUDA build: {torch.version.cuda or 'no'})"
+    skip = pytest.mark.skip(reason=reason)
+    for item in items:
+        if item.get_closest_marker("cuda") is not None:
+            item.add_marker(skip)

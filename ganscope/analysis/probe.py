@@ -84,14 +84,22 @@ def _image_parts(run):
             torch.manual_seed(seed)
             return image_nets(cfg, x.shape[-1], x.shape[1])
 
-    return run.gen.eval(), lambda n, g: x[torch.randint(len(x), (n,), generator=g)], lambda seed: nets(seed)[1]
+    x = x.to(_device_of(run.gen))
+    return (run.gen.eval(), lambda n, g: x[torch.randint(len(x), (n,), generator=g, device=g.device).to(x.device)],
+            lambda seed: nets(seed)[1])
 
 
-def probe_streams(seed: int) -> dict[str, torch.Generator]:
-    """The random streams of probe seed ``seed``: ``data`` (real batches), ``latent`` (z), ``noise``
+def _device_of(net: nn.Module) -> torch.device:
+    """Where ``net``'s parameters are: the probe runs there."""
+    return next(net.parameters()).device
+
+
+def probe_streams(seed: int, device="cpu") -> dict[str, torch.Generator]:
+    """The random streams of probe seed ``seed`` on ``device``: ``data`` (real batches), ``latent`` (z), ``noise``
     (instance noise: real then fake, each iteration); D's initialisation uses seed ``SEED_OFFSET + 4·seed``."""
     base = init_seed(seed)
-    return {name: torch.Generator().manual_seed(base + i) for i, name in enumerate(("data", "latent", "noise"), 1)}
+    return {name: torch.Generator(device).manual_seed(base + i)
+            for i, name in enumerate(("data", "latent", "noise"), 1)}
 
 
 def init_seed(seed: int) -> int:
@@ -108,7 +116,7 @@ def _iteration(gen, disc, opt, sample_real, latent_dim, batch, sigma, streams) -
     cost, with c'(t) = −σ(t) for c(t) = log(1 − σ(t)) = −softplus(t) and c'(t) = −σ(−t) for c(t) = −log σ(t).
     """
     real = sample_real(batch, streams["data"])
-    z = torch.randn(batch, latent_dim, generator=streams["latent"])
+    z = torch.randn(batch, latent_dim, generator=streams["latent"], device=streams["latent"].device)
     fake = gen(z)
     real_in, fake_in = add_noise(real, sigma, streams["noise"]), add_noise(fake, sigma, streams["noise"])
     a = fake_in.detach().requires_grad_(True)
@@ -142,10 +150,11 @@ def probe_generator(gen: nn.Module, disc: nn.Module, sample_real, latent_dim: in
     """Train ``disc`` (in place) against a frozen copy of ``gen`` for ``iterations`` Adam steps; return each metric
     of the module docstring as an array over iterations. ``gen`` itself is never modified.
 
-    ``sample_real(n, generator)`` draws real points; ``seed`` selects :func:`probe_streams`.
+    ``sample_real(n, generator)`` draws real points; ``seed`` selects :func:`probe_streams`, on the device of
+    ``gen`` (``disc`` must be there too).
     """
     gen = copy.deepcopy(gen).requires_grad_(True)
-    streams = probe_streams(seed)
+    streams = probe_streams(seed, _device_of(gen))
     opt = torch.optim.Adam(disc.parameters(), lr=lr, betas=tuple(betas))
     rows = [_iteration(gen, disc, opt, sample_real, latent_dim, batch_size, sigma, streams)
             for _ in range(iterations)]
@@ -215,7 +224,7 @@ def probe_checkpoint(run, *, steps, sigma, seeds, member, lr, betas, progress=No
     for name, s in noise_settings(sigma).items():
         per_seed = []
         for k in range(seeds):
-            disc = fresh(init_seed(k))
+            disc = fresh(init_seed(k)).to(_device_of(gen))  # initialised on the CPU: the same D everywhere
             per_seed.append(probe_generator(gen, disc, sample_real, cfg.model.latent_dim, iterations=steps,
                                             batch_size=cfg.data.batch_size, sigma=s, seed=k, lr=lr, betas=betas))
             if progress is not None:
@@ -227,7 +236,7 @@ def probe_checkpoint(run, *, steps, sigma, seeds, member, lr, betas, progress=No
 
 def probe_run(run_dir, steps: int = DEFAULTS["steps"], sigma: float = DEFAULTS["sigma"],
               seeds: int = DEFAULTS["seeds"], member: int = DEFAULTS["member"], lr: float = DEFAULTS["lr"],
-              betas=DEFAULTS["betas"], checkpoints=None, progress: bool = False) -> dict:
+              betas=DEFAULTS["betas"], checkpoints=None, progress: bool = False, device=None) -> dict:
     """The frozen-generator probe of every kept checkpoint of ``run_dir`` (module docstring).
 
     ``steps`` discriminator iterations, instance noise ``sigma`` (0: the noise-free setting only), ``seeds``
@@ -235,11 +244,12 @@ def probe_run(run_dir, steps: int = DEFAULTS["steps"], sigma: float = DEFAULTS["
     ``betas``; ``checkpoints`` optionally restricts to those generator steps. Returns
     ``{"run", "data", "loss", "member", "iterations", "sigma", "seeds", "lr", "betas", "batch_size",
     "checkpoints": {generator_step: {setting: {"sigma", "seeds": [{metric: array}], "median", "q25", "q75":
-    {metric: array}, "summary"}}}}`` with settings "none" and "sigma=S".
+    {metric: array}, "summary"}}}}`` with settings "none" and "sigma=S". ``device``: where the nets and the
+    probe's random streams live (None: the CPU).
     """
     cfg = rundir.load_config(run_dir)
     _check(steps, sigma, seeds, member, lr, cfg.ensemble)
-    runs = [rundir.open_run(run_dir, path=p) for p in rundir.stored_checkpoints(run_dir)]
+    runs = [rundir.open_run(run_dir, path=p, device=device) for p in rundir.stored_checkpoints(run_dir)]
     if checkpoints is not None:
         runs = [r for r in runs if r.step in set(checkpoints)]
         if not runs:

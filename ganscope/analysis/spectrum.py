@@ -68,8 +68,9 @@ class GameField:
 
     ``weights`` (B,) sum to 1: every expectation is Σ_b w_b ℓ_b of per-sample terms (every objective and
     penalty is a mean of per-sample terms; uniform weights are the engine's means). ``event_dims``: trailing
-    axes of one sample, default all non-batch axes (as ``penalties``). Modules are copied to float64; the
-    originals are untouched.
+    axes of one sample, default all non-batch axes (as ``penalties``). Modules are copied to float64 on
+    ``device`` (default the CPU; the fixed draws move there too); the originals are untouched. Results come
+    back as numpy arrays.
     """
 
     gen: nn.Module
@@ -86,22 +87,23 @@ class GameField:
     interp: torch.Tensor | None = None
     consensus: float = 0.0
     event_dims: int | None = None
+    device: str | torch.device = "cpu"
     x0: torch.Tensor = field(init=False)
 
     def __post_init__(self):
-        self.gen = copy.deepcopy(self.gen).to(DTYPE).requires_grad_(False)
-        self.disc = copy.deepcopy(self.disc).to(DTYPE).requires_grad_(False)
+        self.gen = copy.deepcopy(self.gen).to(self.device, DTYPE).requires_grad_(False)
+        self.disc = copy.deepcopy(self.disc).to(self.device, DTYPE).requires_grad_(False)
         for name in ("real", "z", "noise_real", "noise_fake", "interp", "weights"):
             value = getattr(self, name)
-            setattr(self, name, None if value is None else torch.as_tensor(value).to(DTYPE))
+            setattr(self, name, None if value is None else torch.as_tensor(value).to(self.device, DTYPE))
         if self.weights is None:
-            self.weights = torch.full((len(self.real),), 1.0 / len(self.real), dtype=DTYPE)
+            self.weights = torch.full((len(self.real),), 1.0 / len(self.real), dtype=DTYPE, device=self.device)
         self.spec = get_penalty(self.penalty)  # UsageError naming the allowed penalties
         if self.event_dims is None:
             self.event_dims = self.real.ndim - 1
         if self.interp is None:  # ε ~ U[0,1] per sample, seed 0
             shape = (len(self.real), *[1] * self.event_dims)
-            self.interp = torch.rand(shape, generator=torch.Generator().manual_seed(0), dtype=DTYPE)
+            self.interp = torch.rand(shape, generator=torch.Generator().manual_seed(0), dtype=DTYPE).to(self.device)
         if self.sigma > 0 and (self.noise_real is None or self.noise_fake is None):
             raise UsageError("sigma: instance noise needs its fixed draws noise_real and noise_fake (make_field)")
         self._g, self._d = _layout(self.gen), _layout(self.disc)
@@ -140,7 +142,7 @@ class GameField:
         """Σ_b w_b ℓ_b of the registry's penalty: each sample is its own member (the penalties keep member
         axes), so the penalty returns its per-sample terms ℓ_b."""
         if self.spec.fn is None:
-            return torch.zeros((), dtype=DTYPE)
+            return torch.zeros((), dtype=DTYPE, device=self.real.device)
         per_sample = lambda u: critic(u.flatten(0, 1)).unflatten(0, u.shape[:2])  # noqa: E731  (B, 1, …) -> (B, 1)
         terms = self.spec(per_sample, self.real[:, None], fake[:, None], self.weight, generator=Given(self.interp),
                           event_dims=self.event_dims, detach=False)
@@ -158,13 +160,14 @@ class GameField:
 
     def graph(self, x=None):
         """(x as a leaf that requires grad, v(x) with its graph)."""
-        x = (self.x0 if x is None else torch.as_tensor(x, dtype=DTYPE)).detach().clone().requires_grad_(True)
+        x = (self.x0 if x is None else torch.as_tensor(x, dtype=DTYPE, device=self.x0.device))
+        x = x.detach().clone().requires_grad_(True)
         with torch.enable_grad():
             return x, self(x)
 
     def value(self, x=None) -> np.ndarray:
         """v(x) as a numpy array (x defaults to the stored parameters)."""
-        return self.graph(x)[1].detach().numpy()
+        return self.graph(x)[1].detach().cpu().numpy()
 
 
 def _grad(y, x):
@@ -173,15 +176,15 @@ def _grad(y, x):
 
 
 def make_field(gen, disc, objective, real, z, *, penalty="none", weight=None, sigma=0.0, consensus=0.0,
-               seed=0, event_dims=None) -> GameField:
+               seed=0, event_dims=None, device="cpu") -> GameField:
     """A field with fixed draws: interpolation ε ~ U[0,1] (B, 1, ...) from seed, noise N(0, I) from seed + 1
     (on the real batch, then on the fake one, as the engine draws them); ``event_dims`` defaults to all
-    non-batch axes of ``real``."""
+    non-batch axes of ``real``; the draws are made on the CPU, the field lives on ``device``."""
     spec = get_penalty(penalty)
     weight = spec.default if weight is None else weight
     if spec.fn is not None and weight is None:
         raise UsageError(f"penalty.weight: penalty {penalty!r} needs a weight")
-    real = torch.as_tensor(real).to(DTYPE)
+    real = torch.as_tensor(real).to("cpu", DTYPE)
     event_dims = real.ndim - 1 if event_dims is None else event_dims
     fake_shape = (len(real), *real.shape[real.ndim - event_dims:])
     eps = torch.rand((len(real), *[1] * event_dims), generator=torch.Generator().manual_seed(seed), dtype=DTYPE)
@@ -190,7 +193,7 @@ def make_field(gen, disc, objective, real, z, *, penalty="none", weight=None, si
              torch.randn(fake_shape, generator=g_noise, dtype=DTYPE)] if sigma > 0 else [None, None]
     return GameField(gen, disc, objective, real, z, penalty=penalty, weight=float(weight or 0.0), sigma=sigma,
                      noise_real=noise[0], noise_fake=noise[1], interp=eps, consensus=consensus,
-                     event_dims=event_dims)
+                     event_dims=event_dims, device=device)
 
 
 # ---- the Jacobian: dense and matrix-free ------------------------------------------------------------------
@@ -203,7 +206,7 @@ def jacobian(fld: GameField, x=None, chunk: int = CHUNK, batched: bool = True) -
         idx = torch.arange(start, min(start + chunk, n))
         basis = torch.zeros(len(idx), n, dtype=DTYPE)
         basis[torch.arange(len(idx)), idx] = 1.0
-        rows.append(_vjp_rows(v, x, basis, batched))
+        rows.append(_vjp_rows(v, x, basis.to(x.device), batched).cpu())
     return torch.cat(rows).numpy()
 
 
@@ -235,13 +238,13 @@ class JacobianOperator(LinearOperator):
         super().__init__(np.float64, (len(self.x), len(self.x)))
 
     def _matvec(self, u):
-        u = torch.as_tensor(np.ascontiguousarray(np.real(u)).reshape(-1), dtype=DTYPE)
+        u = torch.as_tensor(np.ascontiguousarray(np.real(u)).reshape(-1), dtype=DTYPE, device=self.x.device)
         (g,) = torch.autograd.grad(self.jt_w, self.w, u, retain_graph=True, allow_unused=True)
-        return np.zeros(self.shape[0]) if g is None else g.detach().numpy()
+        return np.zeros(self.shape[0]) if g is None else g.detach().cpu().numpy()
 
     def _rmatvec(self, u):
-        u = torch.as_tensor(np.ascontiguousarray(np.real(u)).reshape(-1), dtype=DTYPE)
-        return _vjp(self.v, self.x, u).numpy()
+        u = torch.as_tensor(np.ascontiguousarray(np.real(u)).reshape(-1), dtype=DTYPE, device=self.x.device)
+        return _vjp(self.v, self.x, u).cpu().numpy()
 
 
 def update_matrix(jac, h, scheme="simgd", n_g=1, n_d=1, n_gen=None, order=dirac.ORDER_DEFAULT) -> np.ndarray:
@@ -459,10 +462,10 @@ def _member_value(run, key, member, default):
     return default if values is None else float(values[member])
 
 
-def run_field(run, member=0, batch=256, seed=0) -> tuple[GameField, dict]:
+def run_field(run, member=0, batch=256, seed=0, device="cpu") -> tuple[GameField, dict]:
     """The field of ensemble member ``member`` of a stored run (``ganscope.rundir.open_run``), on a fixed batch
     of size ``batch``: real data from seed, latents from seed + 1, interpolation and noise from seed + 2 and
-    seed + 3."""
+    seed + 3 (all drawn on the CPU); the field on ``device``."""
     from ganscope.data.toy2d import get_dataset
     from ganscope.tasks.kinds import task_class
     from ganscope.nets.mlp import Logit
@@ -480,7 +483,7 @@ def run_field(run, member=0, batch=256, seed=0) -> tuple[GameField, dict]:
     sigma, weight = member_rules(run, member)
     fld = make_field(gen, disc, get_objective(cfg.loss), real, z, penalty=cfg.penalty.name,
                      weight=weight if cfg.penalty.name != "none" else None, sigma=sigma,
-                     consensus=cfg.game.consensus, seed=seed + 2)
+                     consensus=cfg.game.consensus, seed=seed + 2, device=device)
     info = {"loss": cfg.loss, "penalty": cfg.penalty.name, "weight": weight if cfg.penalty.name != "none" else None,
             "sigma": sigma, "consensus": cfg.game.consensus, "step": run.step, "member": int(member),
             "batch": int(batch), "seed": int(seed)}
@@ -506,14 +509,16 @@ def _run_notes(cfg) -> list[str]:
 
 def spectrum_of_run(run_dir, member: int = 0, batch: int = 256, h: float | None = None, seed: int = 0,
                     step: int | None = None, k: int = K_DEFAULT, max_dense: int = DENSE_MAX,
-                    scheme: str | None = None, n_g: int | None = None, n_d: int | None = None) -> dict:
+                    scheme: str | None = None, n_g: int | None = None, n_d: int | None = None,
+                    device="cpu") -> dict:
     """``spectrum`` of a stored run (config.yaml + checkpoints/last.pt, or step_NNNNNN.pt for ``step``) at
-    member ``member``; h defaults to the member's D learning rate, the scheme and n_g/n_d to the run's."""
+    member ``member``; h defaults to the member's D learning rate, the scheme and n_g/n_d to the run's. The
+    float64 field is evaluated on ``device`` (its eigenvalues by ARPACK on the CPU)."""
     from ganscope import rundir
 
     run = rundir.open_run(run_dir, step)
     cfg = run.cfg
-    fld, info = run_field(run, member, batch, seed)
+    fld, info = run_field(run, member, batch, seed, device)
     h = _member_value(run, "lr_d", member, cfg.optim.d.lr) if h is None else h
     game = cfg.game
     out = spectrum(fld, h, scheme or game.scheme, _default(n_g, game.n_g), _default(n_d, game.n_d), k, max_dense)

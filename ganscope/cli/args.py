@@ -84,3 +84,16 @@ def emit(args, result, summary, figure=None) -> int:
     else:
         summary()
     return 0
+
+
+def add_device(parser) -> None:
+    """``--device auto|cpu|cuda|cuda:N|mps`` (default auto: cuda if available, then mps, then cpu)."""
+    parser.add_argument("--device", default="auto", metavar="DEVICE",
+                        help="auto (default: cuda if available, then mps, then cpu), cpu, cuda, cuda:N or mps")
+
+
+def resolve_device(args):
+    """The ``torch.device`` of ``--device`` (UsageError, one line, when this machine lacks it)."""
+    from ganscope.device import resolve
+
+    return resolve(args.device, "--device")

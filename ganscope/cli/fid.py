@@ -1,10 +1,13 @@
-"""``ganscope fid A B [--n N] [--extractor NAME_OR_PATH] [--seed S] [--prdc] [--k K] [--json]``: FID, KID and,
-with ``--prdc``, precision/recall/density/coverage (``ganscope.metrics.images``, docs/images_metrics.md)."""
+"""``ganscope fid A B [--n N] [--extractor NAME_OR_PATH] [--seed S] [--prdc] [--k K] [--device D] [--json]``: FID,
+KID and, with ``--prdc``, precision/recall/density/coverage (``ganscope.metrics.images``,
+docs/images_metrics.md); the extractor and a run's generator on ``--device``."""
 from __future__ import annotations
 
+import functools
 import json
 import sys
 
+from ganscope.cli.args import add_device, resolve_device
 from ganscope.metrics.extractors import DEFAULT
 from ganscope.metrics.images import DEFAULT_N, K, compare
 
@@ -26,6 +29,7 @@ def register(subparsers):
                    help="also precision, recall, density and coverage (off by default: a quarter of the time "
                         "at n = 10,000)")
     p.add_argument("--k", type=int, default=K, help=f"nearest neighbours for PRDC (default {K})")
+    add_device(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=run_cli)
     return p
@@ -34,8 +38,9 @@ def register(subparsers):
 def run_cli(args) -> int:
     from ganscope import rundir
 
-    r = compare(args.a, args.b, extractor=args.extractor, n=args.n, seed=args.seed, k=args.k, runs=rundir.sample,
-                prdc=args.prdc)
+    device = resolve_device(args)
+    r = compare(args.a, args.b, extractor=args.extractor, n=args.n, seed=args.seed, k=args.k,
+                runs=functools.partial(rundir.sample, device=device), device=device, prdc=args.prdc)
     if args.json:
         print(json.dumps(r, allow_nan=False))
         return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ganscope.analysis.probe import DEFAULTS, run_probe
-from ganscope.cli.args import check_out_dir
+from ganscope.cli.args import add_device, check_out_dir, resolve_device
 from ganscope.errors import UsageError
 
 
@@ -26,6 +26,7 @@ def register(subparsers):
     p.add_argument("--member", type=int, default=0, help="generator member of an ensemble run (default 0)")
     p.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="Adam learning rate of D (default 1e-4)")
     p.add_argument("--out", metavar="DIR", help="output directory for probe.png and probe.json")
+    add_device(p)
     p.set_defaults(run=_run_cli)
     return p
 
@@ -35,7 +36,7 @@ def _run_cli(args) -> int:
         raise UsageError("--out: give the output directory for probe.png and probe.json")
     check_out_dir(args.out)
     result = run_probe(args.run_dir, args.out, steps=args.steps, sigma=args.sigma, seeds=args.seeds,
-                       member=args.member, lr=args.lr, progress=True)
+                       member=args.member, lr=args.lr, progress=True, device=resolve_device(args))
     for step, entry in sorted(result["checkpoints"].items()):
         for setting, e in entry.items():
             s = e["summary"]

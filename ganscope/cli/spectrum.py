@@ -5,8 +5,9 @@ from __future__ import annotations
 from ganscope.analysis import dirac
 from ganscope.analysis.spectrum import (DENSE_MAX, DIRAC_REGS, K_DEFAULT, plot_spectrum, spectrum_of_dirac,
                                         spectrum_of_run)
-from ganscope.cli.args import check_float, check_int, check_png, emit
+from ganscope.cli.args import add_device, check_float, check_int, check_png, emit, resolve_device
 from ganscope.cli.dirac import H_MAX, PARAM_MAX, SUB_STEPS_MAX
+from ganscope.device import check as check_device
 from ganscope.errors import UsageError
 from ganscope.vocabulary import LOSS_ALIASES, allowed
 
@@ -37,6 +38,7 @@ def register(sub):
     p.add_argument("--reg", help=f"Dirac-GAN regulariser: {', '.join(DIRAC_REGS)} (default none)")
     p.add_argument("--gamma", type=float, help="γ of r1, r2, consensus")
     p.add_argument("--sigma", type=float, help="σ of instance noise")
+    add_device(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--plot", metavar="FILE.png", help="write the eigenvalue figure")
     p.set_defaults(run=run_command)
@@ -58,6 +60,7 @@ def _check_args(args):
     for name in ("gamma", "sigma"):
         check_float(getattr(args, name), f"--{name}", 0.0, PARAM_MAX)
     check_png(args.plot)
+    check_device(args.device, "--device")  # --dirac's tiny field runs on the CPU; a run's on --device
 
 
 def run_command(args) -> int:
@@ -70,8 +73,18 @@ def run_command(args) -> int:
     else:
         result = spectrum_of_run(args.run_dir, _default(args.member, 0), _default(args.batch, 256), args.h,
                                  _default(args.seed, 0), args.step, args.k, args.max_dense, args.scheme,
-                                 args.n_g, args.n_d)
+                                 args.n_g, args.n_d, device=_field_device(args))
     return emit(args, result, lambda: print(summary(result)), lambda: plot_spectrum(result))
+
+
+def _field_device(args):
+    """``--device`` for the float64 field of a run: auto falls back to the CPU where it finds mps (no float64)."""
+    device = resolve_device(args)
+    if device.type == "mps":
+        if args.device == "auto":
+            return "cpu"
+        raise UsageError("--device: the spectrum's field is float64, which mps does not support; use cpu or cuda")
+    return device
 
 
 def _default(value, default):

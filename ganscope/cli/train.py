@@ -9,7 +9,7 @@ from ganscope.errors import UsageError
 def register(sub):
     """Add ``ganscope train CONFIG [key=value ...] --out DIR | --resume DIR | --list``."""
     p = sub.add_parser("train", help="train a GAN from a YAML config (2-D experiments)",
-                       description="ganscope train CONFIG [key=value ...] --out DIR | --resume DIR | --list")
+                       description="ganscope train CONFIG [key=value ...] --out DIR | --resume DIR [device=D] | --list")
     p.add_argument("config", nargs="?", help="a shipped config name such as toy2d (see --list), or a YAML file")
     p.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. method=r1 train.steps=500")
     p.add_argument("--out", metavar="DIR", help="run directory to create")
@@ -24,14 +24,21 @@ def _run_train(args):
     if args.list:
         return _list_configs()
     if args.resume:
-        if args.config or args.overrides or args.out:
-            raise UsageError("--resume: takes only the run directory (its config.yaml is reused)")
-        return train.resume(args.resume, spectrum=_run_spectrum)
+        return train.resume(args.resume, spectrum=_run_spectrum, device=_resume_device(args))
     if not args.config:
         raise UsageError("config: give a YAML config (ganscope train --list shows the shipped ones)")
     if not args.out:
         raise UsageError("--out: give the run directory to create")
     return train.start(_find_config(args.config), args.overrides, args.out, spectrum=_run_spectrum)
+
+
+def _resume_device(args):
+    """``--resume DIR`` takes the run directory and at most a ``device=D`` override (resuming elsewhere)."""
+    given = ([args.config] if args.config else []) + list(args.overrides)
+    if args.out or len(given) > 1 or (given and not given[0].startswith("device=")):
+        raise UsageError("--resume: takes only the run directory (its config.yaml is reused) and optionally "
+                         "device=D to resume on another device")
+    return given[0].split("=", 1)[1] if given else None
 
 
 def _run_spectrum(run, member):

@@ -76,14 +76,27 @@ def _choice(k: int, n: int, g: torch.Generator) -> Tensor:
     return torch.randint(k, (n,), generator=g, device=g.device)
 
 
+def _placed(t: Tensor) -> Callable[[torch.device], Tensor]:
+    """``on(device)``: ``t`` on ``device``, copied there once (no host-to-device copy per batch)."""
+    copies: dict = {}
+
+    def on(device) -> Tensor:
+        if device not in copies:
+            copies[device] = t.to(device)
+        return copies[device]
+
+    return on
+
+
 def _mixture(centres: Tensor, std: float) -> Sampler:
     """Equal-weight isotropic Gaussian mixture: x = c_J + std·ε, J ~ U{0..K-1}, ε ~ N(0, I)."""
+    placed = _placed(centres)
 
     def sample(n: int, generator: torch.Generator) -> Tensor:
         _check(n, generator)
         idx = _choice(len(centres), n, generator)
         noise = _randn(n, generator)
-        return centres.to(generator.device)[idx] + std * noise
+        return placed(generator.device)[idx] + std * noise
 
     return sample
 
@@ -128,13 +141,14 @@ def circle(n: int, generator: torch.Generator) -> Tensor:
 
 
 FOUR_LINES_Y = (-1.5, -0.5, 0.5, 1.5)
+_FOUR_LINES_LEVELS = _placed(torch.tensor(FOUR_LINES_Y, dtype=torch.float32))
 
 
 def four_lines(n: int, generator: torch.Generator) -> Tensor:
     """Uniform on [-1, 1] × {y}, y uniform over {-1.5, -0.5, 0.5, 1.5} (our "Four lines")."""
     _check(n, generator)
     x = 2 * _rand(n, generator) - 1
-    levels = torch.tensor(FOUR_LINES_Y, dtype=torch.float32, device=generator.device)
+    levels = _FOUR_LINES_LEVELS(generator.device)
     y = levels[_choice(len(FOUR_LINES_Y), n, generator)]
     return torch.stack([x, y], 1)
 
@@ -142,10 +156,11 @@ def four_lines(n: int, generator: torch.Generator) -> Tensor:
 def make_point(x: float = 0.0, y: float = 0.0) -> Sampler:
     """A Dirac at (x, y): every sample equals that point (consumes no randomness)."""
 
+    placed = _placed(torch.tensor([x, y], dtype=torch.float32))
+
     def sample(n: int, generator: torch.Generator) -> Tensor:
         _check(n, generator)
-        at = torch.tensor([x, y], dtype=torch.float32, device=generator.device)
-        return at.expand(n, 2).clone()
+        return placed(generator.device).expand(n, 2).clone()
 
     return sample
 

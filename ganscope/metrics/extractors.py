@@ -12,6 +12,10 @@
   dimension, features are computed 500 images at a time) or a TorchScript module (any other name,
   ``torch.jit.save`` of a scripted or traced module; TorchScript is deprecated from torch 2.10 on). Loading
   either runs the user's code: use files you trust.
+
+``load_extractor(spec, device)`` gives the extractor on ``device`` (one copy per device); its ``features``
+run there, images copied over 500 at a time, and come back to the CPU as float32 (the metrics are float64 on
+the CPU). A user's module must support ``.to(device)`` (a ``torch.export`` program traced on the CPU may not).
 """
 from __future__ import annotations
 
@@ -98,13 +102,22 @@ class Extractor(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
 
+    @property
+    def device(self) -> torch.device:
+        """Where the extractor's weights are (the CPU for one without parameters or buffers)."""
+        tensor = next(iter(self.net.parameters()), None)
+        if tensor is None:
+            tensor = next(iter(self.net.buffers()), None)
+        return torch.device("cpu") if tensor is None else tensor.device
+
     @torch.no_grad()
     def features(self, images: Tensor, batch: int = 500) -> Tensor:
-        """Features of every image, computed ``batch`` at a time."""
+        """Features of every image, computed ``batch`` at a time on the extractor's device; (N, D) on the CPU."""
         if not torch.is_tensor(images) or images.ndim != 4 or len(images) == 0:
             shape = tuple(images.shape) if torch.is_tensor(images) else type(images).__name__
             raise UsageError(f"images: expected a non-empty (N, C, H, W) tensor, got {shape}")
-        out = torch.cat([self.net(chunk).float() for chunk in images.float().split(batch)])
+        device = self.device
+        out = torch.cat([self.net(chunk.to(device)).float().cpu() for chunk in images.float().split(batch)])
         if out.ndim != 2 or len(out) != len(images):
             raise UsageError(f"extractor: {self.name} returned shape {tuple(out.shape)}; expected (N, D) features")
         return out
@@ -150,17 +163,25 @@ def load_fashion_cnn(path=FMNIST_WEIGHTS) -> FashionCNN:
     return net.eval()
 
 
-def load_extractor(spec: str | Extractor = DEFAULT) -> Extractor:
-    """The extractor named by ``spec`` (see the module doc); loaded once per process and file version."""
+def load_extractor(spec: str | Extractor = DEFAULT, device=None) -> Extractor:
+    """The extractor named by ``spec`` (see the module doc) on ``device`` (None: the CPU); loaded once per
+    process, file version and device. A given ``Extractor`` is returned as it is, wherever it lives."""
     if isinstance(spec, Extractor):
         return spec
     if not isinstance(spec, str) or not spec:
         raise UsageError(f"extractor: expected a name or a file, got {spec!r}; allowed: {ALLOWED}")
     path = _file_of(spec)
+    device = torch.device("cpu" if device is None else device)
     key = (spec, path.stat().st_mtime_ns if path is not None and path.exists() else None)
     if key not in _LOADED:
         _LOADED[key] = _build(spec)
-    return _LOADED[key]
+    if device.type == "cpu":
+        return _LOADED[key]
+    if (*key, str(device)) not in _LOADED:
+        ext = _build(spec)  # a copy of its own: the CPU one stays where it is
+        ext.net.to(device)
+        _LOADED[(*key, str(device))] = ext
+    return _LOADED[(*key, str(device))]
 
 
 def _file_of(spec: str) -> Path | None:

@@ -216,6 +216,8 @@ def cache_key(extractor: Extractor, source: str, n: int, seed: int, image_size: 
     name, split = (label, None) if kind == "folder" else label.rsplit(":", 1)
     key = {"version": CACHE_VERSION, "extractor": extractor.name, "extractor_sha256": extractor.digest,
            "source": name, "split": split, "n": n, "seed": seed, "image_size": image_size}
+    if extractor.device.type != "cpu":  # an accelerator's convolutions round differently from the CPU's
+        key["device"] = extractor.device.type
     if kind == "folder":
         stamp = repr(folder_stamp(label)).encode()
         key["folder_sha256"] = hashlib.sha256(stamp).hexdigest()[:16]
@@ -259,7 +261,7 @@ def _read_cached(path: Path, key: dict) -> Tensor | None:
 # ---- comparing two image sources ------------------------------------------------------------------------------------
 def compare(a_images, b_images, extractor: str | Extractor = DEFAULT, n: int | None = None, seed: int = 0,
             k: int = K, image_size: int | None = None, kid_subsets: int = KID_SUBSETS, cache: bool = True,
-            runs=None, prdc: bool = True) -> dict:
+            runs=None, device=None, prdc: bool = True) -> dict:
     """FID, KID and (``prdc=True``, the default here; ``ganscope fid`` only with ``--prdc``) PRDC of
     ``a_images`` (under test) against ``b_images`` (the reference), n samples each.
 
@@ -268,8 +270,10 @@ def compare(a_images, b_images, extractor: str | Extractor = DEFAULT, n: int | N
     n defaults to the smaller side, at most 10,000; a side with more images gives a seeded random subset.
     ``image_size`` defaults to the size of the tensor or run side, so a data set is resized as it was for
     training; with two data sets each keeps its native size (the extractor resizes as it needs).
+    ``device``: where the extractor runs (None: the CPU; ignored for a given ``Extractor``); the features and
+    the metrics of them are computed on the CPU.
     """
-    ext = load_extractor(extractor)
+    ext = load_extractor(extractor, device)
     kinds = [_kind(s) for s in (a_images, b_images)]
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise UsageError(f"seed: must be an int, got {seed!r}")

@@ -33,11 +33,13 @@ class ImageTask(ImageKind, SingleModelTask):
         super().__init__(cfg)
         self.data = load_images(cfg.data.name, split="train", image_size=cfg.data.image_size or None,
                                 skip_bad=cfg.data.skip_bad)
-        channels, size = self.data.x.shape[1], self.data.x.shape[-1]
-        torch.manual_seed(cfg.seed)
-        self.gen, self.disc = run_image_nets(cfg, size, channels)
         last = channels_last(cfg.model.memory_format)  # the batches in the nets' layout, converted once
         self.data = dataclasses.replace(self.data, x=in_memory_format(self.data.x, last))
+        self.examples = self.resident(self.data.x)  # the training split, on the device when it fits
+        channels, size = self.data.x.shape[1], self.data.x.shape[-1]
+        torch.manual_seed(cfg.seed)
+        gen, disc = run_image_nets(cfg, size, channels)  # initialised on the CPU: the same weights everywhere
+        self.gen, self.disc = gen.to(self.device), disc.to(self.device)
 
     @property
     def reference(self) -> str:
@@ -56,25 +58,26 @@ class ImageTask(ImageKind, SingleModelTask):
         return load_images(name, split="test", image_size=self.data.x.shape[-1]).x
 
     def real(self) -> torch.Tensor:
-        x = self.draw(self.data.x)
+        x = self.draw(self.examples)
         return dequantize(x, self.streams.generators[0]) if self.cfg.data.dequantize else x
 
     # ---- evaluation ----------------------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, gen, n: int, seed_offset: int = EVAL_SEED_OFFSET, batch: int = 500) -> torch.Tensor:
-        """n images from fixed latents (the same at every call), the generator in eval mode (BatchNorm stats)."""
+        """n images from fixed latents (the same at every call), the generator in eval mode (BatchNorm stats),
+        on the run's device."""
         from ganscope.rundir import generate
 
         return generate(gen, self.eval_latents(n, seed_offset), batch)
 
     def samples(self, gen, n=None) -> np.ndarray:
-        return self.generate(gen, n or self.snapshot_samples).numpy()
+        return self.generate(gen, n or self.snapshot_samples).cpu().numpy()
 
     def evaluate(self, gen) -> list[dict]:
         from ganscope.metrics.images import compare
 
         fake = self.generate(gen, self.cfg.data.eval_samples)
-        result = compare(fake, self.reference, extractor=self.cfg.metrics.extractor)
+        result = compare(fake, self.reference, extractor=self.cfg.metrics.extractor, device=self.device)
         self.metrics_info = {k: result[k] for k in ("extractor", "extractor_sha256", "n", "reference")}
         return [{k: result[k] for k in METRICS}]
 

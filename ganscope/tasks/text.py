@@ -33,14 +33,16 @@ class TextTask(TextKind, SingleModelTask):
         m = cfg.model
         self.data = load_text(cfg.data.name, cfg.data.seq_len, cfg.data.vocab)
         self.vocab = self.data.vocab
+        self.train_ids = self.resident(self.data.train)  # the training lines, on the device when they fit
         torch.manual_seed(cfg.seed)
-        self.gen, self.disc = make_char_nets(len(self.vocab), cfg.data.seq_len, m.latent_dim, m.g_width,
-                                             m.d_width, m.g_depth, m.d_depth)
+        gen, disc = make_char_nets(len(self.vocab), cfg.data.seq_len, m.latent_dim, m.g_width, m.d_width,
+                                   m.g_depth, m.d_depth)  # initialised on the CPU: the same weights everywhere
+        self.gen, self.disc = gen.to(self.device), disc.to(self.device)
         self._reference = None
 
     def real(self) -> torch.Tensor:
         """(B, V, L) one-hot lines drawn uniformly (with replacement) from the training split."""
-        return self.as_input(self.draw(self.data.train))
+        return self.as_input(self.draw(self.train_ids))
 
     def as_input(self, ids: torch.Tensor) -> torch.Tensor:
         """(N, L) symbol indices -> the (N, V, L) one-hot lines the critic reads."""
@@ -53,9 +55,9 @@ class TextTask(TextKind, SingleModelTask):
     # ---- evaluation ----------------------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, gen, n: int, batch: int = 500) -> torch.Tensor:
-        """(n, L) symbol indices, argmax per position, from fixed latents (the same at every call)."""
+        """(n, L) symbol indices on the CPU, argmax per position, from fixed latents (the same at every call)."""
         z = self.eval_latents(n)
-        return torch.cat([gen(chunk).argmax(dim=1) for chunk in z.split(batch)])
+        return torch.cat([gen(chunk).argmax(dim=1) for chunk in z.split(batch)]).cpu()
 
     def samples(self, gen, n=None) -> np.ndarray:
         return self.generate(gen, n or self.snapshot_samples).numpy()

@@ -1,6 +1,11 @@
 """The 2-D task (ganscope.tasks protocol). ``Toy2DTask`` trains E independent 2-D GANs as one batched model: member i is initialised under
 ``torch.manual_seed(seed + i)`` and draws its data, latents, noise and interpolation weights from its own
 generator seeded ``seed + i``, so it equals the single run with that seed (an ensemble of one).
+
+On ``cfg.device``: the nets are initialised on the CPU (the same weights on every device) and moved there;
+the training streams are generators on the device, so data, latents and noise are drawn there. The held-out
+set, the evaluation latents and a finite game's sample are drawn on the CPU (the same on every device); the
+latents and the finite sample then move to the device.
 """
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import torch
 from torch import nn
 
 from ganscope.data.toy2d import get_dataset
+from ganscope.device import resolve as resolve_device
 from ganscope.game import MemberValues
 from ganscope.metrics.toy2d import evaluate, w1
 from ganscope.nets.mlp import MLP, EnsembleMLP, Logit  # Logit: re-exported by ganscope.tasks
@@ -22,9 +28,10 @@ MEMBER_FIELDS = {"penalty.weight": "penalty_weight", "noise.sigma": "noise_sigma
                  "optim.d.lr": "lr_d"}  # config.MEMBER_KEYS -> the fields of game.MemberValues
 
 
-def member_values(members: dict) -> MemberValues:
-    """The typed per-member values of a validated config's ``members`` ({dotted key: E floats})."""
-    return MemberValues(**{MEMBER_FIELDS[k]: torch.tensor(v, dtype=torch.float32) for k, v in members.items()})
+def member_values(members: dict, device="cpu") -> MemberValues:
+    """The typed per-member values of a validated config's ``members`` ({dotted key: E floats}), on ``device``."""
+    return MemberValues(**{MEMBER_FIELDS[k]: torch.tensor(v, dtype=torch.float32, device=device)
+                           for k, v in members.items()})
 
 
 class Toy2DTask(Toy2DKind):
@@ -34,6 +41,7 @@ class Toy2DTask(Toy2DKind):
 
     def __init__(self, cfg):
         self.cfg, m = cfg, cfg.model
+        self.device = resolve_device(cfg.device)
         self.dataset = get_dataset(cfg.data.name)
         self.seeds = [cfg.seed + i for i in range(cfg.ensemble)]
         gens, discs = [], []
@@ -41,10 +49,10 @@ class Toy2DTask(Toy2DKind):
             torch.manual_seed(seed)
             gens.append(MLP(m.latent_dim, 2, m.g_depth, m.g_width, m.activation))
             discs.append(MLP(2, 1, m.d_depth, m.d_width, m.activation))
-        self.gen = EnsembleMLP.from_members(gens)
-        self.disc = Logit(EnsembleMLP.from_members(discs))
-        self.streams = Streams(self.seeds)
-        self.member_values = member_values(cfg.members)
+        self.gen = EnsembleMLP.from_members(gens).to(self.device)
+        self.disc = Logit(EnsembleMLP.from_members(discs)).to(self.device)
+        self.streams = Streams(self.seeds, device=self.device)
+        self.member_values = member_values(cfg.members, self.device)
         self._heldout = None
         self.finite = self._finite_game(cfg.data.finite) if cfg.data.finite else None
 
@@ -69,7 +77,7 @@ class Toy2DTask(Toy2DKind):
         (docs/reproduce.md, "the convergence protocol")."""
         streams = Streams([s + FINITE_SEED_OFFSET for s in self.seeds])
         x = torch.stack([self.dataset.sample(n, g) for g in streams.generators])
-        return x, streams.randn((self.size, n, self.cfg.model.latent_dim))
+        return x.to(self.device), streams.randn((self.size, n, self.cfg.model.latent_dim)).to(self.device)
 
     def real(self) -> torch.Tensor:
         """(E, B, 2): one batch per member from its own stream (the whole fixed sample in a finite game)."""
@@ -95,13 +103,15 @@ class Toy2DTask(Toy2DKind):
         return self._heldout
 
     def eval_latents(self, n=None) -> torch.Tensor:
-        """Fixed evaluation latents (E, n, latent_dim), independent of the training stream."""
-        return self._eval_streams().randn((self.size, n or self.cfg.data.eval_samples, self.cfg.model.latent_dim))
+        """Fixed evaluation latents (E, n, latent_dim) on the run's device, independent of the training stream
+        (drawn on the CPU: the same on every device)."""
+        z = self._eval_streams().randn((self.size, n or self.cfg.data.eval_samples, self.cfg.model.latent_dim))
+        return z.to(self.device)
 
     @torch.no_grad()
     def samples(self, gen: nn.Module, n=None) -> torch.Tensor:
-        """Generated samples (E, n, 2) from fixed evaluation latents (the same at every evaluation)."""
-        return gen(self.eval_latents(n))
+        """Generated samples (E, n, 2) on the CPU from fixed evaluation latents (the same at every evaluation)."""
+        return gen(self.eval_latents(n)).cpu()
 
     def diagnostic_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(real (E, n, 2), z (E, n, latent_dim)): the first n = min(256, data.eval_samples) held-out samples
@@ -110,7 +120,7 @@ class Toy2DTask(Toy2DKind):
         if self.finite is not None:
             return self.finite
         n = min(DIAGNOSTIC_SAMPLES, self.cfg.data.eval_samples)
-        return self.heldout()[:, :n], self.eval_latents()[:, :n]
+        return self.heldout()[:, :n].to(self.device), self.eval_latents()[:, :n]
 
     def evaluate(self, gen: nn.Module) -> list[dict]:
         """Metrics per member: W1 to held-out data, and for the mixtures modes / HQ fraction / mode KL; in a
@@ -121,9 +131,9 @@ class Toy2DTask(Toy2DKind):
         if self.finite is not None:
             x, z = self.finite
             with torch.no_grad():
-                g = gen(z)
+                g = gen(z).cpu()
             for i, m in enumerate(out):
-                m["w1_finite"] = w1(g[i].numpy(), x[i].numpy())
+                m["w1_finite"] = w1(g[i].numpy(), x[i].cpu().numpy())
         return out
 
     def plot_samples(self, snapshots: dict[int, np.ndarray], path, member=0):
