@@ -221,8 +221,9 @@ def test_only_rank_0_writes(ddp):
     assert not (tmp / "full.rank1").exists()  # rank 1 was given its own --out: nothing was written there
     assert not list((tmp / "results").glob("*.rank*"))
     full = tmp / "full"
-    assert sorted(p.name for p in full.iterdir()) == ["checkpoints", "config.yaml", "metrics.jsonl", "summary.json",
-                                                       "tb"]
+    assert sorted(p.name for p in full.iterdir()) == ["checkpoints", "config.yaml", "device.json", "metrics.jsonl",
+                                                       "summary.json", "tb"]
+    assert len(json.loads((full / "device.json").read_text())["sessions"]) == 1  # rank 0's session alone
     assert len(list((full / "tb").iterdir())) == 1
     assert len(list((tmp / "cut" / "tb").iterdir())) == 2  # one events file per launch, rank 0's
 
