@@ -61,7 +61,7 @@ def r1_gan(every: int, batch=32, size=32, width=64, gamma=10.0, latent=128):
         loss = NS.d_loss(disc(real), disc(fake))
         pen = penalty(disc, real, gamma, step=i)
         opt_d.zero_grad(set_to_none=True)
-        (loss if pen is None else loss + pen).backward()
+        (loss + pen).backward()
         opt_d.step()
         opt_g.zero_grad(set_to_none=True)
         NS.g_loss(disc(gen(torch.randn(batch, latent)))).backward()

@@ -46,12 +46,12 @@ class Run:
         self.cfg, self.out, self.spectrum = cfg, Path(out), spectrum
         with torch.random.fork_rng(devices=[]):  # the tasks seed the nets' initialisation; the caller's RNG stays
             self.task = make_task(cfg)
-        members = self.task.member_values
+        members, rules = self.task.member_values, GameRules.from_config(cfg)
         gen = Player(self.task.gen, make_optimizer(self.task.gen.parameters(), cfg.optim.g),
                      _scale(members.lr_g, cfg.optim.g.lr))
-        disc = Player(self.task.disc, make_optimizer(self.task.disc.parameters(), cfg.optim.d),
+        disc = Player(self.task.disc, make_optimizer(self.task.disc.parameters(), cfg.optim.d, rules.critic_ratio),
                       _scale(members.lr_d, cfg.optim.d.lr))
-        self.game = Game(GameRules.from_config(cfg), gen, disc, self.task, members)
+        self.game = Game(rules, gen, disc, self.task, members)
         self.step = 0
         self.elapsed = 0.0  # training wall-clock seconds over all sessions (for metrics against time)
         self.snapshots: dict[int, np.ndarray] = {}
@@ -154,6 +154,7 @@ class Run:
                 if self.step % cfg.train.log_every == 0:
                     log.write(self.step, {k: v.detach() for k, v in stats.items()})
                 if self.step % cfg.train.eval_every == 0 or self.step == cfg.train.steps:
+                    self.game.check_finite()  # the guard reads back before anything uses the weights
                     metrics = self.evaluate()
                     diag = self.diagnostics.measure(self.step) if self.diagnostics is not None else {}
                     log.write(self.step, {**_stack(metrics), **diag, "wall_s": self.elapsed},
@@ -162,14 +163,17 @@ class Run:
                     key = self.task.progress_key
                     bar.set_postfix_str(f"{key}={np.mean([m[key] for m in metrics]):.4f}")
                 if self.step in cfg.train.spectrum_at:
+                    self.game.check_finite()
                     values = self.leading_eigenvalues()
                     log.write(self.step, values, tags={k: f"diag/{k}" for k in values})
                     clock = time.perf_counter()
                 self._snapshot(snap_at)
                 if self.step % cfg.checkpoint.every == 0 or self.step == cfg.train.steps:
+                    self.game.check_finite()  # a checkpoint is never written after a non-finite loss
                     log.flush()
                     self.save()
                 if self.step in cfg.checkpoint.keep:
+                    self.game.check_finite()
                     self.save(self.kept_path(self.step))
         finally:
             bar.close()
