@@ -336,8 +336,11 @@ class Game:
         return stats
 
     def _update(self, player: Player, total) -> bool:
-        """The gradient of ``total`` (loss-scaled under fp16) to ``player.apply``; False where fp16 skipped it."""
-        grads, ok = self.precision.unscale(torch.autograd.grad(self.precision.scale_loss(total), player.params))
+        """The gradient of ``total`` (loss-scaled under fp16) to ``player.apply``; False where fp16 skipped it.
+        A parameter ``total`` does not reach gets a zero gradient (R1 alone does not see the last bias)."""
+        grads = torch.autograd.grad(self.precision.scale_loss(total), player.params, allow_unused=True,
+                                    materialize_grads=True)
+        grads, ok = self.precision.unscale(grads)
         if ok:
             player.apply(grads)
         self.precision.update(ok)
