@@ -142,9 +142,11 @@ def small(method, **over):
     return base | over
 
 
-def first_critic_grads(cfg, fuse):
-    """The critic's first-step gradients and the number of critic forwards in that step."""
+def first_critic_grads(cfg, fuse, scale=None):
+    """The critic's first-step gradients and the number of critic forwards in that step (``scale``: fp16's
+    loss scale S to start from)."""
     run = Run(cfg, "/nonexistent")
+    run.game.precision.scale = scale or run.game.precision.scale
     run.game.rules = dataclasses.replace(run.game.rules, fuse=fuse)
     grads, forwards = [], []
     apply = run.game.disc.apply
