@@ -31,6 +31,7 @@ def steps(values, overrides, backend=None, n=3):
     (small("wgan-gp"), ["game.n_d=2"]),
     (small("consensus"), []),  # everything eager but the critic step's generator forward
     (small("r1"), ["train.precision=bf16"]),
+    (small("r1"), ["train.precision=fp16"]),  # the loss scale's skips and the compiled passes
 ])
 def test_compiled_and_eager_steps_agree(values, overrides):
     eager = steps(values, overrides)
