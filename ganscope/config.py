@@ -75,6 +75,9 @@ class PenaltyConfig:
     name: str = opt("none", choices=["none", "r1", "r2", "wgan-gp", "gp0"])
     weight: float = opt(10.0, low=0, doc="γ for r1/r2/gp0, λ for wgan-gp")
     every: int = opt(1, low=1, doc="lazy application: every k D steps with gain k")
+    phase: str = opt("joint", choices=["joint", "separate"],
+                     doc="joint: added to the critic's loss in its step; separate: its own critic optimizer step "
+                         "after the main one (stylegan2-ada's Dreg), the critic's lr·c and β^c, c = k/(k+1)")
 
 
 @dataclass
@@ -120,6 +123,10 @@ class TrainConfig:
                                     "eigenvalues (k = 4)")
     deterministic: bool = opt(False, doc="CUDA: PyTorch's deterministic algorithms and the cuBLAS workspace "
                                          "setting (docs/scale.md); a CPU run is deterministic already")
+    precision: str = opt("fp32", choices=["fp32", "bf16", "fp16"],
+                         doc="forward passes under autocast (bf16, fp16 with a loss scale); penalties' inner "
+                             "gradients in fp32 (ganscope.precision)")
+    compile: bool = opt(False, doc="torch.compile the plain forward passes (penalties and consensus stay eager)")
 
 
 @dataclass
@@ -398,10 +405,24 @@ def _check_consistency(cfg: Config):
     if not all(0 <= k <= cfg.train.steps for k in cfg.checkpoint.keep):
         raise UsageError(f"checkpoint.keep: expected generator steps in [0, train.steps], got {cfg.checkpoint.keep!r}")
     _check_spectrum_at(cfg)
+    _check_precision(cfg)
     if cfg.noise.draws > 1 and cfg.noise.sigma == 0 and "noise.sigma" not in cfg.members:
         raise UsageError("noise.draws: several noise draws need instance noise (noise.sigma > 0); use 1")
     if cfg.noise.schedule == "exp" and cfg.noise.sigma > 0 and cfg.noise.end <= 0:
         raise UsageError("noise.end: the exp schedule needs a final σ > 0")
+
+
+def _check_precision(cfg: Config):
+    """Refuse the combinations of precision, compilation and penalty phase that are not tested."""
+    if cfg.train.precision == "fp16" and cfg.game.consensus > 0:
+        raise UsageError("train.precision: fp16 with game.consensus is not supported (its loss scale is untested); "
+                         "use bf16 or fp32")
+    if cfg.train.precision == "fp16" and cfg.game.scheme == "simgd":
+        raise UsageError("train.precision: fp16 needs game.scheme altgd (simultaneous steps under a loss scale are "
+                         "untested); use bf16 or fp32")
+    if cfg.penalty.phase == "separate" and cfg.game.scheme == "simgd":
+        raise UsageError("penalty.phase: separate needs game.scheme altgd (a simultaneous step has one critic "
+                         "update)")
 
 
 def _check_spectrum_at(cfg: Config):

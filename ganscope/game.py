@@ -14,6 +14,16 @@ Losses are per member (shape (E,) for an ensemble or the K discriminators of RP-
 critic's gradient is taken of their sum, so every member receives exactly its own gradient; the
 generator's objective is ``task.g_loss_total`` (the sum over independent members, the mean over RP-GAN's K).
 
+The critic's work in a critic step is a sequence of :class:`Phase` s (stylegan2-ada's Dmain / Dreg): the main
+loss on every critic step, the penalty on every k-th with gain k. By default the penalty's phase adds to the
+main phase's loss (one optimizer step; R1/R2 then take the loss and the input gradient from one forward of the
+penalised batch, the "fused" path); with ``penalty.phase: separate`` it takes its own optimizer step after the
+main one, on the same batch, and the critic's optimizer runs with stylegan2-ada's correction c = k/(k+1)
+(:func:`lazy_correction`). Forward passes run under the rules' precision (``ganscope.precision``); with
+``compile`` the plain forward passes (no double backward through them) use ``torch.compile``'d nets while the
+penalties and consensus differentiate the eager ones. Non-finite losses are recorded on the device and read
+back every ``check_every`` generator steps (:meth:`Game.check_finite`): no host sync per step.
+
 ``Game`` reads no config: it takes :class:`GameRules` (built from a config in one place,
 ``GameRules.from_config``) and the task's :class:`MemberValues` (typed per-member values of an ensemble).
 """
@@ -29,10 +39,12 @@ from torch import nn
 from ganscope import penalties as P
 from ganscope.noise import SigmaSchedule, add_noise, instance_noise, repeat_draws
 from ganscope.objectives import get_objective
+from ganscope.precision import Precision
 
 
 class NonFiniteLoss(RuntimeError):
-    """A loss became NaN or infinite; the message says which loss, at which step (and which member)."""
+    """A loss became NaN or infinite; the message says which loss, in which range of generator steps (and
+    which member)."""
 
 
 @dataclass
@@ -103,6 +115,18 @@ class GameRules:
     penalty_every: int = 1
     noise: SigmaSchedule = field(default_factory=lambda: SigmaSchedule(0.0))
     draws: int = 1
+    penalty_phase: str = "joint"
+    precision: str = "fp32"
+    compile: bool = False
+    compile_backend: str = "inductor"
+    fuse: bool = True
+    check_every: int = 1
+
+    @property
+    def critic_ratio(self) -> float:
+        """The correction c of the critic's optimizer: k/(k+1) when the penalty takes its own step, else 1."""
+        separate = self.penalty != "none" and self.penalty_phase == "separate"
+        return lazy_correction(self.penalty_every) if separate else 1.0
 
     @classmethod
     def from_config(cls, cfg) -> GameRules:
@@ -113,16 +137,52 @@ class GameRules:
                    clip=game.clip, consensus=game.consensus, ema=game.ema, penalty=cfg.penalty.name,
                    penalty_weight=cfg.penalty.weight, penalty_every=cfg.penalty.every,
                    noise=SigmaSchedule(noise.sigma, noise.schedule, noise.end,
-                                       noise.steps or max(cfg.train.steps, 1)), draws=noise.draws)
+                                       noise.steps or max(cfg.train.steps, 1)), draws=noise.draws,
+                   penalty_phase=cfg.penalty.phase, precision=cfg.train.precision, compile=cfg.train.compile,
+                   check_every=cfg.train.log_every)
 
 
-def make_optimizer(params, cfg) -> torch.optim.Optimizer:
-    """Adam, RMSProp or SGD from an OptimConfig."""
+@dataclass(frozen=True)
+class Phase:
+    """One part of the critic's work (stylegan2-ada's Dmain, Dreg): it runs on the critic steps where
+    ``d_steps % every == 0``, its loss multiplied by ``gain``; ``own_step``: it takes its own optimizer step
+    (after the main phase's, on the same batch) instead of adding to the main phase's loss."""
+
+    name: str
+    every: int = 1
+    gain: int = 1
+    own_step: bool = False
+
+    def due(self, d_step: int) -> bool:
+        return d_step % self.every == 0
+
+
+def critic_phases(rules: GameRules) -> tuple[Phase, ...]:
+    """The main loss on every critic step; the penalty every k critic steps with gain k (lazy regularisation,
+    Karras et al. 2020, StyleGAN2 §B; k = 1: the dense penalty)."""
+    main = Phase("main")
+    if rules.penalty == "none":
+        return (main,)
+    k = rules.penalty_every
+    return main, Phase("penalty", k, k, rules.penalty_phase == "separate")
+
+
+def lazy_correction(every: int) -> float:
+    """c = k/(k+1) (stylegan2-ada, ``mb_ratio``): with a separate penalty step every k critic steps the critic
+    takes k+1 optimizer steps per k batches; lr ← c·lr and β ← β^c keep the step size and the moments' time
+    constants per batch those of the optimizer as configured."""
+    return every / (every + 1)
+
+
+def make_optimizer(params, cfg, ratio: float = 1.0) -> torch.optim.Optimizer:
+    """Adam, RMSProp or SGD from an OptimConfig. ``ratio`` c (:func:`lazy_correction`): lr ← c·lr and each
+    decay β ← β^c (Adam's β₁, β₂; RMSProp's α; SGD's momentum)."""
+    lr = cfg.lr * ratio
     if cfg.name == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps)
+        return torch.optim.Adam(params, lr=lr, betas=tuple(b ** ratio for b in cfg.betas), eps=cfg.eps)
     if cfg.name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.alpha, eps=cfg.eps)
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
+        return torch.optim.RMSprop(params, lr=lr, alpha=cfg.alpha ** ratio, eps=cfg.eps)
+    return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum ** ratio)
 
 
 @torch.no_grad()
@@ -147,6 +207,7 @@ def member_weight(rules: GameRules, members: MemberValues):
     return rules.penalty_weight if members.penalty_weight is None else members.penalty_weight
 
 
+
 class Game:
     """The game between ``gen`` and ``disc`` under ``rules`` (GameRules; a ganscope Config is read through
     ``GameRules.from_config``), with the ensemble's per-member ``members`` (MemberValues; None: no such values).
@@ -160,12 +221,15 @@ class Game:
         members = MemberValues() if members is None else members
         self.rules, self.gen, self.disc, self.task = rules, gen, disc, task
         self.objective = get_objective(rules.loss)
-        spec = P.get_penalty(rules.penalty)
-        self.penalty = P.lazy(spec, rules.penalty_every) if spec.fn is not None else None
+        self.spec = P.get_penalty(rules.penalty)
+        self.phases = critic_phases(rules)
         self.members = members
         self.weight = member_weight(rules, members)
         self.ema = copy.deepcopy(gen.net).requires_grad_(False) if rules.ema > 0 else None
+        self.precision = Precision(rules.precision, _device_type(disc.net))
+        self.plain_gen, self.plain_disc = _compiled(gen.net, rules), _compiled(disc.net, rules)
         self.d_steps = 0  # critic steps taken: the clock of lazy regularisation
+        self._sums, self._span = {}, None  # the non-finite guard's record since the last check
 
     # ---- the schedule ----------------------------------------------------------------------------
     def n_critic(self, step: int) -> int:
@@ -175,15 +239,19 @@ class Game:
         return self.rules.n_d
 
     def step(self, step: int) -> dict:
-        """One generator iteration at generator step ``step``; returns per-member statistics."""
+        """One generator iteration at generator step ``step``; returns per-member statistics. Every
+        ``rules.check_every`` generator steps the non-finite guard is read back (:meth:`check_finite`)."""
         if self.rules.scheme == "simgd":
-            return self._simultaneous(step)
-        phases = [self._critic_phase, self._generator_phase]
-        if self.rules.order == "g-first":
-            phases.reverse()
-        stats = {}
-        for phase in phases:
-            stats.update(phase(step))
+            stats = self._simultaneous(step)
+        else:
+            phases = [self._critic_phase, self._generator_phase]
+            if self.rules.order == "g-first":
+                phases.reverse()
+            stats = {}
+            for phase in phases:
+                stats.update(phase(step))
+        if (step + 1) % self.rules.check_every == 0:
+            self.check_finite()
         return stats
 
     def _critic_phase(self, step) -> dict:
@@ -202,16 +270,43 @@ class Game:
     def _sigma(self, step):
         return member_sigma(self.rules, self.members, step)
 
-    def _logits(self, real, fake, step):
+    def critic(self, x):
+        """The eager critic under the rules' precision, float32 logits: what the penalties differentiate."""
+        return self.precision.forward(self.disc.net, x)
+
+    def _logits(self, real, fake, step, plain=True):
+        """D on the (noisy) real and generated inputs; ``plain``: no double backward goes through them."""
         real_in, fake_in = instance_noise(real, fake, self._sigma(step), self.task.streams, self.rules.draws,
                                           self.task.event_dims)
-        return self.disc.net(real_in), self.disc.net(fake_in)
+        net = self.plain_disc if plain else self.disc.net
+        return self.precision.forward(net, real_in), self.precision.forward(net, fake_in)
 
-    def _penalty(self, real, fake):
-        if self.penalty is None:
-            return None
-        return self.penalty(self.disc.net, real, fake.detach(), self.weight, generator=self.task.streams,
-                            event_dims=self.task.event_dims, step=self.d_steps)
+    def _due_penalty(self) -> Phase | None:
+        """The penalty's phase when it runs at this critic step, else None."""
+        return next((ph for ph in self.phases[1:] if ph.due(self.d_steps)), None)
+
+    def _penalty(self, phase: Phase, real, fake):
+        """gain × the penalty on the clean inputs (its own forward of the eager critic)."""
+        return phase.gain * self.spec(self.critic, real, fake.detach(), self.weight, generator=self.task.streams,
+                                      event_dims=self.task.event_dims, grad_scale=self.precision.grad_scale)
+
+    def _fusable(self, step) -> bool:
+        """R1/R2 can share the loss's forward when D's input is the clean batch: no instance noise at this
+        step, one draw, no consensus (whose generated input keeps the generator's graph)."""
+        sigma = self._sigma(step)
+        return (self.rules.fuse and self.spec.fusable and self.rules.draws == 1 and self.rules.consensus == 0
+                and not torch.is_tensor(sigma) and sigma == 0)
+
+    def _fused(self, phase: Phase, real, fake):
+        """(D(real), D(fake), gain × R1 or R2) with one forward per batch: the penalised batch as a leaf that
+        requires grad, its input gradient by ``autograd.grad(create_graph=True)`` of its logits' sum."""
+        on_real = self.spec.needs == "real"
+        x = (real if on_real else fake).detach().requires_grad_(True)
+        d_x = self.critic(x)
+        d_other = self.precision.forward(self.plain_disc, fake if on_real else real)
+        sq = P.input_grad_sq(d_x, x, self.task.event_dims, self.precision.grad_scale)
+        pen = phase.gain * self.spec.from_sq(sq, self.weight)
+        return (d_x, d_other, pen) if on_real else (d_other, d_x, pen)
 
     def _consensus(self, g_loss, d_loss):
         """(γ/2)‖v‖² with v = (∇_θ L_G, ∇_ψ L_D), differentiable (Mescheder et al. 2017). Data-parallel (players
@@ -229,42 +324,63 @@ class Game:
         real, z = self.task.real(), self.task.latent()
         consensus = self.rules.consensus > 0
         with torch.set_grad_enabled(consensus):
-            fake = self.gen.net(z)
-        d_real, d_fake = self._logits(real, fake if consensus else fake.detach(), step)
+            fake = self.precision.forward(self.gen.net if consensus else self.plain_gen, z)
+        reg = self._due_penalty()
+        joint = reg is not None and not reg.own_step
+        pen = None
+        if joint and self._fusable(step):
+            d_real, d_fake, pen = self._fused(reg, real, fake)
+        else:
+            d_real, d_fake = self._logits(real, fake if consensus else fake.detach(), step, plain=not consensus)
+            pen = self._penalty(reg, real, fake) if joint else None
         d_loss = self.objective.d_loss(d_real, d_fake)
         stats = {"d_loss": d_loss}
         total = d_loss
-        pen = self._penalty(real, fake)
         if pen is not None:
             stats["penalty"], total = pen, total + pen
         if consensus:
             g_loss = self.objective.g_loss(d_fake)
             total = total.sum() + self._consensus(g_loss, d_loss)
-        _check_finite(stats, step)
-        self.disc.apply(torch.autograd.grad(total.sum(), self.disc.params))
-        self._after_critic_step()
+        self._record(stats, step)
+        self._critic_update(total.sum())
+        if reg is not None and reg.own_step:  # stylegan2-ada's Dreg: its own step, after the main one
+            stats["penalty"] = pen = self._penalty(reg, real, fake)
+            self._record({"penalty": pen}, step)
+            self._critic_update(pen.sum())
+        self.d_steps += 1
         return stats
 
-    def _after_critic_step(self):
-        self.d_steps += 1
-        if self.rules.clip > 0:
+    def _update(self, player: Player, total) -> bool:
+        """The gradient of ``total`` (loss-scaled under fp16) to ``player.apply``; False where fp16 skipped it.
+        A parameter ``total`` does not reach gets a zero gradient (R1 alone does not see the last bias)."""
+        grads = torch.autograd.grad(self.precision.scale_loss(total), player.params, allow_unused=True,
+                                    materialize_grads=True)
+        grads, ok = self.precision.unscale(grads)
+        if ok:
+            player.apply(grads)
+        self.precision.update(ok)
+        return ok
+
+    def _critic_update(self, total):
+        if self._update(self.disc, total) and self.rules.clip > 0:
             P.clip_weights_(self.disc.net, self.rules.clip)
 
     def _generator_step(self, step):
         z = self.task.latent()
-        fake = self.gen.net(z)
         if self.rules.consensus > 0:
+            fake = self.precision.forward(self.gen.net, z)
             real = self.task.real()
-            d_real, d_fake = self._logits(real, fake, step)
+            d_real, d_fake = self._logits(real, fake, step, plain=False)
             d_loss, g_loss = self.objective.d_loss(d_real, d_fake), self.objective.g_loss(d_fake)
             total = self.task.g_loss_total(g_loss) + self._consensus(g_loss, d_loss)
         else:
+            fake = self.precision.forward(self.plain_gen, z)
             fake_in = add_noise(repeat_draws(fake, self.rules.draws, self.task.event_dims), self._sigma(step),
                                 self.task.streams)
-            g_loss = self.objective.g_loss(self.disc.net(fake_in))
+            g_loss = self.objective.g_loss(self.precision.forward(self.plain_disc, fake_in))
             total = self.task.g_loss_total(g_loss)
-        _check_finite({"g_loss": g_loss}, step)
-        self.gen.apply(torch.autograd.grad(total, self.gen.params))
+        self._record({"g_loss": g_loss}, step)
+        self._update(self.gen, total)
         self._after_generator_step()
         return {"g_loss": g_loss}
 
@@ -274,40 +390,78 @@ class Game:
 
     def _simultaneous(self, step):
         real, z = self.task.real(), self.task.latent()
-        fake = self.gen.net(z)
-        d_real, d_fake = self._logits(real, fake, step)
+        consensus = self.rules.consensus > 0
+        fake = self.precision.forward(self.gen.net if consensus else self.plain_gen, z)
+        d_real, d_fake = self._logits(real, fake, step, plain=not consensus)
         d_loss, g_loss = self.objective.d_loss(d_real, d_fake), self.objective.g_loss(d_fake)
         stats = {"d_loss": d_loss, "g_loss": g_loss}
         d_total, g_total = d_loss.sum(), self.task.g_loss_total(g_loss)
-        pen = self._penalty(real, fake)
-        if pen is not None:
+        reg = self._due_penalty()
+        if reg is not None:
+            pen = self._penalty(reg, real, fake)
             stats["penalty"], d_total = pen, d_total + pen.sum()
-        if self.rules.consensus > 0:
-            reg = self._consensus(g_loss, d_loss)
-            d_total, g_total = d_total + reg, g_total + reg
-        _check_finite(stats, step)
+        if consensus:
+            both = self._consensus(g_loss, d_loss)
+            d_total, g_total = d_total + both, g_total + both
+        self._record(stats, step)
         g_grads = torch.autograd.grad(g_total, self.gen.params, retain_graph=True)
         d_grads = torch.autograd.grad(d_total, self.disc.params)
         self.gen.apply(g_grads)
         self.disc.apply(d_grads)
-        self._after_critic_step()
+        if self.rules.clip > 0:
+            P.clip_weights_(self.disc.net, self.rules.clip)
+        self.d_steps += 1
         self._after_generator_step()
         return stats
 
+    # ---- the non-finite guard ----------------------------------------------------------------------
+    def _record(self, losses: dict, step: int):
+        """Add each loss to its running sum since the last check, on the device (a NaN or ±inf stays in the
+        sum): one small op per loss, no host read."""
+        first = self._span[0] if self._span is not None else step
+        self._span = (first, step)
+        for name, value in losses.items():
+            value = value.detach()
+            old = self._sums.get(name)
+            self._sums[name] = value if old is None else old + value
+
+    def check_finite(self):
+        """Read the record back (one host sync) and start a new one: NonFiniteLoss naming the loss, the range of
+        generator steps since the previous check and the member, where a loss was NaN or infinite."""
+        sums, span = self._sums, self._span
+        self._sums, self._span = {}, None
+        if not sums:
+            return
+        if self.gen.reduce is not None:  # data-parallel: a loss not finite on any rank stops every rank here
+            sums = dict(zip(sums, self.gen.reduce(list(sums.values()))))
+        finite = torch.stack([torch.isfinite(v).all() for v in sums.values()])
+        if bool(finite.all()):
+            return
+        name = list(sums)[int((~finite).nonzero()[0, 0])]
+        value = sums[name]
+        bad = ~torch.isfinite(value)
+        where = f" (ensemble member {int(bad.nonzero()[0, 0])})" if value.numel() > 1 else ""
+        kind = value.flatten()[bad.flatten()][0].item()
+        raise NonFiniteLoss(f"{name} is not finite ({kind}) at a generator step in {span[0]}–{span[1]}{where}")
+
     # ---- state for checkpoints ---------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"d_steps": self.d_steps, "ema": None if self.ema is None else self.ema.state_dict()}
+        return {"d_steps": self.d_steps, "ema": None if self.ema is None else self.ema.state_dict(),
+                "precision": self.precision.state_dict()}
 
     def load_state_dict(self, state: dict):
         self.d_steps = int(state["d_steps"])
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
+        self.precision.load_state_dict(state.get("precision"))
 
 
-def _check_finite(losses: dict, step: int):
-    for name, value in losses.items():
-        bad = ~torch.isfinite(value.detach())
-        if bad.any():
-            where = f" (ensemble member {int(bad.nonzero()[0, 0])})" if value.numel() > 1 else ""
-            raise NonFiniteLoss(f"{name} is {value.detach().flatten()[bad.flatten()][0].item()} at generator step "
-                                f"{step}{where}")
+def _device_type(net: nn.Module) -> str:
+    p = next(iter(net.parameters()), None)
+    return "cpu" if p is None else p.device.type
+
+
+def _compiled(net: nn.Module, rules: GameRules):
+    """``torch.compile(net)`` for the plain forward passes (one backward through them), or ``net`` itself.
+    The compiled module shares the parameters; double backwards (penalties, consensus) use ``net``."""
+    return torch.compile(net, backend=rules.compile_backend) if rules.compile else net

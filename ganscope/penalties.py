@@ -54,37 +54,60 @@ def _check_weight(name: str, w) -> None:
 
 
 def grad_sq_norm(critic: Callable, x: torch.Tensor, event_dims: int | None = None,
-                 detach: bool = True) -> torch.Tensor:
+                 detach: bool = True, grad_scale=None) -> torch.Tensor:
     """Per-sample ``‖∇ₓ critic(x)‖²``, summed over the ``event_dims`` trailing axes.
 
     Returns shape ``x.shape[:x.ndim - event_dims]`` (the batch axes), with a graph to the critic's parameters
-    (and, with ``detach=False``, to whatever ``x`` was computed from).
+    (and, with ``detach=False``, to whatever ``x`` was computed from). ``grad_scale`` (a loss scale S, fp16):
+    the gradient is taken of S·Σ critic(x) and divided by S before the norm (see :func:`input_grad_sq`).
     """
     k = _event_dims(x, event_dims)
     with torch.enable_grad():
         if detach or not x.requires_grad:
             x = x.detach().requires_grad_(True)
-        out = critic(x)
+        return input_grad_sq(critic(x), x, k, grad_scale)
+
+
+def input_grad_sq(out: torch.Tensor, x: torch.Tensor, event_dims: int | None = None,
+                  grad_scale=None) -> torch.Tensor:
+    """Per-sample ``‖∇ₓ Σ out‖²`` of an output ``out`` already computed from ``x`` (which requires grad), with
+    ``create_graph=True``: the engine's fused R1/R2 takes the loss and this from one forward of the batch.
+
+    The gradient and its squared norm are float32 whatever the forward's autocast dtype. ``grad_scale`` S:
+    g = ∇ₓ(S·Σ out) / S, the way to keep R1 right under an fp16 loss scaler (the scaled backward stays
+    representable; the norm is of the unscaled gradient).
+    """
+    k = _event_dims(x, event_dims)
+    with torch.enable_grad():
+        g = None
         if out.requires_grad:
-            (g,) = torch.autograd.grad(out.sum(), x, create_graph=True, allow_unused=True)
-        else:
-            g = None
+            total = out.sum() if grad_scale is None else out.sum() * grad_scale
+            (g,) = torch.autograd.grad(total, x, create_graph=True, allow_unused=True)
         if g is None:  # the output does not depend on x
             g = torch.zeros_like(x)
+        g = g.to(torch.promote_types(g.dtype, torch.float32))
+        g = g if grad_scale is None else g / grad_scale
         sq = g.pow(2)
     return sq.reshape(*sq.shape[: x.ndim - k], -1).sum(-1)
 
 
-def r1(critic: Callable, real: torch.Tensor, gamma, event_dims: int | None = None, detach: bool = True) -> torch.Tensor:
+def sq_penalty(sq: torch.Tensor, gamma) -> torch.Tensor:
+    """(γ/2)·E‖∇ₓD‖² from the per-sample squared norms ``sq`` (the sample axis last): R1 and R2's formula."""
+    return gamma / 2 * sq.mean(-1)
+
+
+def r1(critic: Callable, real: torch.Tensor, gamma, event_dims: int | None = None, detach: bool = True,
+       grad_scale=None) -> torch.Tensor:
     """R1 = (γ/2)·E_{x~p_D}‖∇ₓD(x)‖² on real samples (Mescheder et al. 2018, eq. 9)."""
     _check_weight("gamma", gamma)
-    return gamma / 2 * grad_sq_norm(critic, real, event_dims, detach).mean(-1)
+    return sq_penalty(grad_sq_norm(critic, real, event_dims, detach, grad_scale), gamma)
 
 
-def r2(critic: Callable, fake: torch.Tensor, gamma, event_dims: int | None = None, detach: bool = True) -> torch.Tensor:
+def r2(critic: Callable, fake: torch.Tensor, gamma, event_dims: int | None = None, detach: bool = True,
+       grad_scale=None) -> torch.Tensor:
     """R2 = (γ/2)·E_{x~p_θ}‖∇ₓD(x)‖² on generated samples (Mescheder et al. 2018, eq. 10)."""
     _check_weight("gamma", gamma)
-    return gamma / 2 * grad_sq_norm(critic, fake, event_dims, detach).mean(-1)
+    return sq_penalty(grad_sq_norm(critic, fake, event_dims, detach, grad_scale), gamma)
 
 
 def interpolate(real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None = None,
@@ -106,20 +129,21 @@ def interpolate(real: torch.Tensor, fake: torch.Tensor, generator: torch.Generat
 
 def wgan_gp(critic: Callable, real: torch.Tensor, fake: torch.Tensor, lam=10.0, target: float = 1.0,
             generator: torch.Generator | None = None, event_dims: int | None = None,
-            detach: bool = True) -> torch.Tensor:
+            detach: bool = True, grad_scale=None) -> torch.Tensor:
     """WGAN-GP = λ·E(‖∇D(x̂)‖₂ − g₀)² on interpolates x̂ (Gulrajani et al. 2017, Alg. 1; g₀ = ``target``)."""
     _check_weight("lam", lam)
-    sq = grad_sq_norm(critic, interpolate(real, fake, generator, event_dims, detach), event_dims, detach)
+    x_hat = interpolate(real, fake, generator, event_dims, detach)
+    sq = grad_sq_norm(critic, x_hat, event_dims, detach, grad_scale)
     return lam * (torch.sqrt(sq + GP_EPS) - target).pow(2).mean(-1)
 
 
 def zero_gp(critic: Callable, real: torch.Tensor, fake: torch.Tensor, lam,
             generator: torch.Generator | None = None, event_dims: int | None = None,
-            detach: bool = True) -> torch.Tensor:
+            detach: bool = True, grad_scale=None) -> torch.Tensor:
     """Zero-centred GP on interpolates = λ·E‖∇D(x̂)‖² (WGAN-GP with g₀ = 0; GAN_stability ``wgangp0``)."""
     _check_weight("lam", lam)
     x_hat = interpolate(real, fake, generator, event_dims, detach)
-    return lam * grad_sq_norm(critic, x_hat, event_dims, detach).mean(-1)
+    return lam * grad_sq_norm(critic, x_hat, event_dims, detach, grad_scale).mean(-1)
 
 
 def lazy(penalty: Callable, every: int) -> Callable:
@@ -127,7 +151,9 @@ def lazy(penalty: Callable, every: int) -> Callable:
 
     The wrapper takes the penalty's arguments plus a keyword ``step``: when ``step % every == 0`` it returns
     ``every * penalty(...)`` (so the sum over ``every`` consecutive steps equals the dense penalty's sum),
-    otherwise ``None`` without calling the penalty. ``every = 1`` is the dense penalty.
+    otherwise a zero tensor of the penalty's shape (the member shape of its input: () for one model, (E,) for
+    an ensemble, broadcast with a tensor weight) on the input's device, without calling the penalty; a loop
+    can always add the term. ``every = 1`` is the dense penalty.
     """
     if isinstance(every, bool) or not isinstance(every, int) or every < 1:
         raise UsageError(f"every: must be an integer >= 1, got {every!r}")
@@ -135,11 +161,27 @@ def lazy(penalty: Callable, every: int) -> Callable:
     @functools.wraps(penalty)
     def lazy_penalty(*args, step: int, **kwargs):
         if step % every:
-            return None
+            return _zero_like_penalty(args[1:], kwargs)
         return every * penalty(*args, **kwargs)
 
     lazy_penalty.every = every
     return lazy_penalty
+
+
+def _zero_like_penalty(args, kwargs) -> torch.Tensor:
+    """0 of the shape a penalty returns for these arguments (after the critic): the input's member axes,
+    broadcast with any tensor weight."""
+    tensors = [a for a in (*args, *kwargs.values()) if torch.is_tensor(a)]
+    if not tensors:
+        raise UsageError("lazy: the penalty's arguments hold no input tensor")
+    x = tensors[0]
+    k = _event_dims(x, kwargs.get("event_dims"))
+    shape = x.shape[: x.ndim - k - 1]
+    for w in tensors[1:]:
+        if w.ndim < x.ndim:  # a weight, not a batch
+            shape = torch.broadcast_shapes(shape, w.shape)
+    dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
+    return torch.zeros(shape, dtype=dtype, device=x.device)
 
 
 def clip_weights_(module: torch.nn.Module, c: float) -> torch.nn.Module:
@@ -174,11 +216,18 @@ class PenaltySpec:
     default: float | None = None
     random: bool = False
     doc: str = ""
+    from_sq: Callable | None = None
+
+    @property
+    def fusable(self) -> bool:
+        """Whether the penalty is ``from_sq`` of the input gradient of the loss's own batch (R1, R2): the
+        engine then takes both from one forward (:func:`input_grad_sq`)."""
+        return self.from_sq is not None
 
     def __call__(self, critic: Callable, real, fake, weight=None, *, generator=None, event_dims=None,
-                 detach: bool = True):
+                 detach: bool = True, grad_scale=None):
         """Apply the penalty to (real, fake), passing only the batches it needs; ``None`` for "none".
-        ``detach=False`` keeps the inputs' graph (see the module doc)."""
+        ``detach=False`` keeps the inputs' graph (see the module doc); ``grad_scale``: see :func:`input_grad_sq`."""
         if self.fn is None:
             return None
         w = self.default if weight is None else weight
@@ -186,6 +235,7 @@ class PenaltySpec:
             raise UsageError(f"{self.weight}: penalty {self.name!r} needs a weight")
         batches = {"real": real, "fake": fake}
         kwargs = {self.weight: w, "event_dims": event_dims, "detach": detach}
+        kwargs |= {"grad_scale": grad_scale} if grad_scale is not None else {}
         kwargs |= {"generator": generator} if self.random else {}
         return self.fn(critic, *(batches[k] for k in _INPUTS[self.needs]), **kwargs)
 
@@ -194,8 +244,8 @@ PENALTIES: dict[str, PenaltySpec] = {
     p.name: p
     for p in [
         PenaltySpec("none", None, "none", None, doc="no penalty"),
-        PenaltySpec("r1", r1, "real", "gamma", doc="(γ/2)·E‖∇D(x)‖² on real samples"),
-        PenaltySpec("r2", r2, "fake", "gamma", doc="(γ/2)·E‖∇D(x̃)‖² on generated samples"),
+        PenaltySpec("r1", r1, "real", "gamma", doc="(γ/2)·E‖∇D(x)‖² on real samples", from_sq=sq_penalty),
+        PenaltySpec("r2", r2, "fake", "gamma", doc="(γ/2)·E‖∇D(x̃)‖² on generated samples", from_sq=sq_penalty),
         PenaltySpec("wgan-gp", wgan_gp, "both", "lam", 10.0, True, "λ·E(‖∇D(x̂)‖ − 1)² on interpolates"),
         PenaltySpec("gp0", zero_gp, "both", "lam", None, True, "λ·E‖∇D(x̂)‖² on interpolates"),
     ]

@@ -58,12 +58,13 @@ class Run:
         with torch.random.fork_rng(devices=[]):  # the tasks seed the nets' initialisation; the caller's RNG stays
             self.task = make_task(cfg)
         self.task.streams.for_rank(ranks.rank)  # each rank its own data and latents (rank 0: the seed's)
-        members, reduce = self.task.member_values, ranks.average if ranks.parallel else None
+        members, rules = self.task.member_values, GameRules.from_config(cfg)
+        reduce = ranks.average if ranks.parallel else None
         gen = Player(self.task.gen, make_optimizer(self.task.gen.parameters(), cfg.optim.g),
                      _scale(members.lr_g, cfg.optim.g.lr), reduce)
-        disc = Player(self.task.disc, make_optimizer(self.task.disc.parameters(), cfg.optim.d),
+        disc = Player(self.task.disc, make_optimizer(self.task.disc.parameters(), cfg.optim.d, rules.critic_ratio),
                       _scale(members.lr_d, cfg.optim.d.lr), reduce)
-        self.game = Game(GameRules.from_config(cfg), gen, disc, self.task, members)
+        self.game = Game(rules, gen, disc, self.task, members)
         self.step = 0
         self.elapsed = 0.0  # training wall-clock seconds over all sessions (for metrics against time)
         self.snapshots: dict[int, np.ndarray] = {}
@@ -212,14 +213,18 @@ class Run:
                     stats = self._global_mean(stats)
                     if main:
                         log.write(self.step, stats)
+                if self._reporting():
+                    self.game.check_finite()  # the guard reads back (every rank) before anything uses the weights
                 if main and self._report(log, bar):
                     clock = time.perf_counter()  # evaluation time is not training time
                 self._snapshot(snap_at)
                 if self.step % cfg.checkpoint.every == 0 or self.step == cfg.train.steps:
+                    self.game.check_finite()  # a checkpoint is never written after a non-finite loss
                     if main:
                         log.flush()
                     self.save()
                 if self.step in cfg.checkpoint.keep:
+                    self.game.check_finite()
                     self.save(self.kept_path(self.step))
         finally:
             bar.close()
@@ -230,6 +235,11 @@ class Run:
     def _global_mean(self, stats: dict) -> dict:
         """The logged losses: each rank's batch means averaged over the ranks, i.e. the global batch's means."""
         return dict(zip(stats, self.ranks.average([v.detach() for v in stats.values()])))
+
+    def _reporting(self) -> bool:
+        """Whether an evaluation or the eigenvalues are due at this step."""
+        cfg = self.cfg.train
+        return self.step % cfg.eval_every == 0 or self.step == cfg.steps or self.step in cfg.spectrum_at
 
     def _report(self, log, bar) -> bool:
         """The evaluation and eigenvalues due at this step, logged (rank 0); whether any was due."""

@@ -328,9 +328,12 @@ def test_lazy_sums_to_dense_over_k_steps(lin):
     lazy_r1 = P.lazy(P.r1, k)
     calls.clear()
     values = [lazy_r1(critic, real, 10.0, step=s) for s in range(2 * k)]
-    assert [v is None for v in values] == [False, True, True, True] * 2
     assert len(calls) == 2  # off-steps compute nothing
-    total = sum(v for v in values[:k] if v is not None)
+    off = [v for s, v in enumerate(values) if s % k]
+    assert all(v.shape == dense.shape and v.dtype == dense.dtype and v.item() == 0.0 and not v.requires_grad
+               for v in off)  # off-steps: a zero term the loop can always add
+    assert all(values[s].item() != 0.0 for s in (0, k))
+    total = sum(values[:k])
     torch.testing.assert_close(total, k * dense, rtol=1e-12, atol=0)
     torch.testing.assert_close(values[4], k * dense, rtol=1e-12, atol=0)
 
@@ -342,6 +345,19 @@ def test_lazy_every_one_is_dense(lin):
     for s in range(3):
         v = lz(linear_critic(w, b), real, fake, generator=torch.Generator().manual_seed(0), step=s)
         torch.testing.assert_close(v, dense, rtol=0, atol=0)
+
+
+def test_lazy_off_step_zero_has_the_member_shape():
+    lz = P.lazy(P.r1, 2)
+    critic = lambda x: x.sum(-1)  # noqa: E731
+    ens = torch.randn(3, 5, 2, dtype=torch.float64)  # (E, B, event)
+    assert lz(critic, ens, 1.0, event_dims=1, step=0).shape == (3,)
+    off = lz(critic, ens, 1.0, event_dims=1, step=1)
+    assert off.shape == (3,) and off.dtype == torch.float64 and off.abs().sum().item() == 0.0
+    assert lz(critic, torch.randn(5, 2), torch.ones(4), step=1).shape == (4,)  # a per-member weight broadcasts
+    spec = P.lazy(P.get_penalty("wgan-gp"), 2)
+    off = spec(critic, ens, ens, torch.ones(3), event_dims=1, generator=None, step=1)
+    assert off.shape == (3,) and off.abs().sum().item() == 0.0
 
 
 def test_lazy_validation():
