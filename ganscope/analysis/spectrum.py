@@ -37,7 +37,7 @@ from torch.func import functional_call
 
 from ganscope.analysis import dirac
 from ganscope.errors import UsageError
-from ganscope.objectives import Objective, get_objective
+from ganscope.objectives import Objective, check_logits, get_objective
 from ganscope.noise import instance_noise
 from ganscope.penalties import get_penalty
 from ganscope.rng import Given
@@ -131,9 +131,11 @@ class GameField:
         critic = lambda inp: functional_call(self.disc, p_d, (inp,))  # noqa: E731
         real_in, fake_in = instance_noise(self.real, fake, self.sigma, Given(self.noise_real, self.noise_fake))
         d_real, d_fake = critic(real_in), critic(fake_in)
-        w = self.weights
-        l_d = (w * self.objective.d_loss(d_real[..., None], d_fake[..., None])).sum()
-        l_g = (w * self.objective.g_loss(d_fake[..., None])).sum()
+        _check_critic(d_real, len(self.real))
+        _check_critic(d_fake, len(self.real))
+        w = self.weights  # per-sample terms: the objective's means over a sample axis of length 1
+        l_d = (w * self.objective.d_mean(d_real[..., None], d_fake[..., None])).sum()
+        l_g = (w * self.objective.g_mean(d_fake[..., None])).sum()
         return l_g, l_d, self._penalty(critic, fake)
 
     def _penalty(self, critic, fake):
@@ -165,6 +167,14 @@ class GameField:
     def value(self, x=None) -> np.ndarray:
         """v(x) as a numpy array (x defaults to the stored parameters)."""
         return self.graph(x)[1].detach().numpy()
+
+
+def _check_critic(logits, batch: int):
+    """The field is of one critic: logits of shape (B,) (``objectives.check_logits`` refuses (B, 1))."""
+    check_logits("critic", logits)
+    if tuple(logits.shape) != (batch,):
+        raise UsageError(f"critic: must return one logit per sample, shape ({batch},) for a batch of {batch}; got "
+                         f"{tuple(logits.shape)} (the spectrum's field is of one critic, not an ensemble)")
 
 
 def _grad(y, x):
