@@ -400,6 +400,8 @@ def test_plot_draws_the_simgd_region():
     (["--dirac", "--plot", "x.pdf"], "--plot"),
     (["--dirac", "--n-d", "0"], "--n-d"),
     (["--dirac", "--scheme", "rk4"], "--scheme"),
+    (["--dirac", "--params", "gen."], "--params"),
+    (["some/run", "--params", " , "], "--params"),
 ])
 def test_cli_bad_input_names_the_field(argv, field):
     with pytest.raises(UsageError) as err:
@@ -488,3 +490,61 @@ def test_event_dims_default_to_all_non_batch_axes(penalty):
     assert default.event_dims == 3 and default.interp.shape == (6, 1, 1, 1)
     np.testing.assert_array_equal(default.value(), explicit.value())
     np.testing.assert_array_equal(S.jacobian(default), S.jacobian(explicit))
+
+
+# ---- large models: a restricted field, the estimate and progress (issue 14) ----------------------------------
+def _indices(fld_full, prefixes):
+    i, out = 0, []
+    for name, _, n in [(f"gen.{a}", b, c) for a, b, c in fld_full._g] + [(f"disc.{a}", b, c) for a, b, c in fld_full._d]:
+        if name.startswith(prefixes):
+            out += range(i, i + n)
+        i += n
+    return np.array(out)
+
+
+@pytest.mark.parametrize("prefixes", [("gen.layers.1", "disc.net.layers.1"), ("disc.",), ("gen.layers.0.bias",)])
+def test_restricted_field_is_the_principal_submatrix(prefixes):
+    full, sub = tiny_field("r1", weight=2.0), tiny_field("r1", weight=2.0, params=prefixes)
+    idx = _indices(full, prefixes)
+    assert sub.n_params == len(idx) < full.n_params and sub.n_total == full.n_params
+    assert sub.n_gen == int((idx < full.n_gen).sum())
+    np.testing.assert_array_equal(sub.x0.numpy(), full.x0.numpy()[idx])
+    jac_full, jac_sub = S.jacobian(full), S.jacobian(sub)
+    assert np.abs(jac_sub - jac_full[np.ix_(idx, idx)]).max() < 1e-12 * np.abs(jac_full).max()
+    assert np.abs(sub.value() - full.value()[idx]).max() < 1e-12
+    out = S.spectrum(sub, 0.05)
+    assert out["n_params"] == len(idx) and out["params"] == list(prefixes)
+    assert any("restricted to" in n for n in out["notes"])
+
+
+def test_restriction_that_selects_nothing_names_the_parameters():
+    with pytest.raises(UsageError, match=r"^--params: 'layers' selects no parameter.*gen.layers.0.weight"):
+        tiny_field(params="layers")
+
+
+def test_progress_prints_the_estimate_then_lines():
+    import io
+
+    fld, stream = tiny_field("r1", weight=3.0), io.StringIO()
+    out = S.spectrum(fld, 0.05, "altgd", k=4, max_dense=10, progress=True, stream=stream)
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("spectrum: 75 parameters, arnoldi: about ")
+    est = int(lines[0].split("about ")[1].split()[0].replace(",", ""))
+    assert est == S.arpack_products(75, 4) and 0.2 < out["products"] / est < 1.5  # the right size (61k model: 0.95)
+    assert lines[-1].startswith(f"spectrum: {out['products']}/{est} products")
+    quiet = S.spectrum(fld, 0.05, "altgd", k=4, max_dense=10)
+    assert quiet["eigenvalues"] == out["eigenvalues"] and quiet["products"] == out["products"]
+    stream = io.StringIO()
+    S.spectrum(fld, 0.05, progress=True, stream=stream)  # dense: rows
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("spectrum: 75 parameters, dense: about 75 Jacobian rows") and "75/75 rows" in lines[-1]
+
+
+def test_cli_restricts_a_stored_run(run_dir, capsys):
+    assert cli([run_dir, "--params", "disc.", "--json"]) == 0
+    captured = capsys.readouterr()
+    out = strict_json(captured.out)
+    assert out["n_params"] == out["n_disc_params"] == 33 and out["n_params_total"] == 75 and out["n_gen_params"] == 0
+    assert captured.err.startswith("spectrum: 33 parameters, dense")
+    assert cli([run_dir, "--params", "disc.", "--json", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
