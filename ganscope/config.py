@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from ganscope.errors import UsageError
+from ganscope.loggers import check_loggers
 from ganscope.tasks.kinds import task_class
 from ganscope.vocabulary import LOSS_ALIASES, METHOD_ALIASES, canonical
 
@@ -113,6 +114,7 @@ class TrainConfig:
     diagnostics: bool = opt(True, doc="log the convergence diagnostics at every evaluation (docs/diagnostics.md)")
     spectrum_at: list = opt([], doc="2-D runs: generator steps at which to log each member's leading Jacobian "
                                     "eigenvalues (k = 4)")
+    histograms: bool = opt(False, doc="log histograms of G's and D's parameters at every evaluation (hist/...)")
 
 
 @dataclass
@@ -144,6 +146,8 @@ class Config:
                    doc="mlp (2-D), dcgan / resnet / wgangp-resnet (images), charcnn (text)")
     ensemble: int = opt(1, low=1, doc="E independent runs as one batched model (seeds seed..seed+E-1)")
     members: dict = opt({}, doc="per-member values, e.g. {penalty.weight: [1, 10]} (length E)")
+    logger: list = opt(["jsonl", "tensorboard"], doc="where metrics go: jsonl (always), tensorboard, wandb "
+                                                     "(pip install 'ganscope[wandb]'); docs/engine.md")
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimPair = field(default_factory=OptimPair)
@@ -389,6 +393,7 @@ def _check_consistency(cfg: Config):
     if not all(0 <= k <= cfg.train.steps for k in cfg.checkpoint.keep):
         raise UsageError(f"checkpoint.keep: expected generator steps in [0, train.steps], got {cfg.checkpoint.keep!r}")
     _check_spectrum_at(cfg)
+    cfg.logger = check_loggers(cfg.logger)
     if cfg.noise.draws > 1 and cfg.noise.sigma == 0 and "noise.sigma" not in cfg.members:
         raise UsageError("noise.draws: several noise draws need instance noise (noise.sigma > 0); use 1")
     if cfg.noise.schedule == "exp" and cfg.noise.sigma > 0 and cfg.noise.end <= 0:
