@@ -15,7 +15,7 @@ IMAGES = ["data.name=digits", "net=dcgan", "model.g_width=8", "model.d_width=8",
           "data.batch_size=16", "data.eval_samples=64", "train.steps=4", "train.eval_every=4", "train.plots=false",
           "checkpoint.keep=[2]", "game.ema=0.5"]
 TOY = ["model.g_width=8", "model.d_width=8", "data.batch_size=32", "data.eval_samples=50", "train.steps=3",
-       "train.plots=false"]
+       "game.ema=0", "train.plots=false"]
 
 
 @pytest.fixture(scope="module")
