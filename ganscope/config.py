@@ -394,6 +394,9 @@ def _check_consistency(cfg: Config):
         raise UsageError(f"checkpoint.keep: expected generator steps in [0, train.steps], got {cfg.checkpoint.keep!r}")
     _check_spectrum_at(cfg)
     cfg.logger = check_loggers(cfg.logger)
+    if cfg.data.batch_size < 2 and (cfg.ensemble > 1 or cfg.rp.k > 1):  # (E, 1) logits read as a (B, 1) critic
+        raise UsageError("data.batch_size: an ensemble or RP-GAN run needs a batch of at least 2 (the objectives "
+                         "refuse logits (E, 1): objectives.check_logits)")
     if cfg.noise.draws > 1 and cfg.noise.sigma == 0 and "noise.sigma" not in cfg.members:
         raise UsageError("noise.draws: several noise draws need instance noise (noise.sigma > 0); use 1")
     if cfg.noise.schedule == "exp" and cfg.noise.sigma > 0 and cfg.noise.end <= 0:

@@ -94,3 +94,4 @@ def test_wandb_offline(tmp_path, monkeypatch):
     runs = list((run.out / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
     assert rows and not (run.out / "tb").exists()
+
