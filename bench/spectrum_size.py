@@ -17,7 +17,7 @@ from ganscope.objectives import get_objective
 
 MODELS = {"61k": 122, "1m": 500}  # width of a 3-hidden-layer MLP G and D: 61,125 and about 1.0M parameters
 BATCH = 256
-LAST = ("gen.layers.3", "disc.net.layers.3")  # the output layers of G and D (MLP.layers: Linear, Linear, Linear, Linear)
+LAST = ("gen.layers.3", "disc.net.layers.3")  # the output layers of G and D (MLP.layers: four Linear)
 
 
 def field(width: int, params=None):

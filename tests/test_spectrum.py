@@ -495,7 +495,8 @@ def test_event_dims_default_to_all_non_batch_axes(penalty):
 # ---- large models: a restricted field, the estimate and progress (issue 14) ----------------------------------
 def _indices(fld_full, prefixes):
     i, out = 0, []
-    for name, _, n in [(f"gen.{a}", b, c) for a, b, c in fld_full._g] + [(f"disc.{a}", b, c) for a, b, c in fld_full._d]:
+    layout = [(f"gen.{a}", c) for a, _, c in fld_full._g] + [(f"disc.{a}", c) for a, _, c in fld_full._d]
+    for name, n in layout:
         if name.startswith(prefixes):
             out += range(i, i + n)
         i += n
