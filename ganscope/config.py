@@ -17,6 +17,7 @@ import yaml
 
 from ganscope.device import check as check_device
 from ganscope.errors import UsageError
+from ganscope.loggers import check_loggers
 from ganscope.tasks.kinds import task_class
 from ganscope.vocabulary import LOSS_ALIASES, METHOD_ALIASES, canonical
 
@@ -127,6 +128,7 @@ class TrainConfig:
                          doc="forward passes under autocast (bf16, fp16 with a loss scale); penalties' inner "
                              "gradients in fp32 (ganscope.precision)")
     compile: bool = opt(False, doc="torch.compile the plain forward passes (penalties and consensus stay eager)")
+    histograms: bool = opt(False, doc="log histograms of G's and D's parameters at every evaluation (hist/...)")
 
 
 @dataclass
@@ -159,6 +161,8 @@ class Config:
                    doc="mlp (2-D), dcgan / resnet / wgangp-resnet (images), charcnn (text)")
     ensemble: int = opt(1, low=1, doc="E independent runs as one batched model (seeds seed..seed+E-1)")
     members: dict = opt({}, doc="per-member values, e.g. {penalty.weight: [1, 10]} (length E)")
+    logger: list = opt(["jsonl", "tensorboard"], doc="where metrics go: jsonl (always), tensorboard, wandb "
+                                                     "(pip install 'ganscope[wandb]'); docs/engine.md")
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimPair = field(default_factory=OptimPair)
@@ -406,6 +410,10 @@ def _check_consistency(cfg: Config):
         raise UsageError(f"checkpoint.keep: expected generator steps in [0, train.steps], got {cfg.checkpoint.keep!r}")
     _check_spectrum_at(cfg)
     _check_precision(cfg)
+    cfg.logger = check_loggers(cfg.logger)
+    if cfg.data.batch_size < 2 and (cfg.ensemble > 1 or cfg.rp.k > 1):  # (E, 1) logits read as a (B, 1) critic
+        raise UsageError("data.batch_size: an ensemble or RP-GAN run needs a batch of at least 2 (the objectives "
+                         "refuse logits (E, 1): objectives.check_logits)")
     if cfg.noise.draws > 1 and cfg.noise.sigma == 0 and "noise.sigma" not in cfg.members:
         raise UsageError("noise.draws: several noise draws need instance noise (noise.sigma > 0); use 1")
     if cfg.noise.schedule == "exp" and cfg.noise.sigma > 0 and cfg.noise.end <= 0:

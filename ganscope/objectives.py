@@ -11,6 +11,12 @@ the objective also carries ``f`` with its derivatives f', f'' so that the Dirac-
 Jacobian tools analyse exactly the function the trainer optimises. The generator is *saturating*
 when it minimises L (E f(-d(G(z)))) and *non-saturating* when it maximises E f(d(G(z))).
 
+Logit shapes (one rule everywhere: objectives, the spectrum's field, the probe, the diagnostics): (B,) for one
+critic, (E, B) for E members; the sample axis is the last one. A critic that returns (B, 1) is refused with a
+UsageError saying to squeeze it, never read as B members of one sample: here, where the batch is unknown, every
+logit tensor with two or more axes whose last axis has length 1 is refused (one sample per member is not a batch
+a GAN loss is estimated on; use B >= 2).
+
 Hinge's f describes its discriminator only: its generator loss is -E d(G(z)), as for WGAN.
 Mescheder writes D for minus our logit: his L(θ,ψ) = f(D_ψ(G_θ)) + f(-D_ψ(x)) is the same number.
 """
@@ -23,6 +29,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.special import expit
+
+from ganscope.errors import UsageError
 
 def _sigmoid(t):
     return torch.sigmoid(t) if torch.is_tensor(t) else expit(t)
@@ -65,16 +73,38 @@ HINGE = FForm(  # f(t) = min(0, t - 1) = -relu(1 - t)
 )
 
 
+def check_logits(name: str, logits) -> None:
+    """Refuse logits whose last (sample) axis has length 1 on a tensor of two or more axes: the (B, 1) output of
+    a critic ending in ``Linear(..., 1)``, which the means over the last axis would read as B members of one
+    sample each (a vector loss, and a spectrum off by a factor of about B)."""
+    shape = tuple(getattr(logits, "shape", ()))
+    if len(shape) >= 2 and shape[-1] == 1:
+        raise UsageError(f"{name}: logits of shape {shape}; the critic must return one logit per sample, shape (B,) "
+                         f"or (E, B) for E members: squeeze the last axis (return D(x).squeeze(-1))")
+
+
 @dataclass(frozen=True)
 class Objective:
-    """One GAN objective. Losses take logits (high on real) and return scalars to minimise."""
+    """One GAN objective. Losses take logits (high on real), shape (B,) or (E, B), and return scalars (or (E,)) to
+    minimise; ``d_mean``/``g_mean`` are the same formulas without the shape check (per-sample terms: shape (B, 1))."""
 
     name: str
-    d_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    g_loss: Callable[[torch.Tensor], torch.Tensor]
+    d_mean: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    g_mean: Callable[[torch.Tensor], torch.Tensor]
     f: FForm | None = None  # Mescheder's f where L = E f(d(x)) + E f(-d(G(z)))
     saturating: bool = False  # G minimises E f(-d(G(z))) (part of L) instead of maximising E f(d(G(z)))
     doc: str = ""
+
+    def d_loss(self, real, fake):
+        """The discriminator's loss on logits ``real`` = d(x), ``fake`` = d(G(z)) (``check_logits`` first)."""
+        check_logits("d_loss: real", real)
+        check_logits("d_loss: fake", fake)
+        return self.d_mean(real, fake)
+
+    def g_loss(self, fake):
+        """The generator's loss on logits ``fake`` = d(G(z)) (``check_logits`` first)."""
+        check_logits("g_loss: fake", fake)
+        return self.g_mean(fake)
 
 
 def _f_d_loss(f: FForm):

@@ -49,7 +49,7 @@ DECADES = 2.0  # a log axis only for a positive quantity spanning at least this 
 
 def metric_curves(jsonl_path):
     """Every logged scalar (or per-member list) against the step, one panel each, in rows of ``COLUMNS``;
-    a log axis only where a positive quantity spans ``DECADES`` decades or more, linear otherwise."""
+    the y axis by ``y_scale``."""
     rows = read_jsonl(jsonl_path)
     keys = sorted({k for r in rows for k in r if k not in ("step", "wall_s")}) or [""]
     ncols = min(len(keys), COLUMNS)
@@ -67,13 +67,23 @@ def metric_curves(jsonl_path):
         ax.plot(steps, vals, lw=1, alpha=0.8 if vals.shape[1] == 1 else 0.4)
         if vals.shape[1] > 1:
             ax.plot(steps, np.nanmedian(vals, 1), "k", lw=1.5, label="median")
-        if spans_decades(vals):
-            ax.set_yscale("log")
+        ax.set_yscale(y_scale(key, vals))
         ax.set_title(key, fontsize=9)
         ax.set_xlabel("generator step", fontsize=8)
         ax.tick_params(labelsize=8)
     fig.tight_layout()
     return fig
+
+
+def y_scale(key: str, values) -> str:
+    """The rule of metrics.png: "linear" for losses (a key containing ``loss``: they may change sign, and their
+    differences are what one reads) and for counts (every finite value an integer: modes covered, steps);
+    "log" only for another quantity that ``spans_decades`` (gradient norms, speeds, FID spanning 10^2 or more)."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if "loss" in key or (finite.size and np.all(finite == np.round(finite))):
+        return "linear"
+    return "log" if spans_decades(finite) else "linear"
 
 
 def spans_decades(values, decades: float = DECADES) -> bool:

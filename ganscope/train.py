@@ -27,6 +27,7 @@ import yaml
 
 from ganscope import device as devices
 from ganscope import distributed, rundir
+from ganscope import loggers as loggers_mod
 from ganscope.config import Config, load_yaml, resolve, to_dict
 from ganscope.errors import UsageError
 from ganscope.game import Game, GameRules, NonFiniteLoss, Player, make_optimizer
@@ -36,6 +37,7 @@ from ganscope.metrics import dynamics
 from ganscope.metrics.toy2d import mode_collapse
 from ganscope.rng import rank_seed
 from ganscope.tasks import make_task
+from ganscope.tasks.kinds import task_class
 
 EXIT_DIVERGED = 3
 
@@ -193,12 +195,13 @@ class Run:
         """Train to ``train.steps``; the summary (rank 0; ``{}`` on the other ranks of a data-parallel job)."""
         cfg, main = self.cfg, self.ranks.main
         self._check_same_parameters()  # the ranks start from the same weights (and have all read the checkpoint)
-        log = MetricLog(self.out, self.step, squeeze=self.cfg.ensemble == 1) if main else None
+        log = (MetricLog(self.out, self.step, squeeze=cfg.ensemble == 1, loggers=cfg.logger, config=to_dict(cfg))
+               if main else None)
         if main:
             rundir.record_device(self.out, devices.describe(self.device), self.step)  # device.json: this session
         snap_at = self.snapshot_steps()
         if self.step == 0:
-            self._snapshot(snap_at)
+            self._snapshot(snap_at, log)
             if 0 in cfg.checkpoint.keep:
                 self.save(self.kept_path(0))
         bar = _progress(cfg.train.steps, self.step, progress and main)
@@ -217,7 +220,7 @@ class Run:
                     self.game.check_finite()  # the guard reads back (every rank) before anything uses the weights
                 if main and self._report(log, bar):
                     clock = time.perf_counter()  # evaluation time is not training time
-                self._snapshot(snap_at)
+                self._snapshot(snap_at, log)
                 if self.step % cfg.checkpoint.every == 0 or self.step == cfg.train.steps:
                     self.game.check_finite()  # a checkpoint is never written after a non-finite loss
                     if main:
@@ -226,11 +229,17 @@ class Run:
                 if self.step in cfg.checkpoint.keep:
                     self.game.check_finite()
                     self.save(self.kept_path(self.step))
-        finally:
-            bar.close()
+        except BaseException:
             if log is not None:
                 log.close()
-        return self.finish()
+            raise
+        finally:
+            bar.close()
+        try:
+            return self.finish(log)
+        finally:
+            if log is not None:
+                log.close()
 
     def _global_mean(self, stats: dict) -> dict:
         """The logged losses: each rank's batch means averaged over the ranks, i.e. the global batch's means."""
@@ -247,22 +256,30 @@ class Run:
         if self.step % cfg.train.eval_every == 0 or self.step == cfg.train.steps:
             metrics = self.evaluate()
             diag = self.diagnostics.measure(self.step) if self.diagnostics is not None else {}
-            log.write(self.step, {**_stack(metrics), **diag, "wall_s": self.elapsed},
-                      tags={k: f"diag/{k}" for k in diag})
+            log.write(self.step, {**_stack(metrics), **diag, "wall_s": self.elapsed}, group="eval",
+                      tags={"wall_s": "train/wall_s", **{k: f"diag/{k}" for k in diag}})
+            if cfg.train.histograms:
+                log.histograms(self.step, {"gen": self.game.gen.net, "disc": self.game.disc.net})
             key = self.task.progress_key
             bar.set_postfix_str(f"{key}={np.mean([m[key] for m in metrics]):.4f}")
             due = True
         if self.step in cfg.train.spectrum_at:
             values = self.leading_eigenvalues()
-            log.write(self.step, values, tags={k: f"diag/{k}" for k in values})
+            log.write(self.step, values, group="diag")
             due = True
         return due
 
-    def _snapshot(self, snap_at):
+    def _snapshot(self, snap_at, log=None):
         if self.ranks.main and self.step in snap_at:
             self.snapshots[self.step] = np.asarray(self.task.samples(self.game.gen.net, self.task.snapshot_samples))
+            if log is not None and task_class(self.cfg.data.name).gives_images:  # eval/samples: the grid
+                from ganscope.imageio import grid_array
 
-    def finish(self) -> dict:
+                log.image("eval/samples", grid_array(self.snapshots[self.step]), self.step)
+
+    def finish(self, log=None) -> dict:
+        """summary.json and the plots (rank 0; ``{}`` on the other ranks); ``log``: also the hyper-parameters
+        with the final metrics."""
         if not self.ranks.main:
             return {}
         final = self.evaluate()
@@ -277,6 +294,8 @@ class Run:
             summary["members"] = final
             summary["seeds"] = self.task.seeds
         write_json(rundir.summary_path(self.out), _json_safe(summary))
+        if log is not None:
+            log.final(to_dict(self.cfg), summary["final"])
         if self.cfg.train.plots:
             self._plot()
         return summary
@@ -342,38 +361,59 @@ class Diagnostics:
 
 
 class MetricLog:
-    """metrics.jsonl (one JSON object per line) and TensorBoard; on resume, lines past ``step`` are dropped."""
+    """metrics.jsonl (one JSON object per line; its keys are the values' own) and the sinks of the config's
+    ``logger`` list (``ganscope.loggers``: TensorBoard, W&B) with grouped tags; on resume, lines past ``step``
+    are dropped."""
 
-    def __init__(self, out: Path, step: int, squeeze: bool = False):
+    def __init__(self, out: Path, step: int, squeeze: bool = False, loggers=("jsonl", "tensorboard"),
+                 config: dict | None = None):
         self.path, self.squeeze = rundir.metrics_path(out), squeeze
         if self.path.exists():
             kept = [ln for ln in self.path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
             write_text(self.path, "".join(ln + "\n" for ln in kept))
         self.fh = open(self.path, "a", encoding="utf-8")
-        from torch.utils.tensorboard import SummaryWriter
+        self.sinks = loggers_mod.open_sinks(loggers, Path(out), rundir.tb_dir(out), step, config or {})
 
-        self.tb = SummaryWriter(str(rundir.tb_dir(out)), purge_step=step or None)
-
-    def write(self, step: int, values: dict, tags: dict | None = None):
-        """One row of ``values``; ``tags`` maps a key to its TensorBoard tag (default: the key itself)."""
-        row, tags = {"step": step}, tags or {}
+    def write(self, step: int, values: dict, group: str = "train", tags: dict | None = None):
+        """One row of ``values``; the sinks' tag of key k is ``tags[k]``, else ``group/k`` (train, eval, diag)."""
+        row, tags, scalars = {"step": step}, tags or {}, {}
         for k, v in values.items():
             v = v.tolist() if torch.is_tensor(v) else v
             if self.squeeze and isinstance(v, list) and len(v) == 1:
                 v = v[0]
             row[k] = v
-            tag = tags.get(k, k)
-            for i, x in enumerate(np.atleast_1d(v)):
-                self.tb.add_scalar(tag if np.ndim(v) == 0 else f"{tag}/member{i}", float(x), step)
+            scalars.update(loggers_mod.flat_scalars(tags.get(k, f"{group}/{k}"), v))
+        for sink in self.sinks:
+            sink.scalars(scalars, step)
         self.fh.write(json.dumps(_json_safe(row)) + "\n")
+
+    def image(self, tag: str, hwc: np.ndarray, step: int):
+        for sink in self.sinks:
+            sink.image(tag, hwc, step)
+
+    def histograms(self, step: int, modules: dict):
+        """``hist/WHO/NAME`` of every parameter of each module in ``modules`` (``{"gen": G, "disc": D}``)."""
+        for who, module in modules.items():
+            for name, p in module.named_parameters():
+                for sink in self.sinks:
+                    sink.histogram(f"hist/{who}/{name}", p.detach().float().cpu().numpy(), step)
+
+    def final(self, config: dict, final: dict):
+        """The config as hyper-parameters with the final metrics (``final/KEY``, numbers only)."""
+        metrics = {f"final/{k}": float(v) for k, v in final.items()
+                   if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) and np.isfinite(v)}
+        for sink in self.sinks:
+            sink.final(loggers_mod.flat_config(config), metrics)
 
     def flush(self):
         self.fh.flush()
-        self.tb.flush()
+        for sink in self.sinks:
+            sink.flush()
 
     def close(self):
         self.fh.close()
-        self.tb.close()
+        for sink in self.sinks:
+            sink.close()
 
 
 # ---- entry points ----------------------------------------------------------------------------------------

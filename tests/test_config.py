@@ -144,3 +144,10 @@ def test_bad_config_one_line_exit_2(tmp_path, text, overrides, start):
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and start in lines[0] and "Traceback" not in res.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_members_need_a_batch_of_two():
+    """(E, 1) logits are refused by the objectives (as a critic's (B, 1)): the config says so before training."""
+    with pytest.raises(UsageError, match=r"^data.batch_size: an ensemble or RP-GAN run needs a batch of at least 2"):
+        resolve({}, ["ensemble=2", "data.batch_size=1"])
+    assert resolve({}, ["data.batch_size=1"]).data.batch_size == 1

@@ -78,3 +78,29 @@ def test_d_loss_is_minus_the_f_form_value(name):
 def test_unknown_loss_names_allowed():
     with pytest.raises(ValueError, match="allowed: minimax, nonsaturating, lsgan, wgan, hinge"):
         get_objective("foo")
+
+
+# ---- logit shapes: (B,) or (E, B); (B, 1) refused (issue 14) --------------------------------------------------
+@pytest.mark.parametrize("name", list(OBJECTIVES))
+def test_b_by_1_logits_are_refused_with_the_fix(name):
+    from ganscope.errors import UsageError
+
+    o = get_objective(name)
+    col = REAL[:, None]
+    with pytest.raises(UsageError, match=r"d_loss: real: logits of shape \(64, 1\).*squeeze\(-1\)"):
+        o.d_loss(col, FAKE)
+    with pytest.raises(UsageError, match=r"d_loss: fake: logits of shape \(64, 1\)"):
+        o.d_loss(REAL, FAKE[:, None])
+    with pytest.raises(UsageError, match=r"g_loss: fake: logits of shape \(64, 1\)"):
+        o.g_loss(FAKE[:, None])
+    torch.testing.assert_close(o.d_loss(col.squeeze(-1), FAKE), o.d_mean(REAL, FAKE))
+
+
+@pytest.mark.parametrize("name", list(OBJECTIVES))
+def test_member_logits_give_one_loss_per_member(name):
+    o = get_objective(name)
+    real, fake = torch.stack([REAL, REAL + 1]), torch.stack([FAKE, FAKE - 1])  # (E=2, B=64)
+    d, g = o.d_loss(real, fake), o.g_loss(fake)
+    assert d.shape == (2,) and g.shape == (2,)
+    torch.testing.assert_close(d[1], o.d_loss(REAL + 1, FAKE - 1))
+    torch.testing.assert_close(g[0], o.g_loss(FAKE))

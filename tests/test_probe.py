@@ -228,3 +228,13 @@ def test_bad_run_directories(tmp_path):
     with pytest.raises(UsageError, match=r"^checkpoint: .*step_000005\.pt is damaged or not a ganscope checkpoint; "
                                          r"no other checkpoint in .* loads$"):
         probe.probe_run(tmp_path, steps=1, seeds=1)
+
+
+def test_a_b_by_1_critic_is_refused():
+    """The probe reads one logit per sample: a critic returning (B, 1) is refused with the fix, not averaged."""
+    disc = probe.fresh_discriminator(argparse.Namespace(d_depth=1, d_width=8, activation="relu"), 11)
+    before = _params(disc)
+    with pytest.raises(UsageError, match=r"critic: logits of shape \(16, 1\).*squeeze"):
+        probe.probe_generator(_tiny_gen(), disc.net, get_dataset("8gaussians").sample, 2, iterations=1,
+                              batch_size=16)
+    assert all(torch.equal(a, b) for a, b in zip(before, _params(disc)))  # refused before any update

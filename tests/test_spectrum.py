@@ -400,8 +400,152 @@ def test_plot_draws_the_simgd_region():
     (["--dirac", "--plot", "x.pdf"], "--plot"),
     (["--dirac", "--n-d", "0"], "--n-d"),
     (["--dirac", "--scheme", "rk4"], "--scheme"),
+    (["--dirac", "--params", "gen."], "--params"),
+    (["some/run", "--params", " , "], "--params"),
 ])
 def test_cli_bad_input_names_the_field(argv, field):
     with pytest.raises(UsageError) as err:
         cli(argv)
     assert str(err.value).startswith(f"{field}:")
+
+
+# ---- the critic's output shape and event_dims (issue 14) -----------------------------------------------------
+def _issue_example(critic_of):
+    """The issue's example in small: a 2-D MLP GAN whose critic ends in Linear(..., 1), R1, batch 32."""
+    torch.manual_seed(3)
+    gen, net = MLP(2, 2, 1, 8, "tanh"), MLP(2, 1, 1, 8, "tanh")
+    g = torch.Generator().manual_seed(4)
+    real, z = torch.randn(32, 2, generator=g) + 1.0, torch.randn(32, 2, generator=g)
+    fld = S.make_field(gen, critic_of(net), get_objective("nonsaturating"), real, z, penalty="r1", weight=1.0)
+    return S.spectrum(fld, 0.1)
+
+
+def test_a_b_by_1_critic_is_refused_not_misread():
+    """Before the check the (B, 1) critic gave max Re λ = 21.76 against 0.772 for the same weights read as (B,)
+    (about B = 32 times too large: the issue's 8.78 vs 0.278); now it is refused, and squeezing it gives the
+    (B,) answer."""
+    with pytest.raises(UsageError, match=r"critic: logits of shape \(32, 1\).*squeeze"):
+        _issue_example(lambda net: net)
+    squeezed = _issue_example(lambda net: Logit(net))
+    by_hand = _issue_example(_Squeeze)
+    assert squeezed["max_real_part"] == pytest.approx(0.7717232774, rel=1e-6)
+    assert by_hand["eigenvalues"] == squeezed["eigenvalues"]
+
+
+class _Squeeze(torch.nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return self.net(x)[:, 0]
+
+
+def test_field_refuses_an_ensemble_critic():
+    torch.manual_seed(0)
+    gen = MLP(2, 2, 1, 4, "tanh")
+    disc = _Stack(Logit(MLP(2, 1, 1, 4, "tanh")))
+    real, z = torch.randn(8, 2), torch.randn(8, 2)
+    with pytest.raises(UsageError, match=r"shape \(8,\) for a batch of 8; got \(3, 8\)"):
+        S.make_field(gen, disc, get_objective("wgan"), real, z).value()
+
+
+class _Stack(torch.nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        return torch.stack([self.net(x)] * 3)
+
+
+class _ConvCritic(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(9, 1)
+
+    def forward(self, x):
+        return self.lin(torch.tanh(x).flatten(1)).squeeze(-1)
+
+
+class _ConvGen(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(2, 9)
+
+    def forward(self, z):
+        return self.lin(z).view(-1, 1, 3, 3)
+
+
+@pytest.mark.parametrize("penalty", ["r1", "r2", "wgan-gp"])
+def test_event_dims_default_to_all_non_batch_axes(penalty):
+    """Image-shaped samples (B, 1, 3, 3): make_field's default is event_dims = 3, as the penalties' (all
+    non-batch axes); the field equals the one with event_dims=3 given, """
+    torch.manual_seed(1)
+    real, z = torch.randn(6, 1, 3, 3, dtype=torch.float64), torch.randn(6, 2, dtype=torch.float64)
+    gen, disc = _ConvGen(), _ConvCritic()
+    make = lambda **kw: S.make_field(gen, disc, get_objective("wgan"), real, z,  # noqa: E731
+                                     penalty=penalty, weight=1.0, **kw)
+    default, explicit = make(), make(event_dims=3)
+    assert default.event_dims == 3 and default.interp.shape == (6, 1, 1, 1)
+    np.testing.assert_array_equal(default.value(), explicit.value())
+    np.testing.assert_array_equal(S.jacobian(default), S.jacobian(explicit))
+
+
+# ---- large models: a restricted field, the estimate and progress (issue 14) ----------------------------------
+def _indices(fld_full, prefixes):
+    i, out = 0, []
+    layout = [(f"gen.{a}", c) for a, _, c in fld_full._g] + [(f"disc.{a}", c) for a, _, c in fld_full._d]
+    for name, n in layout:
+        if name.startswith(prefixes):
+            out += range(i, i + n)
+        i += n
+    return np.array(out)
+
+
+@pytest.mark.parametrize("prefixes", [("gen.layers.1", "disc.net.layers.1"), ("disc.",), ("gen.layers.0.bias",)])
+def test_restricted_field_is_the_principal_submatrix(prefixes):
+    full, sub = tiny_field("r1", weight=2.0), tiny_field("r1", weight=2.0, params=prefixes)
+    idx = _indices(full, prefixes)
+    assert sub.n_params == len(idx) < full.n_params and sub.n_total == full.n_params
+    assert sub.n_gen == int((idx < full.n_gen).sum())
+    np.testing.assert_array_equal(sub.x0.numpy(), full.x0.numpy()[idx])
+    jac_full, jac_sub = S.jacobian(full), S.jacobian(sub)
+    assert np.abs(jac_sub - jac_full[np.ix_(idx, idx)]).max() < 1e-12 * np.abs(jac_full).max()
+    assert np.abs(sub.value() - full.value()[idx]).max() < 1e-12
+    out = S.spectrum(sub, 0.05)
+    assert out["n_params"] == len(idx) and out["params"] == list(prefixes)
+    assert any("restricted to" in n for n in out["notes"])
+
+
+def test_restriction_that_selects_nothing_names_the_parameters():
+    with pytest.raises(UsageError, match=r"^--params: 'layers' selects no parameter.*gen.layers.0.weight"):
+        tiny_field(params="layers")
+
+
+def test_progress_prints_the_estimate_then_lines():
+    import io
+
+    fld, stream = tiny_field("r1", weight=3.0), io.StringIO()
+    out = S.spectrum(fld, 0.05, "altgd", k=4, max_dense=10, progress=True, stream=stream)
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("spectrum: 75 parameters, arnoldi: about ")
+    est = int(lines[0].split("about ")[1].split()[0].replace(",", ""))
+    assert est == S.arpack_products(75, 4) and 0.2 < out["products"] / est < 1.5  # the right size (61k model: 0.95)
+    assert lines[-1].startswith(f"spectrum: {out['products']}/{est} products")
+    quiet = S.spectrum(fld, 0.05, "altgd", k=4, max_dense=10)
+    assert quiet["eigenvalues"] == out["eigenvalues"] and quiet["products"] == out["products"]
+    stream = io.StringIO()
+    S.spectrum(fld, 0.05, progress=True, stream=stream)  # dense: rows
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("spectrum: 75 parameters, dense: about 75 Jacobian rows") and "75/75 rows" in lines[-1]
+
+
+def test_cli_restricts_a_stored_run(run_dir, capsys):
+    assert cli([run_dir, "--params", "disc.", "--json"]) == 0
+    captured = capsys.readouterr()
+    out = strict_json(captured.out)
+    assert out["n_params"] == out["n_disc_params"] == 33 and out["n_params_total"] == 75 and out["n_gen_params"] == 0
+    assert captured.err.startswith("spectrum: 33 parameters, dense")
+    assert cli([run_dir, "--params", "disc.", "--json", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""

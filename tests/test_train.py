@@ -277,7 +277,7 @@ def test_diagnostics_tensorboard_tags(tmp_path):
     events.Reload()
     tags = set(events.Tags()["scalars"])
     assert {f"diag/{k}/member{i}" for k in DIAG_KEYS for i in (0, 1)} <= tags
-    assert "w1/member0" in tags and not any(t.startswith("grad_sq") for t in tags)
+    assert "eval/w1/member0" in tags and not any(t.startswith(("grad_sq", "w1")) for t in tags)
     assert [e.step for e in events.Scalars("diag/speed_g/member1")] == [3, 6]
 
 

@@ -41,6 +41,7 @@ from ganscope.io import json_safe as to_jsonable
 from ganscope.io import write_json
 from ganscope.nets.mlp import MLP, Logit
 from ganscope.noise import add_noise
+from ganscope.objectives import check_logits
 
 METRICS = ("d_loss", "accuracy", "grad_norm_original", "grad_norm_minus_log_d")
 TITLES = {"d_loss": "D loss (cross-entropy)", "accuracy": "D accuracy",
@@ -121,6 +122,8 @@ def _iteration(gen, disc, opt, sample_real, latent_dim, batch, sigma, streams) -
     real_in, fake_in = add_noise(real, sigma, streams["noise"]), add_noise(fake, sigma, streams["noise"])
     a = fake_in.detach().requires_grad_(True)
     t_real, t_fake = disc(real_in), disc(a)
+    _check_logits(t_real, batch)
+    _check_logits(t_fake, batch)
     d_loss = F.softplus(-t_real).mean() + F.softplus(t_fake).mean()
     d_params = list(disc.parameters())
     d_grads = torch.autograd.grad(d_loss, d_params, retain_graph=True)
@@ -136,6 +139,13 @@ def _iteration(gen, disc, opt, sample_real, latent_dim, batch, sigma, streams) -
         p.grad = g
     opt.step()
     return out
+
+
+def _check_logits(t, batch: int):
+    """One logit per sample, shape (B,): (B, 1) is refused (``objectives.check_logits``), never averaged over."""
+    check_logits("critic", t)
+    if tuple(t.shape) != (batch,):
+        raise UsageError(f"critic: must return one logit per sample, shape ({batch},), got {tuple(t.shape)}")
 
 
 def _vjp_norm(fake, gen, upstream) -> float:

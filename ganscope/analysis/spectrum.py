@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,9 +39,10 @@ from torch.func import functional_call
 
 from ganscope.analysis import dirac
 from ganscope.errors import UsageError
-from ganscope.objectives import Objective, get_objective
+from ganscope.objectives import Objective, check_logits, get_objective
 from ganscope.noise import instance_noise
 from ganscope.penalties import get_penalty
+from ganscope.progress import Progress, hms
 from ganscope.rng import Given
 
 DENSE_MAX = 2000  # largest parameter count for the dense Jacobian (LAPACK eig is O(n³))
@@ -54,6 +57,20 @@ def _layout(module: nn.Module):
     return [(name, p.shape, p.numel()) for name, p in module.named_parameters()]
 
 
+def select_params(names: list[str], prefixes) -> list[bool]:
+    """Which of the qualified names ``gen.NAME`` / ``disc.NAME`` start with one of ``prefixes`` (None: all).
+    UsageError when the prefixes select nothing."""
+    if prefixes is None:
+        return [True] * len(names)
+    prefixes = (prefixes,) if isinstance(prefixes, str) else tuple(prefixes)
+    chosen = [any(n.startswith(p) for p in prefixes) for n in names]
+    if not any(chosen):
+        shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+        raise UsageError(f"--params: {', '.join(map(repr, prefixes)) or 'no prefix'} selects no parameter; the "
+                         f"names are gen.NAME and disc.NAME ({shown})")
+    return chosen
+
+
 @dataclass
 class GameField:
     """v(θ, ψ) = (−∇_θ L_G, −∇_ψ L_D) of ``gen`` and ``disc`` on fixed batches, as a function of x = (θ, ψ).
@@ -65,6 +82,10 @@ class GameField:
     stays in the graph, so ∂v_ψ/∂θ sees it; the values are the engine's), and consensus (Mescheder et al.
     2017, ``Game._consensus``) adds (γ/2)‖v₀‖² to both players' losses, v₀ = (∇_θ L_G, ∇_ψ L_D) the
     unpenalised gradients, i.e. v = v_pen − γ v₀'ᵀv₀.
+
+    ``params``: name prefixes of the parameters the field is a function of (qualified names ``gen.NAME`` and
+    ``disc.NAME``, e.g. ``("gen.layers.2", "disc.layers.2")`` for the last layers); the others stay fixed at their
+    values, so v' is the principal sub-matrix J_SS of the full Jacobian on the selected coordinates S. None: all.
 
     ``weights`` (B,) sum to 1: every expectation is Σ_b w_b ℓ_b of per-sample terms (every objective and
     penalty is a mean of per-sample terms; uniform weights are the engine's means). ``event_dims``: trailing
@@ -88,6 +109,7 @@ class GameField:
     consensus: float = 0.0
     event_dims: int | None = None
     device: str | torch.device = "cpu"
+    params: tuple[str, ...] | None = None
     x0: torch.Tensor = field(init=False)
 
     def __post_init__(self):
@@ -106,24 +128,37 @@ class GameField:
             self.interp = torch.rand(shape, generator=torch.Generator().manual_seed(0), dtype=DTYPE).to(self.device)
         if self.sigma > 0 and (self.noise_real is None or self.noise_fake is None):
             raise UsageError("sigma: instance noise needs its fixed draws noise_real and noise_fake (make_field)")
+        if self.params is not None:
+            self.params = (self.params,) if isinstance(self.params, str) else tuple(self.params)
         self._g, self._d = _layout(self.gen), _layout(self.disc)
+        names = [f"gen.{n}" for n, _, _ in self._g] + [f"disc.{n}" for n, _, _ in self._d]
+        self._chosen = select_params(names, self.params)
         params = [p for _, p in self.gen.named_parameters()] + [p for _, p in self.disc.named_parameters()]
-        self.x0 = torch.cat([p.detach().reshape(-1) for p in params])
+        self._fixed = [p.detach() for p in params]  # the values of the parameters not in the field's x
+        self.x0 = torch.cat([p.detach().reshape(-1) for p, c in zip(params, self._chosen) if c])
 
     @property
     def n_gen(self) -> int:
-        return sum(n for _, _, n in self._g)
+        return sum(n for (_, _, n), c in zip(self._g, self._chosen) if c)
+
+    @property
+    def n_total(self) -> int:
+        """All parameters of both modules (``n_params`` counts those the field is a function of)."""
+        return sum(n for _, _, n in self._g + self._d)
 
     @property
     def n_params(self) -> int:
         return len(self.x0)
 
     def split(self, x: torch.Tensor) -> tuple[dict, dict]:
-        """The flat vector as two parameter dicts (views) for ``functional_call``."""
+        """The flat vector as two parameter dicts (views) for ``functional_call``; unselected parameters fixed."""
         out, i = [], 0
-        for name, shape, n in self._g + self._d:
-            out.append((name, x[i: i + n].view(shape)))
-            i += n
+        for (name, shape, n), chosen, fixed in zip(self._g + self._d, self._chosen, self._fixed):
+            if chosen:
+                out.append((name, x[i: i + n].view(shape)))
+                i += n
+            else:
+                out.append((name, fixed))
         return dict(out[: len(self._g)]), dict(out[len(self._g):])
 
     def losses(self, x: torch.Tensor):
@@ -133,9 +168,11 @@ class GameField:
         critic = lambda inp: functional_call(self.disc, p_d, (inp,))  # noqa: E731
         real_in, fake_in = instance_noise(self.real, fake, self.sigma, Given(self.noise_real, self.noise_fake))
         d_real, d_fake = critic(real_in), critic(fake_in)
-        w = self.weights
-        l_d = (w * self.objective.d_loss(d_real[..., None], d_fake[..., None])).sum()
-        l_g = (w * self.objective.g_loss(d_fake[..., None])).sum()
+        _check_critic(d_real, len(self.real))
+        _check_critic(d_fake, len(self.real))
+        w = self.weights  # per-sample terms: the objective's means over a sample axis of length 1
+        l_d = (w * self.objective.d_mean(d_real[..., None], d_fake[..., None])).sum()
+        l_g = (w * self.objective.g_mean(d_fake[..., None])).sum()
         return l_g, l_d, self._penalty(critic, fake)
 
     def _penalty(self, critic, fake):
@@ -170,16 +207,26 @@ class GameField:
         return self.graph(x)[1].detach().cpu().numpy()
 
 
+def _check_critic(logits, batch: int):
+    """The field is of one critic: logits of shape (B,) (``objectives.check_logits`` refuses (B, 1))."""
+    check_logits("critic", logits)
+    if tuple(logits.shape) != (batch,):
+        raise UsageError(f"critic: must return one logit per sample, shape ({batch},) for a batch of {batch}; got "
+                         f"{tuple(logits.shape)} (the spectrum's field is of one critic, not an ensemble)")
+
+
 def _grad(y, x):
     (g,) = torch.autograd.grad(y, x, create_graph=True, allow_unused=True)
     return torch.zeros_like(x) if g is None else g
 
 
 def make_field(gen, disc, objective, real, z, *, penalty="none", weight=None, sigma=0.0, consensus=0.0,
-               seed=0, event_dims=None, device="cpu") -> GameField:
+               seed=0, event_dims=None, params=None, device="cpu") -> GameField:
     """A field with fixed draws: interpolation ε ~ U[0,1] (B, 1, ...) from seed, noise N(0, I) from seed + 1
     (on the real batch, then on the fake one, as the engine draws them); ``event_dims`` defaults to all
-    non-batch axes of ``real``; the draws are made on the CPU, the field lives on ``device``."""
+    non-batch axes of ``real`` (as the penalties); ``params``: name prefixes restricting the field (GameField).
+    The critic must return one logit per sample, shape (B,): (B, 1) is refused (``objectives.check_logits``).
+    The draws are made on the CPU, the field lives on ``device``."""
     spec = get_penalty(penalty)
     weight = spec.default if weight is None else weight
     if spec.fn is not None and weight is None:
@@ -193,12 +240,13 @@ def make_field(gen, disc, objective, real, z, *, penalty="none", weight=None, si
              torch.randn(fake_shape, generator=g_noise, dtype=DTYPE)] if sigma > 0 else [None, None]
     return GameField(gen, disc, objective, real, z, penalty=penalty, weight=float(weight or 0.0), sigma=sigma,
                      noise_real=noise[0], noise_fake=noise[1], interp=eps, consensus=consensus,
-                     event_dims=event_dims, device=device)
+                     event_dims=event_dims, params=params, device=device)
 
 
 # ---- the Jacobian: dense and matrix-free ------------------------------------------------------------------
-def jacobian(fld: GameField, x=None, chunk: int = CHUNK, batched: bool = True) -> np.ndarray:
-    """v'(x), row i = e_iᵀ v' by a vector-Jacobian product (batched over ``chunk`` rows when possible)."""
+def jacobian(fld: GameField, x=None, chunk: int = CHUNK, batched: bool = True, on_rows=None) -> np.ndarray:
+    """v'(x), row i = e_iᵀ v' by a vector-Jacobian product (batched over ``chunk`` rows when possible);
+    ``on_rows(m)`` is called after each chunk of m rows (progress)."""
     x, v = fld.graph(x)
     n = len(x)
     rows = []
@@ -207,6 +255,8 @@ def jacobian(fld: GameField, x=None, chunk: int = CHUNK, batched: bool = True) -
         basis = torch.zeros(len(idx), n, dtype=DTYPE)
         basis[torch.arange(len(idx)), idx] = 1.0
         rows.append(_vjp_rows(v, x, basis.to(x.device), batched).cpu())
+        if on_rows is not None:
+            on_rows(len(idx))
     return torch.cat(rows).numpy()
 
 
@@ -229,17 +279,21 @@ def _vjp(v, x, u):
 class JacobianOperator(LinearOperator):
     """v'(x) as a scipy LinearOperator: J u = ∂/∂w ⟨Jᵀw, u⟩ (double backward), Jᵀu a plain VJP."""
 
-    def __init__(self, fld: GameField, x=None):
+    def __init__(self, fld: GameField, x=None, on_product=None):
         self.x, self.v = fld.graph(x)
         self.w = torch.zeros_like(self.v, requires_grad=True)
         with torch.enable_grad():
             (self.jt_w,) = torch.autograd.grad(self.v, self.x, self.w, create_graph=True)
         self.n_gen = fld.n_gen
+        self.products, self.on_product = 0, on_product  # J u products so far; a callback after each
         super().__init__(np.float64, (len(self.x), len(self.x)))
 
     def _matvec(self, u):
         u = torch.as_tensor(np.ascontiguousarray(np.real(u)).reshape(-1), dtype=DTYPE, device=self.x.device)
         (g,) = torch.autograd.grad(self.jt_w, self.w, u, retain_graph=True, allow_unused=True)
+        self.products += 1
+        if self.on_product is not None:
+            self.on_product(1)
         return np.zeros(self.shape[0]) if g is None else g.detach().cpu().numpy()
 
     def _rmatvec(self, u):
@@ -311,15 +365,15 @@ def _union(*groups, tol=1e-9):
     return np.array(out, complex)
 
 
-def _dense(fld, h, n_g, n_d):
-    jac = jacobian(fld)
+def _dense(fld, h, n_g, n_d, tick=None):
+    jac = jacobian(fld, on_rows=tick)
     lam = np.linalg.eigvals(jac)
     alt = np.linalg.eigvals(update_matrix(jac, h, "altgd", n_g, n_d, fld.n_gen))
     return lam, float(np.abs(1 + h * lam).max()), float(np.abs(alt).max())
 
 
-def _matrix_free(fld, h, n_g, n_d, k):
-    op = JacobianOperator(fld)
+def _matrix_free(fld, h, n_g, n_d, k, op=None):
+    op = JacobianOperator(fld) if op is None else op
     lam = _union(arnoldi(op, k, "LR"), arnoldi(op, k, "LM"))
     alt_op = update_operator(op, h, "altgd", n_g, n_d)
     nu = _union(arnoldi(alt_op, k, "LR"), arnoldi(alt_op, k, "LM"))
@@ -330,20 +384,87 @@ def _pairs(lam):
     return [[float(z.real), float(z.imag)] for z in np.asarray(lam).ravel()]
 
 
+# ---- cost: an estimate before, progress during -----------------------------------------------------------
+EIG_S_PER_N3 = 2e-10  # seconds per n³ of one dense nonsymmetric eigvals (LAPACK, ~10 n³ flops at ~50 GFLOP/s)
+ARPACK_RESTARTS = 3  # restarts of one ARPACK call in the estimate (measured: 1–4 on the test models)
+
+
+def arpack_products(n: int, k: int, n_g: int = 1, n_d: int = 1) -> int:
+    """The estimate of J u products of the matrix-free path: four ARPACK calls (LR and LM of J, LR and LM of the
+    AltGD operator, whose products cost n_g + n_d each), each ncv + ``ARPACK_RESTARTS``·(ncv − k) products."""
+    k = max(1, min(int(k), n - 2))
+    ncv = min(n - 1, max(2 * k + 1, 40))
+    per_call = ncv + ARPACK_RESTARTS * (ncv - k)
+    return int(2 * per_call + 2 * per_call * (n_g + n_d))
+
+
+def _is_dense(fld, max_dense):
+    return fld.n_params <= max(max_dense, 3)  # ARPACK needs k < n - 1
+
+
+def estimate(fld: GameField, k: int = K_DEFAULT, n_g: int = 1, n_d: int = 1, max_dense: int = DENSE_MAX,
+             op=None) -> dict:
+    """The cost of ``spectrum`` before it runs, from one timed step: dense, n vector-Jacobian rows in chunks of
+    ``CHUNK`` (one chunk timed) plus two eigvals of ``EIG_S_PER_N3``·n³ s; matrix-free, ``arpack_products``
+    Jacobian-vector products (one timed; a rough count: ARPACK stops when it converges)."""
+    n, dense = fld.n_params, _is_dense(fld, max_dense)
+    if dense:
+        x, v = fld.graph()
+        m = min(n, CHUNK)
+        basis = torch.zeros(m, n, dtype=DTYPE)
+        basis[torch.arange(m), torch.arange(m)] = 1.0
+        t0 = time.perf_counter()
+        _vjp_rows(v, x, basis, True)
+        per = (time.perf_counter() - t0) / m
+    else:
+        op = JacobianOperator(fld) if op is None else op
+        t0 = time.perf_counter()
+        op.matvec(np.ones(n))
+        per = time.perf_counter() - t0
+    products = n if dense else arpack_products(n, k, n_g, n_d)
+    seconds = products * per + (2 * EIG_S_PER_N3 * n**3 if dense else 0.0)
+    return {"method": "dense" if dense else "arnoldi", "n_params": n, "products": products,
+            "seconds_per_product": per, "seconds": seconds}
+
+
+def estimate_line(est: dict) -> str:
+    """``spectrum: 61,026 parameters, arnoldi: about 1,200 Jacobian products × 0.05 s ≈ 0:01:00``."""
+    kind = "Jacobian rows" if est["method"] == "dense" else "Jacobian-vector products"
+    return (f"spectrum: {est['n_params']:,} parameters, {est['method']}: about {est['products']:,} {kind} × "
+            f"{est['seconds_per_product']:.3g} s ≈ {hms(est['seconds'])} (restrict with params=/--params or k=/--k)")
+
+
 def spectrum(fld: GameField, h: float, scheme: str = "simgd", n_g: int = 1, n_d: int = 1, k: int = K_DEFAULT,
-             max_dense: int = DENSE_MAX) -> dict:
+             max_dense: int = DENSE_MAX, progress: bool = False, stream=None) -> dict:
     """Eigenvalues of v' at the field's point, spectral radii of the SimGD and AltGD update operators with
-    step h, and ``dirac.local_verdict`` for ``scheme``. Dense when n ≤ max_dense, else ARPACK (top k)."""
+    step h, and ``dirac.local_verdict`` for ``scheme``. Dense when n ≤ max_dense (all eigenvalues), else
+    matrix-free ARPACK (the top k), chosen by the size alone. ``progress``: first the ``estimate`` as one line,
+    then ``ganscope.progress`` lines (a bar on a terminal) on ``stream`` (default stderr)."""
     dirac.check_scheme(scheme, h, n_g, n_d)
     _check_int("--k", k, 1)
-    dense = fld.n_params <= max(max_dense, 3)  # ARPACK needs k < n - 1
-    lam, rho_sim, rho_alt = _dense(fld, h, n_g, n_d) if dense else _matrix_free(fld, h, n_g, n_d, k)
+    dense = _is_dense(fld, max_dense)
+    op = None if dense else JacobianOperator(fld)
+    bar = None
+    if progress:
+        est = estimate(fld, k, n_g, n_d, max_dense, op)
+        print(estimate_line(est), file=stream or sys.stderr, flush=True)
+        bar = Progress(est["products"], unit="row" if dense else "product", desc="spectrum", stream=stream)
+        if op is not None:
+            op.products, op.on_product = 0, bar.update  # count the computation's products, not the timed one
+    try:
+        lam, rho_sim, rho_alt = (_dense(fld, h, n_g, n_d, bar and bar.update) if dense
+                                 else _matrix_free(fld, h, n_g, n_d, k, op))
+    finally:
+        if bar is not None:
+            bar.close()
     by_real = _top(lam, lambda z: z.real, len(lam))
     rho = {"simgd": rho_sim, "altgd": rho_alt}
     scale = max(1.0, float(np.abs(lam).max(initial=0.0)))
     return {
         "method": "dense" if dense else "arnoldi",
         "n_params": fld.n_params, "n_gen_params": fld.n_gen, "n_disc_params": fld.n_params - fld.n_gen,
+        "n_params_total": fld.n_total, "params": None if fld.params is None else list(fld.params),
+        "products": fld.n_params if dense else op.products,
         "h": float(h), "scheme": scheme, "n_g": int(n_g), "n_d": int(n_d),
         "field_norm": float(np.linalg.norm(fld.value())),
         "eigenvalues": _pairs(by_real),
@@ -357,9 +478,17 @@ def spectrum(fld: GameField, h: float, scheme: str = "simgd", n_g: int = 1, n_d:
         "max_step_simgd": float(dirac.max_step_simgd(lam)) if dense else None,
         "local_verdict": dirac.local_verdict(rho[scheme]),
         "local_verdict_simgd": dirac.local_verdict(rho_sim), "local_verdict_altgd": dirac.local_verdict(rho_alt),
-        "notes": [] if dense else [f"matrix-free: the {k} eigenvalues of largest real part and of largest "
-                                   "modulus; radii estimated from those (lower bounds)"],
+        "notes": _notes(fld, dense, k),
     }
+
+
+def _notes(fld, dense, k) -> list[str]:
+    notes = [] if dense else [f"matrix-free: the {k} eigenvalues of largest real part and of largest modulus; "
+                              "radii estimated from those (lower bounds)"]
+    if fld.params is not None:
+        notes.append(f"restricted to {fld.n_params} of {fld.n_total} parameters ({', '.join(fld.params)}): the "
+                     "eigenvalues of that principal sub-matrix of v', the others held fixed")
+    return notes
 
 
 # ---- the Dirac-GAN as torch modules -----------------------------------------------------------------------
@@ -462,7 +591,7 @@ def _member_value(run, key, member, default):
     return default if values is None else float(values[member])
 
 
-def run_field(run, member=0, batch=256, seed=0, device="cpu") -> tuple[GameField, dict]:
+def run_field(run, member=0, batch=256, seed=0, params=None, device="cpu") -> tuple[GameField, dict]:
     """The field of ensemble member ``member`` of a stored run (``ganscope.rundir.open_run``), on a fixed batch
     of size ``batch``: real data from seed, latents from seed + 1, interpolation and noise from seed + 2 and
     seed + 3 (all drawn on the CPU); the field on ``device``."""
@@ -483,7 +612,7 @@ def run_field(run, member=0, batch=256, seed=0, device="cpu") -> tuple[GameField
     sigma, weight = member_rules(run, member)
     fld = make_field(gen, disc, get_objective(cfg.loss), real, z, penalty=cfg.penalty.name,
                      weight=weight if cfg.penalty.name != "none" else None, sigma=sigma,
-                     consensus=cfg.game.consensus, seed=seed + 2, device=device)
+                     consensus=cfg.game.consensus, seed=seed + 2, params=params, device=device)
     info = {"loss": cfg.loss, "penalty": cfg.penalty.name, "weight": weight if cfg.penalty.name != "none" else None,
             "sigma": sigma, "consensus": cfg.game.consensus, "step": run.step, "member": int(member),
             "batch": int(batch), "seed": int(seed)}
@@ -509,19 +638,21 @@ def _run_notes(cfg) -> list[str]:
 
 def spectrum_of_run(run_dir, member: int = 0, batch: int = 256, h: float | None = None, seed: int = 0,
                     step: int | None = None, k: int = K_DEFAULT, max_dense: int = DENSE_MAX,
-                    scheme: str | None = None, n_g: int | None = None, n_d: int | None = None,
-                    device="cpu") -> dict:
+                    scheme: str | None = None, n_g: int | None = None, n_d: int | None = None, params=None,
+                    progress: bool = False, device="cpu") -> dict:
     """``spectrum`` of a stored run (config.yaml + checkpoints/last.pt, or step_NNNNNN.pt for ``step``) at
-    member ``member``; h defaults to the member's D learning rate, the scheme and n_g/n_d to the run's. The
-    float64 field is evaluated on ``device`` (its eigenvalues by ARPACK on the CPU)."""
+    member ``member``; h defaults to the member's D learning rate, the scheme and n_g/n_d to the run's;
+    ``params`` restricts the field to parameters by name prefix (``GameField``). The float64 field is
+    evaluated on ``device`` (its eigenvalues by ARPACK on the CPU)."""
     from ganscope import rundir
 
     run = rundir.open_run(run_dir, step)
     cfg = run.cfg
-    fld, info = run_field(run, member, batch, seed, device)
+    fld, info = run_field(run, member, batch, seed, params, device)
     h = _member_value(run, "lr_d", member, cfg.optim.d.lr) if h is None else h
     game = cfg.game
-    out = spectrum(fld, h, scheme or game.scheme, _default(n_g, game.n_g), _default(n_d, game.n_d), k, max_dense)
+    out = spectrum(fld, h, scheme or game.scheme, _default(n_g, game.n_g), _default(n_d, game.n_d), k, max_dense,
+                   progress=progress)
     out["notes"] = out["notes"] + _run_notes(cfg)
     out["source"] = {"run": str(run_dir), **info}
     return out

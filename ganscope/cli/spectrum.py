@@ -12,7 +12,7 @@ from ganscope.errors import UsageError
 from ganscope.vocabulary import LOSS_ALIASES, allowed
 
 
-RUN_ONLY = ("step", "member", "batch", "seed")
+RUN_ONLY = ("step", "member", "batch", "seed", "params")
 DIRAC_ONLY = ("loss", "reg", "gamma", "sigma")
 
 
@@ -33,6 +33,10 @@ def register(sub):
     p.add_argument("--k", type=int, default=K_DEFAULT, help=f"eigenvalues per ARPACK request (default {K_DEFAULT})")
     p.add_argument("--max-dense", type=int, default=DENSE_MAX,
                    help=f"largest parameter count for the dense Jacobian (default {DENSE_MAX})")
+    p.add_argument("--params", metavar="PREFIX[,PREFIX...]",
+                   help="restrict the field to the parameters whose names start with a prefix (gen.NAME, disc.NAME; "
+                        "e.g. gen.layers.2,disc.layers.2 for the last layers): the eigenvalues of that sub-matrix")
+    p.add_argument("--quiet", action="store_true", help="no time estimate or progress lines on stderr")
     p.add_argument("--dirac", action="store_true", help="the Dirac-GAN as torch modules instead of a run")
     p.add_argument("--loss", help=f"Dirac-GAN loss: {allowed(dirac.LOSSES, LOSS_ALIASES)} (default minimax)")
     p.add_argument("--reg", help=f"Dirac-GAN regulariser: {', '.join(DIRAC_REGS)} (default none)")
@@ -73,7 +77,8 @@ def run_command(args) -> int:
     else:
         result = spectrum_of_run(args.run_dir, _default(args.member, 0), _default(args.batch, 256), args.h,
                                  _default(args.seed, 0), args.step, args.k, args.max_dense, args.scheme,
-                                 args.n_g, args.n_d, device=_field_device(args))
+                                 args.n_g, args.n_d, _prefixes(args.params), progress=not args.quiet,
+                                 device=_field_device(args))
     return emit(args, result, lambda: print(summary(result)), lambda: plot_spectrum(result))
 
 
@@ -85,6 +90,15 @@ def _field_device(args):
             return "cpu"
         raise UsageError("--device: the spectrum's field is float64, which mps does not support; use cpu or cuda")
     return device
+
+
+def _prefixes(text):
+    if text is None:
+        return None
+    prefixes = [p.strip() for p in text.split(",") if p.strip()]
+    if not prefixes:
+        raise UsageError("--params: give one or more comma-separated name prefixes (gen.NAME, disc.NAME)")
+    return prefixes
 
 
 def _default(value, default):
