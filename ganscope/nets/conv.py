@@ -43,7 +43,7 @@ from torch import nn
 from ganscope.errors import UsageError
 
 IMAGE_NETS = ("dcgan", "resnet", "wgangp-resnet")
-IMAGE_SIZES = {"dcgan": (8, 28, 32, 64), "resnet": (8, 28, 32, 64), "wgangp-resnet": (32,)}
+IMAGE_SIZES = {"dcgan": (8, 28, 32, 64), "resnet": (8, 28, 32, 64, 128), "wgangp-resnet": (32,)}
 CHANNELS = (1, 3)
 NORMS = ("none", "batch", "layer")
 LRELU = 0.2
