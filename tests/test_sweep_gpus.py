@@ -175,3 +175,22 @@ def test_ray_tasks_ask_for_gpus():
 def test_bad_gpus_per_run_is_one_line(tmp_path):
     with pytest.raises(UsageError, match="^--gpus-per-run: must be an integer >= 0, got -1$"):
         S.run_sweep(S.parse_spec({"set": dict(TINY)}), tmp_path / "out", gpus_per_run=-1)
+
+
+def test_run_rank_exports_the_tasks_place_then_runs_the_job(tmp_path, monkeypatch):
+    import types
+
+    import submitit
+
+    from ganscope.sweep import executors
+
+    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.setenv(key, "unset")  # restored after the test
+    place = types.SimpleNamespace(global_rank=3, local_rank=1, num_tasks=4, num_nodes=2, hostnames=["n1", "n2"],
+                                  job_id="77")
+    monkeypatch.setattr(submitit, "JobEnvironment", lambda: place)
+    seen = {}
+    monkeypatch.setattr(executors, "run_job", lambda job, root: seen.update(
+        {k: executors.os.environ[k] for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR")}) or {"rc": 0})
+    assert S.run_rank(S.Job("runs/x", {}, ("x",)), tmp_path) == {"rc": 0}
+    assert seen == {"RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "4", "MASTER_ADDR": "n1"}
