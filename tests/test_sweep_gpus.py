@@ -1,5 +1,6 @@
 """Sweeps on GPUs: the placement of runs on GPU slots, the GPU requests of submitit and Ray jobs, the torchrun
 environment of a rank, and the local pool's path with a faked set of GPUs (no GPU is needed)."""
+import multiprocessing as mp
 import subprocess
 import sys
 
@@ -76,8 +77,11 @@ def test_local_pool_sizes_itself_by_its_slots():
 # ---- the local executor with faked GPUs --------------------------------------------------------------------------
 def test_local_sweep_places_one_run_per_faked_gpu(tmp_path, monkeypatch):
     """Two fake GPUs (CUDA_VISIBLE_DEVICES=0,1 on a CPU build: torch still trains on the CPU): each run's worker
-    owns one of them, and the runs finish as on a CPU machine."""
+    owns one of them, and the runs finish as on a CPU machine. The workers are forked from the server here, to
+    keep the test short; real GPU workers are spawned (the next test), by the same slot logic."""
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    monkeypatch.setattr(S.LocalPool, "gpu_start", "forkserver" if "forkserver" in mp.get_all_start_methods()
+                        else "spawn")
     spec = tmp_path / "spec.yaml"
     spec.write_text(yaml.safe_dump({"set": dict(TINY), "seeds": [0, 1], "ensemble": False}))
     log = tmp_path / "driver.log"
@@ -194,3 +198,14 @@ def test_run_rank_exports_the_tasks_place_then_runs_the_job(tmp_path, monkeypatc
         {k: executors.os.environ[k] for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR")}) or {"rc": 0})
     assert S.run_rank(S.Job("runs/x", {}, ("x",)), tmp_path) == {"rc": 0}
     assert seen == {"RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "4", "MASTER_ADDR": "n1"}
+
+
+def test_gpu_workers_are_spawned_and_cpu_workers_forked_from_the_server():
+    gpu, cpu = S.LocalPool(2, [["0"], ["1"]]), S.LocalPool(2)
+    try:
+        assert gpu.context.get_start_method() == "spawn"
+        if "forkserver" in mp.get_all_start_methods():
+            assert cpu.context.get_start_method() == "forkserver"
+    finally:
+        gpu.close()
+        cpu.close()

@@ -116,20 +116,25 @@ class LocalPool:
 
     ``slots`` (``gpus.local_slots``): each worker owns one slot of GPUs for its life (CUDA_VISIBLE_DEVICES set
     in the worker before CUDA starts) and gets the CPU threads shared out; at most one worker per slot, so one
-    run per slot at a time; a run with several GPUs is trained by ``torchrun`` over them. None: CPU workers
-    with the environment as it is (no GPU visible); []: CPU workers that see no GPU."""
+    run per slot at a time; a run with several GPUs is trained by ``torchrun`` over them. GPU workers are
+    spawned, never forked, so that no CUDA state of another process can reach them (one torch import per
+    slot, once). None: CPU workers with the environment as it is (no GPU visible); []: CPU workers that see
+    no GPU."""
 
     poll = 0.1
     preload = ["ganscope.train", "ganscope.plots"]
+    gpu_start = "spawn"  # the start method of GPU workers
 
     def __init__(self, workers: int, slots: list[list[str]] | None = None):
         import multiprocessing as mp
 
+        gpus = bool(slots and slots[0])
         method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+        method = self.gpu_start if gpus else method
         self.slots = slots if slots else ([[]] * workers if slots == [] else None)
         self.workers = min(workers, len(self.slots)) if self.slots else workers
-        self.nproc = len(self.slots[0]) if self.slots and self.slots[0] else 1
-        self.threads = max(1, (os.cpu_count() or 1) // self.workers) if self.slots and self.slots[0] else 1
+        self.nproc = len(slots[0]) if gpus else 1
+        self.threads = max(1, (os.cpu_count() or 1) // self.workers) if gpus else 1
         self.context = mp.get_context(method)
         if method == "forkserver":
             self.context.set_forkserver_preload(self.preload)
