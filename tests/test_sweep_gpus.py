@@ -200,12 +200,19 @@ def test_run_rank_exports_the_tasks_place_then_runs_the_job(tmp_path, monkeypatc
     assert seen == {"RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "4", "MASTER_ADDR": "n1"}
 
 
-def test_gpu_workers_are_spawned_and_cpu_workers_forked_from_the_server():
-    gpu, cpu = S.LocalPool(2, [["0"], ["1"]]), S.LocalPool(2)
+def _visible():
+    import os
+
+    return os.environ["CUDA_VISIBLE_DEVICES"], os.environ["OMP_NUM_THREADS"]
+
+
+def test_gpu_workers_are_spawned_and_each_sees_its_slot():
+    gpu, cpu = S.LocalPool(1, [["3", "5"]]), S.LocalPool(2)
     try:
-        assert gpu.context.get_start_method() == "spawn"
+        assert gpu.context.get_start_method() == "spawn"  # no CUDA state of another process
         if "forkserver" in mp.get_all_start_methods():
             assert cpu.context.get_start_method() == "forkserver"
+        assert gpu.pool.submit(_visible).result(timeout=120) == ("3,5", str(gpu.threads))
     finally:
         gpu.close()
         cpu.close()
