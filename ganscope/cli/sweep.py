@@ -1,4 +1,5 @@
-"""``ganscope sweep SPEC --out DIR [--executor E] [--workers N] [--dry-run]`` / ``ganscope sweep --aggregate DIR``.
+"""``ganscope sweep SPEC --out DIR [--executor E] [--workers N] [--gpus-per-run G] [--dry-run]`` /
+``ganscope sweep --aggregate DIR``.
 
 The library is ``ganscope.sweep``; the spec format, grouping and resume semantics are in docs/sweeps.md.
 """
@@ -8,12 +9,14 @@ import sys
 from pathlib import Path
 
 from ganscope import rundir
+from ganscope.cli.args import check_int
 from ganscope.errors import UsageError
 from ganscope.sweep import aggregate, markdown, read_state, run_sweep
 
 
 def register(subparsers):
-    """Add ``ganscope sweep SPEC --out DIR [--executor E] [--workers N] [--dry-run]`` / ``--aggregate DIR``."""
+    """Add ``ganscope sweep SPEC --out DIR [--executor E] [--workers N] [--gpus-per-run G] [--dry-run]`` /
+    ``--aggregate DIR``."""
     p = subparsers.add_parser(
         "sweep", help="grid / random search over config keys × seeds (process pool, SLURM, Ray)",
         description="Train every run of a sweep spec (2-D runs that differ only by seed or a per-member "
@@ -23,6 +26,10 @@ def register(subparsers):
     p.add_argument("--out", metavar="DIR", help="sweep directory (re-run the same command to resume)")
     p.add_argument("--executor", default="local", help="local (process pool, default), submitit (SLURM) or ray")
     p.add_argument("--workers", type=int, help="runs at once (default: CPU cores for local, all for the others)")
+    p.add_argument("--gpus-per-run", type=int, metavar="G",
+                   help="GPUs per run (G > 1: data-parallel over them). local: one run per G visible GPUs at a "
+                        "time (default 1 when a GPU is visible; 0: workers see no GPU); submitit/ray: each job "
+                        "asks for G GPUs (default none). See docs/scale.md")
     p.add_argument("--dry-run", action="store_true", help="list the runs and ensembles without training")
     p.add_argument("--aggregate", metavar="DIR", help="only rebuild results.csv and results.md of a sweep")
     p.set_defaults(run=_run_cli)
@@ -41,7 +48,8 @@ def _run_cli(args) -> int:
     if not args.out:
         raise UsageError("--out: give the sweep directory")
     rundir.check_out(args.out)
-    state = run_sweep(args.spec, args.out, args.executor, args.workers, args.dry_run)
+    gpus = check_int(args.gpus_per_run, "--gpus-per-run", 0)
+    state = run_sweep(args.spec, args.out, args.executor, args.workers, args.dry_run, gpus_per_run=gpus)
     if args.dry_run:
         return 0
     print((Path(args.out) / "results.md").read_text())

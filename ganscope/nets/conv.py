@@ -7,7 +7,8 @@ Every generator maps ``(B, latent_dim) -> (B, C, S, S)`` in [−1, 1] (tanh); ev
 resolution: the generator's first stage and the discriminator's last. Channels halve at every stage towards
 the image (never below 1), so ``g_width == d_width`` gives mirrored nets and the parameter count grows like
 ``width²`` whatever the image size. In the papers' terms: DCGAN's ``8·ngf`` / ``8·ndf`` at 64 px,
-GAN_stability's ``nf0 = nf·2^L`` (``nf_max`` never binding below 256 px), WGAN-GP's ``DIM`` (all stages equal).
+GAN_stability's ``nf0 = nf·2^L`` (``nf_max`` = 1024 binds from 128 px with nf 64: docs/scale.md), WGAN-GP's
+``DIM`` (all stages equal).
 
 **Stages.** The coarsest resolution is s₀ = 7 when 7 divides S (28 px: 7 → 14 → 28), else 4
 (32 px: 4 → 8 → 16 → 32); the number of ×2 stages is log₂(S/s₀). 8 px (sklearn digits) is one stage 4 → 8.
@@ -43,7 +44,7 @@ from torch import nn
 from ganscope.errors import UsageError
 
 IMAGE_NETS = ("dcgan", "resnet", "wgangp-resnet")
-IMAGE_SIZES = {"dcgan": (8, 28, 32, 64), "resnet": (8, 28, 32, 64), "wgangp-resnet": (32,)}
+IMAGE_SIZES = {"dcgan": (8, 28, 32, 64), "resnet": (8, 28, 32, 64, 128), "wgangp-resnet": (32,)}
 CHANNELS = (1, 3)
 NORMS = ("none", "batch", "layer")
 LRELU = 0.2

@@ -240,7 +240,8 @@ def _r1_images(ctx):
     samples = [figure(ctx, seeded[0][1] / "plots" / "samples.png", f"{label}, seed {seeded[0][0]}: samples "
                       "through training") for label, seeded in by_label.items()
                if seeded and (seeded[0][1] / "plots" / "samples.png").is_file()]
-    where = "digits (8×8), widths 32, EMA 0.99" if ctx.quick else "Fashion-MNIST (28×28), widths 64, EMA 0.999"
+    where = ("digits (8×8), widths 32, EMA 0.99" if ctx.quick else "Fashion-MNIST resized to 64×64, GAN_stability's "
+             "widths (nf 64: 64 to 1024 channels), z 256, EMA 0.999 (the shipped config r1_resnet64)")
     return section("r1_images", "R1 against the unregularised GAN on a ResNet (§5)",
                    f"GAN_stability's ResNet (no normalisation), non-saturating loss, RMSProp 1e-4 for both nets, "
                    f"batch 64, {steps} generator steps, {where}; R1 with γ = 20 (reg_param 10) against the same "

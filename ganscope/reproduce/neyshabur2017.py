@@ -36,22 +36,28 @@ def rp_overrides(ctx) -> list[str]:
     return ["net=dcgan", "method=nonsaturating", *image_overrides(ctx)]
 
 
+def rp_base(ctx) -> str:
+    """The shipped config under the runs: images (28 px) for --quick, rpgan64 (rpgan's 64×64 nets) for --full."""
+    return ctx.size("images", "rpgan64")
+
+
 def full_size_view_width(ctx) -> int:
     """The per-view width at which each view's discriminator alone has the parameters of the single one
     (``nets.rp.equal_size_width(..., k=1)``; rpgan: each view's D as large as the single D, docs/references.md §N3)."""
     from ganscope.data.images import load_images
     from ganscope.nets.rp import equal_size_width
 
-    cfg = config_of("images", rp_overrides(ctx))
+    cfg = config_of(rp_base(ctx), rp_overrides(ctx))
     x = load_images(cfg.data.name, split="train", image_size=cfg.data.image_size or None).x
     return equal_size_width(cfg.model.d_width, x.shape[1], x.shape[-1], k=1)
 
 
 def rp_spec(ctx, ks, seeds, steps, view_width: int = 0) -> dict:
-    """K × seeds on the shipped config images, a checkpoint kept at every evaluation (for the gradient norms)."""
-    cfg = config_of("images", [*rp_overrides(ctx), f"train.steps={steps}"])
+    """K × seeds on the shipped config ``rp_base``, a checkpoint kept at every evaluation (for the gradient
+    norms)."""
+    cfg = config_of(rp_base(ctx), [*rp_overrides(ctx), f"train.steps={steps}"])
     every = cfg.train.eval_every
-    return {"base": "images",
+    return {"base": rp_base(ctx),
             "set": {**as_set(rp_overrides(ctx)), "train.steps": steps, "train.plots": False,
                     "rp.view_width": view_width, "checkpoint.keep": list(range(every, steps + 1, every))},
             "grid": {"rp.k": list(ks)}, "seeds": {"count": seeds, "start": 0}}
@@ -77,12 +83,14 @@ def _rp_vs_single(ctx):
     note = QUICK_REASON.format(steps=steps) if ctx.quick else ""
     best = verdicts["best"]
     return section("rp_vs_single", "K random-projection discriminators against one full-view discriminator",
-                   "DCGAN generator; K discriminators each see a fixed unit-norm Gaussian filter (4×4, stride 2 at "
-                   "28 px) of the image, evaluated as one grouped network; the generator minimises the mean of the "
+                   "DCGAN generator; K discriminators each see a fixed unit-norm Gaussian filter ("
+                   f"{ctx.size('4×4, stride 2 at 28 px', '8×8, stride 2 at 64 px')}) of the image, evaluated as "
+                   "one grouped network; the generator minimises the mean of the "
                    f"K non-saturating losses (Adam 2e-4, β₁ 0.5). Each view's discriminator is as large as the "
                    f"single full-view one (K = 1), as in rpgan's experiment files: per-view width {width} "
                    f"(rp.view_width). Fashion-MNIST, {steps} generator steps, {SEEDS} seeds per K (base seed "
-                   f"{ctx.seed}), FID by ganscope's extractor (EMA generator). The generator's gradient norm "
+                   f"{ctx.seed}), FID by ganscope's extractor ({ctx.size('EMA generator', 'no EMA, as rpgan')}). "
+                   "The generator's gradient norm "
                    "‖∇θ (1/K) Σ_k E softplus(−D_k(W_k G(z)))‖ is read at every evaluation's kept checkpoint (training "
                    "G and Ds, 256 fixed latents). Criteria, fixed before the runs: (a) samples agree iff the best "
                    "K > 1 (lowest final FID mean) has a final FID mean below K = 1's with non-overlapping 95 % "

@@ -16,19 +16,21 @@ from __future__ import annotations
 import numpy as np
 
 from ganscope.plots import plt
-from ganscope.reproduce.common import as_set, evaluations, fid_axis
+from ganscope.reproduce.common import as_set, evaluations, fid_axis, full_device
 from ganscope.reproduce.criteria import below_apart, fmt_interval, growth_last_half, largest_rise
 
 PENALTY = {"R1": "r1", "unregularised": "none"}  # label -> penalty.name on method=r1
 RISE, GROWTH = 1.25, 10.0  # instability thresholds (fixed in advance)
 QUICK = ["data.name=digits", "model.g_width=32", "model.d_width=32", "train.eval_every=100", "game.ema=0.99"]
-FULL = ["data.name=fashion-mnist", "train.eval_every=1000"]
+FULL = ["train.eval_every=1000"]  # on r1_resnet64: GAN_stability's ResNet at 64×64 (docs/scale.md)
 
 
 def r1_spec(ctx, seeds: int, steps: int) -> dict:
-    """R1 and the unregularised GAN × seeds on the shipped config images (net resnet, method r1's optimiser)."""
-    return {"base": "images",
-            "set": {"method": "r1", "net": "resnet", "train.steps": steps, **as_set(ctx.size(QUICK, FULL))},
+    """R1 and the unregularised GAN × seeds on the shipped config images (--quick) or r1_resnet64 (--full; on a
+    GPU where there is one) (net resnet, method r1's optimiser)."""
+    size = as_set(ctx.size(QUICK, [*FULL, *full_device()]))
+    return {"base": ctx.size("images", "r1_resnet64"),
+            "set": {"method": "r1", "net": "resnet", "train.steps": steps, **size},
             "grid": {"penalty.name": list(PENALTY.values())}, "seeds": {"count": seeds, "start": 0}}
 
 

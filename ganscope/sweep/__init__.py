@@ -16,7 +16,8 @@ are in docs/sweeps.md.
   confidence interval over seeds of every final numeric metric, and the success rate if the spec defines one.
 
 Modules, each importing only those above it: ``spec`` (Spec, load_spec, parse_spec), ``jobs`` (RunSpec, expand,
-Job, group), ``executors`` (run_job, split_ensemble, LocalPool, SubmititPool, RayPool, make_pool), ``state``
+Job, group), ``gpus`` (visible_gpus, gpu_slots, local_slots, torchrun_command, torchrun_env: which GPUs a
+run gets), ``executors`` (run_job, run_rank, split_ensemble, LocalPool, SubmititPool, RayPool, make_pool), ``state``
 (SweepState, read_state), ``results`` (mean_ci, wilson_ci, succeeded, aggregate, markdown), ``run`` (run_sweep, plan).
 Every name is re-exported here: ``from ganscope.sweep import X`` is the public way in.
 """
@@ -25,17 +26,19 @@ from __future__ import annotations
 import importlib
 
 from ganscope.sweep.executors import (EXECUTORS, LocalPool, RayPool, SubmititPool, make_pool, one_line, run_job,
-                                      split_ensemble)
+                                      run_rank, split_ensemble)
+from ganscope.sweep.gpus import gpu_slots, local_slots, torchrun_command, torchrun_env, visible_gpus
 from ganscope.sweep.jobs import Job, RunSpec, expand, group, member_keys, single_job
 from ganscope.sweep.results import aggregate, markdown, mean_ci, succeeded, wilson_ci
 from ganscope.sweep.run import plan, run_sweep
 from ganscope.sweep.spec import DISTRIBUTIONS, RESERVED, SPEC_KEYS, Spec, load_spec, parse_spec
 from ganscope.sweep.state import SweepState, read_state
 
-__all__ = ["DISTRIBUTIONS", "EXECUTORS", "RESERVED", "SPEC_KEYS", "Job", "LocalPool", "RayPool", "RunSpec", "Spec",
-           "SubmititPool", "SweepState", "aggregate", "expand", "group", "load_spec", "make_pool", "markdown",
-           "mean_ci", "member_keys", "one_line", "parse_spec", "plan", "read_state", "run_job", "run_sweep",
-           "single_job", "split_ensemble", "succeeded", "wilson_ci"]
+__all__ = ["DISTRIBUTIONS", "EXECUTORS", "Job", "LocalPool", "RESERVED", "RayPool", "RunSpec", "SPEC_KEYS", "Spec",
+           "SubmititPool", "SweepState", "aggregate", "expand", "gpu_slots", "group", "load_spec", "local_slots",
+           "make_pool", "markdown", "mean_ci", "member_keys", "one_line", "parse_spec", "plan", "read_state",
+           "run_job", "run_rank", "run_sweep", "single_job", "split_ensemble", "succeeded", "torchrun_command",
+           "torchrun_env", "visible_gpus", "wilson_ci"]
 
 
 def __getattr__(name):

@@ -11,29 +11,42 @@ from collections import deque
 from ganscope.errors import UsageError
 from ganscope.progress import Progress
 from ganscope.sweep.executors import EXECUTORS, make_pool, one_line
+from ganscope.sweep.gpus import local_slots
 from ganscope.sweep.jobs import Job, RunSpec, expand, group
 from ganscope.sweep.results import aggregate
 from ganscope.sweep.spec import Spec, _is_int, load_spec
 from ganscope.sweep.state import SweepState
 
 
-def run_sweep(spec, out, executor="local", workers=None, dry_run=False, log=None) -> SweepState:
+def run_sweep(spec, out, executor="local", workers=None, dry_run=False, log=None, gpus_per_run=None) -> SweepState:
     """Run (or with ``dry_run`` list) every unfinished run of ``spec`` (a Spec or a YAML path) into ``out``;
-    then write the results tables. Returns the state (``counts()`` says how many failed)."""
+    then write the results tables. Returns the state (``counts()`` says how many failed).
+
+    ``gpus_per_run`` G (``sweep.gpus``): local: each run on its own G visible GPUs (default 1 when a GPU is
+    visible; 0: workers that see none); submitit / Ray: each job asks for G GPUs (default none). G > 1 trains
+    each run data-parallel over its G GPUs."""
     log = log or sys.stderr
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
     if executor not in EXECUTORS:
         raise UsageError(f"--executor: {executor!r} is not allowed; allowed: {', '.join(EXECUTORS)}")
     if workers is not None and (not _is_int(workers) or workers < 1):
         raise UsageError(f"--workers: must be an integer >= 1, got {workers!r}")
+    if gpus_per_run is not None and (not _is_int(gpus_per_run) or gpus_per_run < 0):
+        raise UsageError(f"--gpus-per-run: must be an integer >= 0, got {gpus_per_run!r}")
     runs = expand(spec)
     state = SweepState(out, spec, runs)
     jobs = group([r for r in runs if not state.done(r.name)], spec.ensemble)
     if dry_run:
         print(plan(runs, jobs, state), file=sys.stdout)
         return state
+    slots = local_slots(gpus_per_run) if executor == "local" else None
     limit = workers or ((os.cpu_count() or 1) if executor == "local" else len(runs))
-    pool = make_pool(executor, state.out, spec, limit) if jobs else None  # a missing executor: nothing written
+    limit = min(limit, len(slots)) if slots else limit  # one run per GPU slot at a time
+    if slots:
+        print(f"sweep: {len(slots)} GPU slots ({' '.join(','.join(s) for s in slots)}), {limit} at a time",
+              file=log)
+    # a missing executor: nothing written
+    pool = make_pool(executor, state.out, spec, limit, gpus_per_run, slots) if jobs else None
     state.out.mkdir(parents=True, exist_ok=True)
     state.save()
     if pool is not None:
