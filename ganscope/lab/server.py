@@ -1,0 +1,62 @@
+"""Serving the lab: bind the address first (a port in use is refused in one line), then run uvicorn on it.
+
+The default host is 127.0.0.1: only this machine can reach the lab. The process uses one torch thread
+(``torch.set_num_threads(1)``), so each training thread takes one core and two side-by-side runs fit 2 cores.
+"""
+from __future__ import annotations
+
+import errno
+import socket
+import threading
+import webbrowser
+
+from ganscope.errors import UsageError
+
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8765
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on (host, port); UsageError naming --port (or --host) when that cannot be had."""
+    try:
+        info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as err:
+        raise UsageError(f"--host: cannot resolve {host!r} ({err.strerror})") from None
+    sock = socket.socket(info[0], socket.SOCK_STREAM)
+    try:
+        sock.bind(info[4])
+        sock.listen(64)
+    except OSError as err:
+        sock.close()
+        if err.errno == errno.EADDRINUSE:
+            raise UsageError(f"--port: port {port} on {host} is in use; choose another with --port") from None
+        raise UsageError(f"--host/--port: cannot listen on {host}:{port} ({err.strerror})") from None
+    sock.setblocking(False)
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+
+
+def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, open_browser: bool = True, cap=None,
+          announce=print) -> int:
+    """Run the lab until interrupted; ``announce`` gets the line saying where it listens."""
+    import torch
+    import uvicorn
+
+    from ganscope.lab.app import create_app
+    from ganscope.lab.training import MAX_TRAININGS
+
+    sock = bind(host, port)
+    torch.set_num_threads(1)
+    url = url_of(sock)
+    where = "this machine only" if host in ("127.0.0.1", "localhost", "::1") else "every machine that can reach it"
+    announce(f"ganscope lab on {url} (bound to {host}: {where}); Ctrl-C stops it")
+    config = uvicorn.Config(create_app(cap or MAX_TRAININGS), log_level="warning", access_log=False,
+                            timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    if open_browser:
+        threading.Timer(0.5, webbrowser.open, args=(url,)).start()
+    server.run(sockets=[sock])
+    return 0
