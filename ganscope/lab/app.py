@@ -33,6 +33,7 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' 
        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 BODY_MAX = 1_000_000  # bytes of a POST body (a drawn data set of POINTS_MAX points is ~50 kB)
 POLL_S = 0.02  # how often a stream looks for a new frame
+STOP_WAIT_S = 30.0  # DELETE waits this long for the thread (a first step may still be importing torch parts)
 HEARTBEAT_S = 2.0  # a comment line while paused, so that a closed stream is noticed
 log = logging.getLogger("ganscope.lab")
 
@@ -124,7 +125,7 @@ def create_app(cap: int = training.MAX_TRAININGS, fps: float = training.FPS,
 
     async def stop(request):
         session = trainings.get(request.path_params["sid"])
-        await asyncio.to_thread(session.stop)
+        await asyncio.to_thread(session.stop, STOP_WAIT_S)
         return _json({"ok": True})
 
     async def stream(request):

@@ -26,7 +26,7 @@ FIELD_POINTS = 17  # the vector field's grid is FIELD_POINTS² arrows
 MAP_HS = np.geomspace(1e-3, H_MAX, 61)  # the convergence map's h axis (log)
 MAP_VALUES = 41  # rows of the convergence map: the swept parameter in [0, max(1, 2 × current)]
 KEYS = ("loss", "reg", *dirac.PARAMS, "scheme", "order", "h", "n_g", "n_d", "steps", "theta", "psi")
-DEFAULTS = {"loss": "minimax", "reg": "none", "scheme": "simgd", "h": 0.1, "steps": 200, "theta": 1.0, "psi": 1.0}
+DEFAULTS = {"loss": "minimax", "reg": "none", "scheme": "simgd", "h": 0.1, "steps": 1000, "theta": 1.0, "psi": 1.0}
 
 
 def _number(query: dict, key: str, low: float, high: float, *, low_open=False, integer=False):

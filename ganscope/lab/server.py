@@ -8,7 +8,9 @@ from __future__ import annotations
 import errno
 import socket
 import threading
+import time
 import webbrowser
+from contextlib import contextmanager
 
 from ganscope.errors import UsageError
 
@@ -46,10 +48,11 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, open_browser: bool
     import uvicorn
 
     from ganscope.lab.app import create_app
-    from ganscope.lab.training import MAX_TRAININGS
+    from ganscope.lab.training import MAX_TRAININGS, warm_up
 
     sock = bind(host, port)
     torch.set_num_threads(1)
+    threading.Thread(target=warm_up, name="ganscope-lab-warm-up", daemon=True).start()
     url = url_of(sock)
     where = "this machine only" if host in ("127.0.0.1", "localhost", "::1") else "every machine that can reach it"
     announce(f"ganscope lab on {url} (bound to {host}: {where}); Ctrl-C stops it")
@@ -60,3 +63,27 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, open_browser: bool
         threading.Timer(0.5, webbrowser.open, args=(url,)).start()
     server.run(sockets=[sock])
     return 0
+
+
+@contextmanager
+def running(app=None, host: str = DEFAULT_HOST, port: int = 0):
+    """Serve ``app`` (default: a new lab app) in a background thread; yields its URL, stops it on exit
+    (for the tests, the measurements and the screenshots)."""
+    import uvicorn
+
+    from ganscope.lab.app import create_app
+
+    app = app or create_app()
+    sock = bind(host, port)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+                                           timeout_graceful_shutdown=1))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="ganscope-lab-server", daemon=True)
+    thread.start()
+    try:
+        while not server.started and thread.is_alive():
+            time.sleep(0.02)
+        yield url_of(sock)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()

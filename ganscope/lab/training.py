@@ -39,6 +39,7 @@ SAMPLES = 256  # real and generated samples per frame (the metrics' sample too)
 ARROWS = 64  # gradient arrows on the first ARROWS generated samples
 GRID = 32  # the critic's surface on GRID² points
 FPS = 10.0  # frames per second while playing
+METRICS_EVERY = 2  # W1, modes and diagnostics on every 2nd frame while playing (they cost ~35 ms on 1 core)
 IDLE_S = 10.0  # a session not polled for this long (its stream gone) stops
 MAX_TRAININGS = 4  # sessions at once (two tabs of side-by-side runs)
 LIVE_KEYS = ("lr_g", "lr_d", "weight", "sigma", "scheme", "n_d")
@@ -185,23 +186,30 @@ class Training:
         self.game.step(self.step)
         self.step += 1
 
-    def frame(self) -> dict:
-        """The snapshot the page draws (numbers rounded to 4 decimals to keep frames small)."""
+    def frame(self, with_metrics: bool = True) -> dict:
+        """The snapshot the page draws (numbers rounded to 4 decimals to keep frames small); ``metrics`` is
+        None when ``with_metrics`` is false or nothing changed since the last measurement."""
         task, disc = self.task, self.disc.net
         real, z = task.diagnostic_batch()
         with torch.no_grad():
             fake = self.gen.net(z)
             surface = disc(self.grid)[0]
-        metrics = evaluate(task.dataset, fake[0].numpy(), real[0].numpy())
-        diag = dynamics.evaluate(self.gen.net, disc, real, z, event_dims=task.event_dims)
+        return {"step": self.step, "real": _round(real[0]), "fake": _round(fake[0]),
+                "surface": {"lim": VIEW, "n": GRID, "values": _round(surface)},
+                "arrows": _round(self._arrows(fake[0, :ARROWS])),
+                "metrics": self.metrics(real, z, fake) if with_metrics else None,
+                "n_modes": None if task.centres is None else len(task.centres)}
+
+    def metrics(self, real, z, fake) -> dict:
+        """W1 and modes (``metrics.toy2d.evaluate``) of the samples, the diagnostics of ``metrics.dynamics`` on
+        the fixed batch, and each player's speed over the steps since the previous measurement."""
+        out = evaluate(self.task.dataset, fake[0].numpy(), real[0].numpy())
+        diag = dynamics.evaluate(self.gen.net, self.disc.net, real, z, event_dims=self.task.event_dims)
         for who, tracker in self.speed.items():
             diag[f"speed_{who}"] = tracker.read(steps=self.step - self.since)["speed"].tolist()
         self.since = self.step
-        metrics.update({k: (v[0] if isinstance(v, list) else v) for k, v in diag.items()})
-        return {"step": self.step, "real": _round(real[0]), "fake": _round(fake[0]),
-                "surface": {"lim": VIEW, "n": GRID, "values": _round(surface)},
-                "arrows": _round(self._arrows(fake[0, :ARROWS])), "metrics": _finite(metrics),
-                "n_modes": None if task.centres is None else len(task.centres)}
+        out.update({k: (v[0] if isinstance(v, list) else v) for k, v in diag.items()})
+        return _finite(out)
 
     def _arrows(self, x: torch.Tensor) -> torch.Tensor:
         """Rows [x, y, −∂L_G/∂x, −∂L_G/∂y] at generated samples x (B, 2): where the critic pushes each sample,
@@ -292,7 +300,7 @@ class Session:
     # ---- the thread ----
     def _run(self):
         torch.set_num_threads(1)
-        run, next_frame, counted, clock = None, 0.0, 0, time.monotonic()
+        run, next_frame, counted, clock, frames = None, 0.0, 0, time.monotonic(), 0
         try:
             while True:
                 with self.cond:
@@ -322,8 +330,8 @@ class Session:
                 now = time.monotonic()
                 if changed or now >= next_frame or not self.playing:
                     self.rate = counted / max(now - clock, 1e-9) if self.playing else 0.0
-                    counted, clock = 0, now
-                    self._publish(run.frame())
+                    counted, clock, frames = 0, now, frames + 1
+                    self._publish(run.frame(changed or not self.playing or frames % METRICS_EVERY == 0))
                     next_frame = now + 1.0 / self.fps
         finally:
             if self.on_exit is not None:
@@ -339,6 +347,15 @@ class Session:
         with self.cond:
             self.frame, self.frame_no = frame, self.frame_no + 1
             self.error = None
+
+
+def warm_up():
+    """One step of a small training, so that torch's lazily imported parts are loaded before the first user's run
+    (the first optimizer step imports torch._dynamo: seconds on a busy machine)."""
+    s = check_settings({"preset": "r1"})
+    run = Training(s, config_of(s))
+    run.train_step()
+    run.frame()
 
 
 class Trainings:
