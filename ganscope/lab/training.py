@@ -241,6 +241,7 @@ class Session:
         self.playing, self.steps_asked, self.stopped = False, 0, False
         self.pending = ("reset", self.settings, self.cfg)
         self.frame, self.frame_no, self.error = None, 0, None
+        self.training: Training | None = None  # owned by the thread
         self.seen = time.monotonic()
         self.rate = 0.0  # engine steps per second over the last frame interval
         self.thread = threading.Thread(target=self._run, name=f"ganscope-lab-{self.id}", daemon=True)
@@ -318,6 +319,7 @@ class Session:
                     kind, settings, cfg = pending
                     if kind == "reset" or run is None:
                         run, counted, clock = Training(settings, cfg), 0, time.monotonic()
+                        self.training = run
                     else:
                         run.apply_live(settings, cfg)
                 if stepping:

@@ -41,6 +41,8 @@ function arrow(ctx, x0, y0, x1, y1, head = 4) {
 // ---------------------------------------------------------------- pane 1: the Dirac-GAN
 const D_KEYS = ["loss", "reg", "gamma", "sigma", "clip", "target", "scheme", "order", "h", "n_g", "n_d", "steps", "theta", "psi"];
 const dirac = { params: {}, answer: null, frame: 0, playing: false, timer: null, request: null, seq: 0 };
+lab.dirac_seq = () => dirac.seq;  // the newest request (the tests wait until it is drawn)
+lab.dirac_playing = () => dirac.playing;
 
 function diracQuery() {
   const q = new URLSearchParams();
