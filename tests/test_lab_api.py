@@ -160,3 +160,23 @@ def test_controls_and_the_cap(client):
     assert again.status_code == 201
     for s in (second, again):
         client.delete(f"/api/train/{s.json()['id']}")
+
+
+def test_lab_command_refuses_a_port_in_use(capsys):
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    port = taken.getsockname()[1]
+    try:
+        capsys.readouterr()
+        assert main(["lab", "--no-browser", "--port", str(port)]) == 2
+        err = capsys.readouterr().err
+        assert err == f"error: --port: port {port} on 127.0.0.1 is in use; choose another with --port\n"
+    finally:
+        taken.close()
+    assert main(["lab", "--port", "70000"]) == 2
+    assert capsys.readouterr().err.startswith("error: --port: must be an integer in [0, 65535]")
+    assert main(["lab", "--host", "no.such.host.invalid", "--no-browser"]) == 2
+    assert capsys.readouterr().err.startswith("error: --host:")

@@ -42,20 +42,21 @@ def url_of(sock: socket.socket) -> str:
 
 
 def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, open_browser: bool = True, cap=None,
-          announce=print) -> int:
-    """Run the lab until interrupted; ``announce`` gets the line saying where it listens."""
+          announce=None) -> int:
+    """Run the lab until interrupted; ``announce`` gets the line saying where it listens (default: stdout)."""
+    sock = bind(host, port)  # first: a port in use is refused before anything heavy is imported
     import torch
     import uvicorn
 
     from ganscope.lab.app import create_app
     from ganscope.lab.training import MAX_TRAININGS, warm_up
 
-    sock = bind(host, port)
     torch.set_num_threads(1)
     threading.Thread(target=warm_up, name="ganscope-lab-warm-up", daemon=True).start()
     url = url_of(sock)
     where = "this machine only" if host in ("127.0.0.1", "localhost", "::1") else "every machine that can reach it"
-    announce(f"ganscope lab on {url} (bound to {host}: {where}); Ctrl-C stops it")
+    (announce or (lambda line: print(line, flush=True)))(
+        f"ganscope lab on {url} (bound to {host}: {where}); Ctrl-C stops it")
     config = uvicorn.Config(create_app(cap or MAX_TRAININGS), log_level="warning", access_log=False,
                             timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
