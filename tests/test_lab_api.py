@@ -63,7 +63,7 @@ def test_dirac_api_equals_the_cli(client, capsys, query, args):
 def test_dirac_view_data(client):
     page = client.get("/api/dirac", params={"reg": "r1", "gamma": "0.5", "scheme": "simgd", "h": "0.1"}).json()
     m = page["map"]
-    assert m["param"] == "gamma" and m["current"] == 0.5 and len(m["radius"]) == len(m["values"]) == 41
+    assert m["param"] == "gamma" and m["current"] == 0.5 and len(m["radius"]) == len(m["values"]) == dirac_api.MAP_VALUES
     assert len(m["radius"][0]) == len(m["hs"]) == len(dirac_api.MAP_HS)
     i = m["values"].index(0.5)  # the current γ's row: its bound is the analysis' max_step
     assert m["bound"][i] == pytest.approx(page["analysis"]["max_step"], rel=1e-12)

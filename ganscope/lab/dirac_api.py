@@ -10,6 +10,7 @@ Bad input raises ``UsageError`` naming the query field (the app answers 400 with
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
@@ -24,7 +25,7 @@ STEPS_MAX = 5000  # the page animates at most this many iterates
 SUB_STEPS_MAX = 100
 FIELD_POINTS = 17  # the vector field's grid is FIELD_POINTS² arrows
 MAP_HS = np.geomspace(1e-3, H_MAX, 61)  # the convergence map's h axis (log)
-MAP_VALUES = 41  # rows of the convergence map: the swept parameter in [0, max(1, 2 × current)]
+MAP_VALUES = 21  # rows of the convergence map (see convergence_map for their range)
 KEYS = ("loss", "reg", *dirac.PARAMS, "scheme", "order", "h", "n_g", "n_d", "steps", "theta", "psi")
 DEFAULTS = {"loss": "minimax", "reg": "none", "scheme": "simgd", "h": 0.1, "steps": 1000, "theta": 1.0, "psi": 1.0}
 
@@ -111,15 +112,29 @@ def field_grid(game: dirac.DiracGAN, lim: float) -> dict:
 
 def convergence_map(game: dirac.DiracGAN, scheme: str, n_g: int, n_d: int, order: str) -> dict | None:
     """ρ(F_h') over (h, value) with value the swept parameter (γ, or σ for instance noise; one row for a method
-    without one), and the step bound h*(value); None where the Jacobian is undefined (WGAN-GP, g₀ ≠ 0)."""
+    without one), and the step bound h*(value); None where the Jacobian is undefined (WGAN-GP, g₀ ≠ 0).
+
+    The rows span [0, top], top = max(1, 2 × the regulariser's default), doubled until it holds the current
+    value: the map does not depend on h, the start or the steps, so it is cached and a move of h costs nothing."""
     param = dirac.sweep_param(game)
     current = float(getattr(game, param)) if param else 0.0
-    values = np.linspace(0.0, max(1.0, 2.0 * current), MAP_VALUES) if param else np.array([0.0])
+    top = max(1.0, 2.0 * dirac.REGULARISERS[game.reg].params[param]) if param else 0.0
+    while current > top:
+        top *= 2.0
+    others = tuple(sorted((k, float(v)) for k, v in game.params.items() if k != param))
+    cached = _map(game.loss, game.reg, others, param, top, scheme, n_g, n_d, order)
+    return None if cached is None else {**cached, "current": current}
+
+
+@lru_cache(maxsize=256)
+def _map(loss, reg, others, param, top, scheme, n_g, n_d, order):
+    game = dirac.DiracGAN(loss, reg, **dict(others))
+    values = np.linspace(0.0, top, MAP_VALUES) if param else np.array([0.0])
     radius = dirac.radius_map(game, MAP_HS, values if param else None, scheme, n_g, n_d, order)
     if radius is None:
         return None
     bound = [game.with_params(**({param: float(v)} if param else {})).max_step(scheme, n_g, n_d, order)
              for v in values]
-    return {"param": param, "current": current, "values": values.tolist(), "hs": MAP_HS.tolist(),
+    return {"param": param, "values": values.tolist(), "hs": MAP_HS.tolist(),
             "radius": np.round(np.minimum(radius, 1e6), 6).tolist(),
             "bound": [None if b is None else (b if math.isfinite(b) else "inf") for b in bound]}

@@ -2,7 +2,8 @@
 
 A session holds one training: a validated config (``config.resolve``: a method preset of ``presets.py`` plus
 the page's settings), the ``Toy2DTask`` nets and streams, the players and the ``Game``. Its thread steps the game
-while playing and, at most ``fps`` times a second (and after every change while paused), makes a *frame*:
+while playing and, at most ``fps`` times a second and in at most FRAME_SHARE of its time (and after every change
+while paused), makes a *frame*:
 real and generated samples (the fixed held-out set and evaluation latents), the critic's logit D(x) on a grid,
 the generator's gradient arrows −∂L_G/∂x at its samples (the direction each sample is pushed), and the
 metrics: W1 and mode coverage (``metrics.toy2d.evaluate``) and the convergence diagnostics
@@ -39,6 +40,7 @@ SAMPLES = 256  # real and generated samples per frame (the metrics' sample too)
 ARROWS = 64  # gradient arrows on the first ARROWS generated samples
 GRID = 32  # the critic's surface on GRID² points
 FPS = 10.0  # frames per second while playing
+FRAME_SHARE = 0.25  # frames take at most this share of a playing thread's time (fewer frames on a busy machine)
 METRICS_EVERY = 2  # W1, modes and diagnostics on every 2nd frame while playing (they cost ~35 ms on 1 core)
 IDLE_S = 10.0  # a session not polled for this long (its stream gone) stops
 MAX_TRAININGS = 4  # sessions at once (two tabs of side-by-side runs)
@@ -334,7 +336,8 @@ class Session:
                     self.rate = counted / max(now - clock, 1e-9) if self.playing else 0.0
                     counted, clock, frames = 0, now, frames + 1
                     self._publish(run.frame(changed or not self.playing or frames % METRICS_EVERY == 0))
-                    next_frame = now + 1.0 / self.fps
+                    cost = time.monotonic() - now
+                    next_frame = now + max(1.0 / self.fps, cost / FRAME_SHARE)
         finally:
             if self.on_exit is not None:
                 self.on_exit(self)
