@@ -245,7 +245,7 @@ class Session:
         self.frame, self.frame_no, self.error = None, 0, None
         self.training: Training | None = None  # owned by the thread
         self.seen = time.monotonic()
-        self.rate = 0.0  # engine steps per second over the last frame interval
+        self.rate = 0.0  # engine steps per second over the last frame interval while playing
         self.thread = threading.Thread(target=self._run, name=f"ganscope-lab-{self.id}", daemon=True)
 
     def start(self):
@@ -333,7 +333,8 @@ class Session:
                         changed = True
                 now = time.monotonic()
                 if changed or now >= next_frame or not self.playing:
-                    self.rate = counted / max(now - clock, 1e-9) if self.playing else 0.0
+                    if self.playing and counted:  # paused: the page keeps showing the last playing rate
+                        self.rate = counted / max(now - clock, 1e-9)
                     counted, clock, frames = 0, now, frames + 1
                     self._publish(run.frame(changed or not self.playing or frames % METRICS_EVERY == 0))
                     cost = time.monotonic() - now

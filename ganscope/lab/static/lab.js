@@ -189,9 +189,9 @@ function diracMap(data) {
   const h = data.analysis.h, yi = vals.length > 1 ? 8 + H - (m.current / vmax) * H : 8 + H / 2;
   ctx.strokeStyle = "#000"; ctx.lineWidth = 2; ctx.beginPath(); ctx.arc(px(h), yi, 6, 0, 7); ctx.stroke();
   ctx.fillStyle = "#444";
-  for (const e of [-3, -2, -1, 0, 1]) ctx.fillText(`1e${e}`, px(10 ** e) - 10, c.height - 6);
+  for (const e of [-3, -2, -1, 0, 1]) ctx.fillText(`1e${e}`, Math.min(px(10 ** e) - 10, c.width - 26), c.height - 6);
   if (vals.length > 1) { ctx.fillText("0", 4, 8 + H); ctx.fillText(vmax.toFixed(2), 4, 16); }
-  ctx.fillText("h", L + W - 8, c.height - 6);
+  ctx.fillText("h →", L + W / 2, c.height - 6);
 }
 function diracAnimate(run) {
   dirac.playing = run;
