@@ -180,3 +180,13 @@ def test_lab_command_refuses_a_port_in_use(capsys):
     assert capsys.readouterr().err.startswith("error: --port: must be an integer in [0, 65535]")
     assert main(["lab", "--host", "no.such.host.invalid", "--no-browser"]) == 2
     assert capsys.readouterr().err.startswith("error: --host:")
+
+
+def test_only_the_lab_host_names_are_answered_when_asked():
+    """serve() passes the loopback names: a page elsewhere reaching 127.0.0.1 by a rebound DNS name is refused."""
+    from ganscope.lab.server import LOOPBACK_NAMES
+
+    with TestClient(create_app(allowed_hosts=LOOPBACK_NAMES), base_url="http://127.0.0.1:8765") as c:
+        assert c.get("/api/options").status_code == 200
+        assert c.get("/api/options", headers={"host": "localhost:8765"}).status_code == 200
+        assert c.get("/api/options", headers={"host": "evil.example:8765"}).status_code == 400

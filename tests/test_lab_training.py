@@ -131,3 +131,29 @@ def test_drawn_points_and_an_unwatched_training_stops_itself():
     assert session.frame["n_modes"] is None and session.frame["metrics"]["w1"] > 0
     wait_until(lambda: not session.alive, "the unwatched training to stop")  # nobody polls: idle_s passes
     assert not trainings.sessions
+
+
+def test_one_stream_per_session(server):
+    url, app = server
+    with httpx.Client(base_url=url, timeout=WAIT_S) as client:
+        sid = client.post("/api/train", json={"preset": "nonsaturating"}).json()["id"]
+        with client.stream("GET", f"/api/train/{sid}/stream") as response:
+            next(frames(response))
+            second = client.get(f"/api/train/{sid}/stream")
+            assert second.status_code == 409 and second.json()["error"].startswith("id:")
+        session = app.state.trainings.sessions.get(sid)
+        if session is not None:
+            wait_until(lambda: not session.alive, "the training to stop")
+
+
+def test_an_unforeseen_error_ends_the_training_with_a_message(monkeypatch):
+    def broken(self):
+        raise RuntimeError("the engine broke")
+
+    monkeypatch.setattr(training.Training, "train_step", broken)
+    trainings = training.Trainings(cap=1, idle_s=30.0)
+    session = trainings.create({})
+    wait_until(lambda: session.latest()[1] is not None, "the first frame")
+    session.control("play")
+    wait_until(lambda: not session.alive, "the broken training to end")
+    assert session.error == "training stopped: RuntimeError: the engine broke" and not trainings.sessions

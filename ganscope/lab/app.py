@@ -19,6 +19,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
@@ -88,9 +89,10 @@ def _lifespan(trainings):
 
 
 def create_app(cap: int = training.MAX_TRAININGS, fps: float = training.FPS,
-               idle_s: float = training.IDLE_S) -> Starlette:
+               idle_s: float = training.IDLE_S, allowed_hosts=None) -> Starlette:
     """The lab's application; ``cap`` trainings at once, ``fps`` frames a second, ``idle_s`` before an
-    unwatched training stops."""
+    unwatched training stops; ``allowed_hosts``: the Host headers answered (None: any), so that a page elsewhere
+    cannot reach a lab on 127.0.0.1 through a rebound DNS name (``server.serve`` passes the loopback names)."""
     trainings = training.Trainings(cap, fps, idle_s)
 
     async def index(request):
@@ -130,6 +132,9 @@ def create_app(cap: int = training.MAX_TRAININGS, fps: float = training.FPS,
 
     async def stream(request):
         session = trainings.get(request.path_params["sid"])
+        if session.streamed:
+            return _error(UsageError(f"id: training {session.id!r} is already streamed to a page"), 409)
+        session.streamed = True
         return StreamingResponse(_frames(request, session), media_type="text/event-stream",
                                  headers={"x-accel-buffering": "no"})
 
@@ -146,7 +151,7 @@ def create_app(cap: int = training.MAX_TRAININGS, fps: float = training.FPS,
                     yield ": alive\n\n"
                 await asyncio.sleep(POLL_S)
                 quiet += POLL_S
-            yield "event: end\ndata: {}\n\n"
+            yield f"event: end\ndata: {json.dumps({'error': session.error})}\n\n"
         finally:
             session.stop(wait=0)  # the client went away (or the training ended): nothing keeps running
 
@@ -172,7 +177,10 @@ def create_app(cap: int = training.MAX_TRAININGS, fps: float = training.FPS,
         Route("/favicon.ico", lambda request: Response(status_code=204)),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
+    middleware = [Middleware(SecurityHeaders)]
+    if allowed_hosts is not None:
+        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)))
+    app = Starlette(routes=routes, middleware=middleware,
                     exception_handlers={UsageError: usage_error, Exception: server_error, 404: not_found,
                                         405: not_found},
                     lifespan=_lifespan(trainings))

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from ganscope.errors import UsageError
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8765
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -54,10 +55,12 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, open_browser: bool
     torch.set_num_threads(1)
     threading.Thread(target=warm_up, name="ganscope-lab-warm-up", daemon=True).start()
     url = url_of(sock)
-    where = "this machine only" if host in ("127.0.0.1", "localhost", "::1") else "every machine that can reach it"
+    where = "this machine only" if host in LOOPBACK_NAMES else "every machine that can reach it"
     (announce or (lambda line: print(line, flush=True)))(
         f"ganscope lab on {url} (bound to {host}: {where}); Ctrl-C stops it")
-    config = uvicorn.Config(create_app(cap or MAX_TRAININGS), log_level="warning", access_log=False,
+    hosts = LOOPBACK_NAMES if host in LOOPBACK_NAMES else None  # beyond loopback the user chose who may connect
+    config = uvicorn.Config(create_app(cap or MAX_TRAININGS, allowed_hosts=hosts), log_level="warning",
+                            access_log=False,
                             timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
     if open_browser:

@@ -16,6 +16,7 @@ Settings that keep the nets (learning rates, penalty weight, σ, scheme, n_d) ar
 """
 from __future__ import annotations
 
+import logging
 import math
 import secrets
 import threading
@@ -44,6 +45,7 @@ FRAME_SHARE = 0.25  # frames take at most this share of a playing thread's time 
 METRICS_EVERY = 2  # W1, modes and diagnostics on every 2nd frame while playing (they cost ~35 ms on 1 core)
 IDLE_S = 10.0  # a session not polled for this long (its stream gone) stops
 MAX_TRAININGS = 4  # sessions at once (two tabs of side-by-side runs)
+log = logging.getLogger("ganscope.lab")
 LIVE_KEYS = ("lr_g", "lr_d", "weight", "sigma", "scheme", "n_d")
 RESET_KEYS = ("data", "points", "preset", "seed")
 KEYS = RESET_KEYS + LIVE_KEYS
@@ -245,6 +247,7 @@ class Session:
         self.frame, self.frame_no, self.error = None, 0, None
         self.training: Training | None = None  # owned by the thread
         self.seen = time.monotonic()
+        self.streamed = False  # a stream has been opened (one per session: the page that created it)
         self.rate = 0.0  # engine steps per second over the last frame interval while playing
         self.thread = threading.Thread(target=self._run, name=f"ganscope-lab-{self.id}", daemon=True)
 
@@ -339,6 +342,9 @@ class Session:
                     self._publish(run.frame(changed or not self.playing or frames % METRICS_EVERY == 0))
                     cost = time.monotonic() - now
                     next_frame = now + max(1.0 / self.fps, cost / FRAME_SHARE)
+        except Exception as err:  # anything unforeseen ends this training, with a message for its page
+            log.error("ganscope lab: training %s stopped: %s: %s", self.id, type(err).__name__, err)
+            self.error = f"training stopped: {type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"
         finally:
             if self.on_exit is not None:
                 self.on_exit(self)

@@ -251,7 +251,11 @@ class Run {
     this.id = answer.id; this.history = []; this.frames = 0;
     this.source = new EventSource(`/api/train/${this.id}/stream`);
     this.source.addEventListener("frame", (ev) => this.onFrame(JSON.parse(ev.data)));
-    this.source.addEventListener("end", () => this.close());
+    this.source.addEventListener("end", (ev) => {  // the training ended on the server: nothing left to stop
+      const info = JSON.parse(ev.data || "{}");
+      if (info.error) showError($("t-error"), `run ${this.slot}: ${info.error}`);
+      this.id = null; this.close();
+    });
     this.box.querySelector(".label").textContent = `· ${settings.preset}`;
   }
   async control(action, settings) {
