@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ganscope.cli.args import check_int
+from ganscope.errors import UsageError
 
 
 def register(sub):
@@ -19,6 +20,12 @@ def register(sub):
 def _run_lab(args):
     check_int(args.port, "--port", 0, 65535)
     check_int(args.max_trainings, "--max-trainings", 1, 64)
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as err:
+        raise UsageError(f"lab: needs Starlette and uvicorn ({err.name} is missing): pip install starlette uvicorn") \
+            from None
     from ganscope.lab.server import serve
 
     return serve(args.host, args.port, not args.no_browser, args.max_trainings)

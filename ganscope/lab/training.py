@@ -339,7 +339,7 @@ class Session:
                     if self.playing and counted:  # paused: the page keeps showing the last playing rate
                         self.rate = counted / max(now - clock, 1e-9)
                     counted, clock, frames = 0, now, frames + 1
-                    self._publish(run.frame(changed or not self.playing or frames % METRICS_EVERY == 0))
+                    self._publish(run.frame(changed or not self.playing or frames % METRICS_EVERY == 0), run.settings)
                     cost = time.monotonic() - now
                     next_frame = now + max(1.0 / self.fps, cost / FRAME_SHARE)
         except Exception as err:  # anything unforeseen ends this training, with a message for its page
@@ -353,9 +353,10 @@ class Session:
         with self.cond:
             self.error, self.playing = message, False
 
-    def _publish(self, frame: dict):
+    def _publish(self, frame: dict, settings: dict):
+        """The new frame, with the settings it was made under (not ones a control has asked for since)."""
         frame.update(playing=self.playing, steps_per_s=round(self.rate, 1), error=self.error,
-                     settings={k: v for k, v in self.settings.items() if k != "points"}, id=self.id)
+                     settings={k: v for k, v in settings.items() if k != "points"}, id=self.id)
         with self.cond:
             self.frame, self.frame_no = frame, self.frame_no + 1
             self.error = None

@@ -60,7 +60,7 @@ function diracFromUrl() {
   for (const k of D_KEYS) {
     if (!q.has(k)) continue;
     const v = q.get(k);
-    $(`d-${k}`).value = (k === "loss" || k === "reg") && aliases[v] && !q.has("raw") ? aliases[v] : v;
+    $(`d-${k}`).value = (k === "loss" || k === "reg") && aliases[v] ? aliases[v] : v;
   }
   if (q.get("reg") === "gp0" && !q.has("target")) $("d-target").value = "0";
 }
