@@ -279,15 +279,23 @@ class Session:
                 self.playing = True
             elif action == "pause":
                 self.playing = False
+                self._ask("frame")  # a frame that shows the pause
             elif action == "step":
                 self.playing, self.steps_asked = False, self.steps_asked + 1
             elif action == "reset":
-                self.pending = ("reset", self.settings, self.cfg)
+                self._ask("reset")
             else:
                 self.settings, self.cfg = new, cfg
-                self.pending = (kind, new, cfg)
+                self._ask(kind)
             self.cond.notify_all()
         return kind
+
+    def _ask(self, kind: str):
+        """Queue work for the thread (under ``cond``): "reset", "live" (the current settings) or "frame" (just
+        publish one). A queued reset is never downgraded, and anything queued publishes a frame anyway."""
+        if self.pending is not None and (kind == "frame" or self.pending[0] == "reset"):
+            kind = self.pending[0] if kind == "frame" else "reset"
+        self.pending = (kind, self.settings, self.cfg)
 
     def _given(self) -> dict:
         return {k: v for k, v in self.settings.items() if v is not None}
@@ -320,7 +328,7 @@ class Session:
                         self.cond.wait(0.1)
                         continue
                 changed = pending is not None
-                if pending is not None:
+                if pending is not None and pending[0] != "frame":
                     kind, settings, cfg = pending
                     if kind == "reset" or run is None:
                         run, counted, clock = Training(settings, cfg), 0, time.monotonic()
@@ -339,7 +347,9 @@ class Session:
                     if self.playing and counted:  # paused: the page keeps showing the last playing rate
                         self.rate = counted / max(now - clock, 1e-9)
                     counted, clock, frames = 0, now, frames + 1
-                    self._publish(run.frame(changed or not self.playing or frames % METRICS_EVERY == 0), run.settings)
+                    # metrics on every METRICS_EVERY-th frame while playing (a control's frame comes sooner
+                    # without them), on every frame while paused
+                    self._publish(run.frame(not self.playing or frames % METRICS_EVERY == 0), run.settings)
                     cost = time.monotonic() - now
                     next_frame = now + max(1.0 / self.fps, cost / FRAME_SHARE)
         except Exception as err:  # anything unforeseen ends this training, with a message for its page
