@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from pathlib import Path
@@ -20,15 +21,30 @@ from ganscope.lab.app import create_app
 from ganscope.lab.server import running
 
 LINK = "?loss=standard&reg=r1&gamma=0.3&scheme=altgd&h=0.1"
-WAIT_FRAME_JS = """async ([slot, what]) => {
+WAIT_FRAME_JS = """async ([slot, what, lr]) => {
   const r = window.lab.runs[slot], t0 = performance.now(), n0 = r.frames;
-  const tests = {pause: (f) => f.playing === false, lr: (f) => f.settings.lr_g === 0.0005,
-                 step: (f) => r.frames > n0};
-  const act = {pause: () => r.control("pause"), lr: () => r.control("set", {lr_g: 0.0005}), step: () => r.control("step")};
+  const tests = {pause: (f) => f.playing === false, play: (f) => f.playing === true,
+                 lr: (f) => f.settings.lr_g === lr, step: (f) => r.frames > n0};
+  const act = {pause: () => r.control("pause"), play: () => r.control("play"),
+               lr: () => r.control("set", {lr_g: lr}), step: () => r.control("step")};
   await act[what]();
   while (!(r.frames > n0 && tests[what](r.frame))) await new Promise((res) => setTimeout(res, 2));
   return performance.now() - t0;
 }"""
+REPEATS = 5  # each latency is measured this many times: median and max
+
+
+def _latencies(page, slot, actions) -> dict:
+    """Control → the first frame that shows it, in ms (median, max over REPEATS), for each action."""
+    out = {}
+    for what in actions:
+        values = []
+        for i in range(REPEATS):
+            values.append(page.evaluate(WAIT_FRAME_JS, [slot, what, 4e-4 + 1e-4 * (i % 2)]))
+            if what == "pause":
+                page.evaluate(WAIT_FRAME_JS, [slot, "play", 0])
+        out[what] = {"median": round(statistics.median(values), 1), "max": round(max(values), 1)}
+    return out
 
 
 def _stream_rates(page, slots, seconds) -> dict:
@@ -48,7 +64,7 @@ def measure(out: Path, seconds: float = 10.0, browser_path: str | None = None) -
     from ganscope.pagecheck import find_browser
 
     out.mkdir(parents=True, exist_ok=True)
-    result = {}
+    result = {"load_average_before": [round(x, 1) for x in os.getloadavg()]}
     with running(create_app(cap=4, idle_s=30.0)) as url, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=browser_path or find_browser(), args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1320, "height": 1500})
@@ -67,19 +83,20 @@ def measure(out: Path, seconds: float = 10.0, browser_path: str | None = None) -
         page.click("#t-play")
         page.wait_for_function("() => window.lab.runs.A.frame.step > 20")
         result["one_run"] = _stream_rates(page, ["A"], seconds)
-        result["latency_ms_one_run"] = {what: round(page.evaluate(WAIT_FRAME_JS, ["A", what]), 1)
-                                        for what in ("lr", "pause", "step")}
+        result["latency_ms_one_run"] = _latencies(page, "A", ("lr", "pause"))
         page.check("#t-compare")
         page.wait_for_function("() => window.lab.runs.B.frames > 0")
         page.click("#t-play")
         page.wait_for_function("() => window.lab.runs.B.frame.step > 20")
         result["two_runs"] = _stream_rates(page, ["A", "B"], seconds)
-        result["latency_ms_two_runs"] = {what: round(page.evaluate(WAIT_FRAME_JS, ["A", what]), 1)
-                                         for what in ("lr", "pause")}
+        result["latency_ms_two_runs"] = _latencies(page, "A", ("lr", "pause"))
         page.click("#t-pause")
+        page.wait_for_function("() => !window.lab.runs.A.frame.playing")
+        result["latency_ms_step_paused"] = _latencies(page, "A", ("step",))["step"]
         page.wait_for_function("() => !window.lab.runs.B.frame.playing")
         page.locator("#pane-train").screenshot(path=str(out / "lab_train.png"))
         browser.close()
+    result["load_average_after"] = [round(x, 1) for x in os.getloadavg()]
     return result
 
 
