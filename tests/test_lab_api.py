@@ -116,7 +116,13 @@ def test_malformed_requests(client):
     for body in (b"{not json", b"[1, 2]", b"\xff\xfe"):
         res = client.post("/api/train", content=body, headers={"content-type": "application/json"})
         assert res.status_code == 400 and res.json()["error"].startswith(("body:", "settings:"))
-    assert client.post("/api/train", content=b" " * 1_000_001).status_code == 400
+    assert client.post("/api/train", content=b" " * 1_000_001, headers={"content-type": "application/json"}
+                       ).status_code == 400
+    for kind in (None, "text/plain", "application/x-www-form-urlencoded"):  # what a page elsewhere could send
+        res = client.post("/api/train", content=b'{"preset": "r1"}', headers={"content-type": kind} if kind else {})
+        assert res.status_code == 415 and res.json()["error"].startswith("content-type:")
+    assert client.post("/api/train/0123456789abcdef", content=b'{"action": "play"}',
+                       headers={"content-type": "text/plain"}).status_code in (404, 415)
     res = client.post("/api/train/0123456789abcdef", json={"action": "play"})
     assert res.status_code == 404 and res.json()["error"].startswith("id:")
     assert client.get("/api/train/nope/stream").status_code == 404

@@ -69,6 +69,11 @@ class SecurityHeaders:
 
 
 async def _body(request: Request):
+    """The JSON body of a POST. Only ``application/json`` is read: a page elsewhere cannot send that to 127.0.0.1
+    without a CORS preflight, which this server never grants, so it cannot start or steer a training."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        raise UnsupportedBody(f"content-type: expected application/json, got {kind or 'none'!r}")
     raw = await request.body()
     if len(raw) > BODY_MAX:
         raise UsageError(f"body: at most {BODY_MAX} bytes, got {len(raw)}")
@@ -78,6 +83,10 @@ async def _body(request: Request):
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise UsageError("body: expected a JSON object") from None
+
+
+class UnsupportedBody(UsageError):
+    """A POST body that is not declared as JSON (HTTP 415)."""
 
 
 def _lifespan(trainings):
@@ -156,7 +165,7 @@ def create_app(cap: int = training.MAX_TRAININGS, fps: float = training.FPS,
             session.stop(wait=0)  # the client went away (or the training ended): nothing keeps running
 
     async def usage_error(request, err):
-        status = 429 if isinstance(err, training.Full) else 404 if isinstance(err, training.UnknownSession) else 400
+        status = {training.Full: 429, training.UnknownSession: 404, UnsupportedBody: 415}.get(type(err), 400)
         return _error(err, status)
 
     async def server_error(request, err):

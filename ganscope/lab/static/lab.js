@@ -314,7 +314,7 @@ class Run {
   drawCurves() {
     const c = this.box.querySelector(".curves"), ctx = c.getContext("2d"), hist = this.history;
     ctx.clearRect(0, 0, c.width, c.height);
-    const panels = [["w1", "W1", false], ["modes_covered", "modes covered", false], ["grad_sq_real", "E‖∇D‖² on real", true],
+    const panels = [["w1", "W1", false], ["modes_covered", "modes covered (mixtures)", false], ["grad_sq_real", "E‖∇D‖² on real", true],
                     ["speed_g", "speed of G / D (per step)", true]];
     const pw = c.width / 2, ph = c.height / 2;
     panels.forEach(([key, title, log], idx) => {
