@@ -138,7 +138,8 @@ def test_one_stream_per_session(server):
     with httpx.Client(base_url=url, timeout=WAIT_S) as client:
         sid = client.post("/api/train", json={"preset": "nonsaturating"}).json()["id"]
         with client.stream("GET", f"/api/train/{sid}/stream") as response:
-            next(frames(response))
+            stream = frames(response)  # held: a dropped generator would close the response
+            next(stream)
             second = client.get(f"/api/train/{sid}/stream")
             assert second.status_code == 409 and second.json()["error"].startswith("id:")
         session = app.state.trainings.sessions.get(sid)

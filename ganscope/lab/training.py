@@ -349,7 +349,8 @@ class Session:
                     counted, clock, frames = 0, now, frames + 1
                     # metrics on every METRICS_EVERY-th frame while playing (a control's frame comes sooner
                     # without them), on every frame while paused
-                    self._publish(run.frame(not self.playing or frames % METRICS_EVERY == 0), run.settings)
+                    playing = self.playing  # the state the frame is made in (a pause meanwhile gets its own frame)
+                    self._publish(run.frame(not playing or frames % METRICS_EVERY == 0), run.settings, playing)
                     cost = time.monotonic() - now
                     next_frame = now + max(1.0 / self.fps, cost / FRAME_SHARE)
         except Exception as err:  # anything unforeseen ends this training, with a message for its page
@@ -363,9 +364,10 @@ class Session:
         with self.cond:
             self.error, self.playing = message, False
 
-    def _publish(self, frame: dict, settings: dict):
-        """The new frame, with the settings it was made under (not ones a control has asked for since)."""
-        frame.update(playing=self.playing, steps_per_s=round(self.rate, 1), error=self.error,
+    def _publish(self, frame: dict, settings: dict, playing: bool):
+        """The new frame, with the settings and the play state it was made under (not ones a control has asked
+        for since: those come with the next frame)."""
+        frame.update(playing=playing, steps_per_s=round(self.rate, 1), error=self.error,
                      settings={k: v for k, v in settings.items() if k != "points"}, id=self.id)
         with self.cond:
             self.frame, self.frame_no = frame, self.frame_no + 1
