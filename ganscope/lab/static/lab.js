@@ -268,9 +268,9 @@ class Run {
     this.source = null; this.id = null;
   }
   onFrame(f) {
-    const now = performance.now();
-    if (this.lastFrameAt) this.fps = 0.8 * this.fps + 0.2 * (1000 / Math.max(1, now - this.lastFrameAt));
-    this.lastFrameAt = now; this.frames += 1; lab.stats.frames += 1;
+    const now = performance.now();  // frames/s: the rate of frames made while playing (a pause sends one at once)
+    if (f.playing && this.lastFrameAt) this.fps = 0.8 * this.fps + 0.2 * (1000 / Math.max(1, now - this.lastFrameAt));
+    this.lastFrameAt = f.playing ? now : 0; this.frames += 1; lab.stats.frames += 1;
     if (this.history.length && f.step < this.history[this.history.length - 1].step) this.history = [];
     if (f.metrics && (!this.history.length || f.step > this.history[this.history.length - 1].step)) this.history.push({ step: f.step, ...f.metrics });
     if (!f.metrics) f.metrics = this.frame && this.frame.metrics ? this.frame.metrics : {};
