@@ -242,7 +242,7 @@ const train = { options: null, points: [] };
 class Run {
   constructor(slot) {
     this.slot = slot; this.box = $(`run-${slot}`); this.id = null; this.source = null;
-    this.history = []; this.frames = 0; this.lastFrameAt = 0; this.fps = 0; this.frame = null;
+    this.history = []; this.frames = 0; this.stamps = []; this.fps = 0; this.frame = null;
     lab.runs[slot] = this;
   }
   async start(settings) {
@@ -268,9 +268,12 @@ class Run {
     this.source = null; this.id = null;
   }
   onFrame(f) {
-    const now = performance.now();  // frames/s: the rate of frames made while playing (a pause sends one at once)
-    if (f.playing && this.lastFrameAt) this.fps = 0.8 * this.fps + 0.2 * (1000 / Math.max(1, now - this.lastFrameAt));
-    this.lastFrameAt = f.playing ? now : 0; this.frames += 1; lab.stats.frames += 1;
+    const now = performance.now();  // frames/s: frames made while playing, over the last 3 s
+    if (f.playing) this.stamps.push(now); else this.stamps = [];
+    while (this.stamps.length && this.stamps[0] < now - 3000) this.stamps.shift();
+    const n = this.stamps.length;
+    this.fps = n > 1 ? (n - 1) * 1000 / (this.stamps[n - 1] - this.stamps[0]) : 0;
+    this.frames += 1; lab.stats.frames += 1;
     if (this.history.length && f.step < this.history[this.history.length - 1].step) this.history = [];
     if (f.metrics && (!this.history.length || f.step > this.history[this.history.length - 1].step)) this.history.push({ step: f.step, ...f.metrics });
     if (!f.metrics) f.metrics = this.frame && this.frame.metrics ? this.frame.metrics : {};
