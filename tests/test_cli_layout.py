@@ -25,7 +25,7 @@ def test_commands_are_modules_each_with_register():
     assert all(m.__name__.startswith("ganscope.cli.") and callable(m.register) for m in cli.COMMANDS)
     names = list(cli.build_parser()._subparsers._group_actions[0].choices)
     assert names == ["dirac", "train", "toy2d", "theory", "spectrum", "probe", "report", "reproduce", "sweep", "fid",
-                     "doctor", "sample"]
+                     "doctor", "sample", "lab"]
     assert [m.__name__.rsplit(".", 1)[1] for m in cli.COMMANDS] == names
     assert not hasattr(cli, "REGISTERED")
 

@@ -15,7 +15,8 @@ import ganscope
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "ganscope"
-DATA_DIRS = ("configs", "assets")  # package data: the shipped YAML (configs/, configs/sweeps/) and assets/
+DATA_DIRS = ("configs", "assets", "lab/static")  # package data: the shipped YAML (configs/, configs/sweeps/), assets/
+# and the lab's page (lab/static/)
 
 
 def data_files() -> list[str]:
@@ -71,7 +72,8 @@ def installed(wheel, tmp_path_factory):
 def test_wheel_ships_every_config_spec_and_asset(wheel):
     expected = data_files()
     assert {"ganscope/configs/toy2d.yaml", "ganscope/configs/sweeps/toy2d_methods.yaml",
-            "ganscope/assets/fmnist_cnn.pt"} <= set(expected)  # the source tree has them where the package reads
+            "ganscope/assets/fmnist_cnn.pt", "ganscope/lab/static/index.html", "ganscope/lab/static/lab.js",
+            "ganscope/lab/static/lab.css"} <= set(expected)  # the source tree has them where the package reads
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
         missing = [p for p in expected if p not in names]
@@ -100,6 +102,33 @@ def test_installed_package_works_from_an_empty_directory(installed):
     missing = run("sweep", "nope", "--dry-run", "--out", "X")
     assert missing.returncode == 2 and "shipped: rp_fashion, toy2d_methods" in missing.stderr
     assert sorted(os.listdir(empty)) == []  # a dry run writes nothing
+
+
+def test_installed_lab_starts_from_an_empty_directory(installed):
+    """`ganscope lab` from the wheel's files: it says where it listens (127.0.0.1), serves the page, its assets and
+    the API, stops on Ctrl-C, and writes nothing."""
+    import signal
+    import urllib.request
+
+    pytest.importorskip("starlette")
+    pytest.importorskip("uvicorn")
+    site, empty, run = installed
+    env = {**os.environ, "PYTHONPATH": str(site), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "ganscope", "lab", "--no-browser", "--port", "0"], cwd=empty,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        match = re.search(r"ganscope lab on (http://127\.0\.0\.1:\d+/) \(bound to 127\.0\.0\.1: this machine only\)",
+                          line)
+        assert match, line + proc.stderr.read() if proc.poll() is not None else line
+        url = match.group(1)
+        for path in ("", "static/lab.js", "static/lab.css", "api/options", "api/dirac?reg=r1"):
+            with urllib.request.urlopen(url + path, timeout=60) as res:
+                assert res.status == 200 and res.headers["content-security-policy"].startswith("default-src 'none'")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
+    assert sorted(os.listdir(empty)) == []
 
 
 # ---- nothing in the package resolves a path outside itself ------------------------------------------------------

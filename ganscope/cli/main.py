@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ganscope.cli import dirac, doctor, fid, probe, report, reproduce, sample, spectrum, sweep, theory, toy2d, train
+from ganscope.cli import (dirac, doctor, fid, lab, probe, report, reproduce, sample, spectrum, sweep, theory, toy2d,
+                          train)
 from ganscope.errors import UsageError
 
 
@@ -17,7 +18,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 # One module per command, each with ``register(subparsers)``; ``ganscope --help`` lists them in this order.
-COMMANDS = (dirac, train, toy2d, theory, spectrum, probe, report, reproduce, sweep, fid, doctor, sample)
+COMMANDS = (dirac, train, toy2d, theory, spectrum, probe, report, reproduce, sweep, fid, doctor, sample, lab)
 
 
 def build_parser() -> argparse.ArgumentParser:
