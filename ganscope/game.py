@@ -207,7 +207,6 @@ def member_weight(rules: GameRules, members: MemberValues):
     return rules.penalty_weight if members.penalty_weight is None else members.penalty_weight
 
 
-
 class Game:
     """The game between ``gen`` and ``disc`` under ``rules`` (GameRules; a ganscope Config is read through
     ``GameRules.from_config``), with the ensemble's per-member ``members`` (MemberValues; None: no such values).
