@@ -31,11 +31,24 @@ def interleaved(blocks: dict, repeats: int, warmup: int = 1) -> dict:
     for rep in range(warmup + repeats):
         shift = rep % len(names)
         for name in names[shift:] + names[:shift]:
+            _sync()
             t0 = time.perf_counter()
             blocks[name]()
+            _sync()
             if rep >= warmup:
                 times[name].append(time.perf_counter() - t0)
     return {n: statistics.median(t) for n, t in times.items()}
+
+
+def _sync():
+    """Wait for queued CUDA work, so that a block's time is its work's (nothing on the CPU)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
+def bench_device() -> torch.device:
+    """Where the image benchmarks run: $BENCH_DEVICE (cpu, cuda, cuda:N), else CUDA where torch finds it."""
+    return torch.device(os.environ.get("BENCH_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
 def repeat(step, n: int):
@@ -96,7 +109,9 @@ def machine() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
             "python": sys.version.split()[0], "platform": platform.platform(),
             "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-            "mkldnn_bf16": bool(getattr(torch.backends.mkldnn, "is_available", lambda: False)())}
+            "mkldnn_bf16": bool(getattr(torch.backends.mkldnn, "is_available", lambda: False)()),
+            "device": str(bench_device()), "cuda": torch.version.cuda,
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
 
 
 def print_rows(rows: list[dict], out=None) -> None:

@@ -11,27 +11,37 @@
     in ``Game.step`` against rpgan's approach, a loop over K standalone discriminators (each its own view and
     loss, the losses summed; one optimizer over all). Target ≥ 3× on CPU.
 (f) bf16 against fp32, the R1 step of (a) at 32 px: with ``train.precision: bf16`` where the config has it,
-    else ``torch.autocast("cpu", bfloat16)`` around the step. Target ≥ 1.5× faster.
+    else ``torch.autocast(device, bfloat16)`` around the step. Target ≥ 1.5× faster.
 (g) channels_last against NCHW: ganscope's step of (a) and (d) with ``model.memory_format`` channels_last and
     nchw (where the config has the field; reported only). It says how much of (a) and (d) is the layout.
+(h) lazy against dense R1: ganscope's step of (a) with ``penalty.every`` 16 (gain 16) against 1 (reported only).
+(i) compiled against eager: ganscope's step of (a) with ``train.compile`` (the plain passes compiled, the R1
+    pass eager) against without (reported only). Skipped on the CPU unless BENCH_COMPILE=1: inductor's compile
+    of the ResNet's passes takes minutes there.
+(j) everything on: ganscope's step of (a) in bf16, compiled, with lazy R1 (every 16), against the fp32 dense
+    GAN_stability-style step. Target ≥ 3× on a GPU (issue 13); on the CPU reported only.
+
+The device is $BENCH_DEVICE, else CUDA where torch finds it (``_harness.bench_device``): nets, data, random
+streams and both sides' steps run there, and every timed block ends with a CUDA synchronisation.
 
 Both sides of a row start from the same modules (deep copies; ganscope's in the layout of its config, default
 channels_last; the references' in PyTorch's default NCHW, as the peers run), draw batches uniformly from the
 same fixed image tensor (random values in [−1, 1]: timing does not depend on the pixels) and latents with their own
 generators; blocks of steps are interleaved and the median block time is compared (``_harness``).
-Run: .venv/bin/python bench/images.py [--quick]
+Run: .venv/bin/python bench/images.py [--quick]   (BENCH_DEVICE=cuda, BENCH_COMPILE=1)
 """
 from __future__ import annotations
 
 import contextlib
 import copy
 import dataclasses
+import os
 import sys
 
 import torch
 import torch.nn.functional as F
 
-from _harness import interleaved, ms, repeat, row, thread_counts, threads
+from _harness import bench_device, interleaved, ms, repeat, row, thread_counts, threads
 from ganscope.config import TrainConfig, load_yaml, resolve
 from ganscope.errors import UsageError
 from ganscope.game import Game, GameRules, Player, make_optimizer
@@ -42,7 +52,9 @@ from ganscope.shipped import find_config
 
 N_IMAGES = 2048  # the fixed pool of training images each side draws its batches from
 BATCH = 64
-R1_TARGETS = {32: "<= 0.7", 28: "<= 0.8"}
+R1_TARGETS = {32: "<= 0.7", 28: "<= 0.8", 64: "<= 0.7"}
+DEVICE = bench_device()
+LAZY = 16  # penalty.every of the lazy rows (stylegan2-ada's R1 interval)
 
 
 def image_config(**over) -> object:
@@ -62,7 +74,8 @@ def has_field(cls, name: str) -> bool:
 
 
 def pool(channels: int, size: int, seed: int = 0) -> torch.Tensor:
-    return torch.rand(N_IMAGES, channels, size, size, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    x = torch.rand(N_IMAGES, channels, size, size, generator=torch.Generator().manual_seed(seed)) * 2 - 1
+    return x.to(DEVICE)
 
 
 class BatchTask:
@@ -73,10 +86,11 @@ class BatchTask:
 
     def __init__(self, data: torch.Tensor, batch: int, latent_dim: int, seed: int = 0):
         self.data, self.batch, self.latent_dim = data, batch, latent_dim
-        self.streams = Streams([seed], members=False)
+        self.streams = Streams([seed], members=False, device=data.device)
 
     def real(self) -> torch.Tensor:
-        return self.data[torch.randint(len(self.data), (self.batch,), generator=self.streams.generators[0])]
+        g = self.streams.generators[0]
+        return self.data[torch.randint(len(self.data), (self.batch,), generator=g, device=g.device)]
 
     def latent(self, n=None) -> torch.Tensor:
         return self.streams.randn((n or self.batch, self.latent_dim))
@@ -131,7 +145,7 @@ class StabilityTrainer:
         self.reg_param = cfg.penalty.weight / 2 if cfg.penalty.name == "r1" else 0.0  # γ = 2·reg_param
         self.opt_g = make_optimizer(gen.parameters(), cfg.optim.g)
         self.opt_d = make_optimizer(disc.parameters(), cfg.optim.d)
-        self.rng = torch.Generator().manual_seed(1)
+        self.rng = torch.Generator(DEVICE).manual_seed(1)
 
     def _loss(self, d_out, target: float):
         return F.binary_cross_entropy_with_logits(d_out, torch.full_like(d_out, target))
@@ -163,9 +177,9 @@ class StabilityTrainer:
         self.opt_g.step()
 
     def step(self):
-        x = self.data[torch.randint(len(self.data), (self.batch,), generator=self.rng)]
-        self.d_step(x, torch.randn(self.batch, self.latent_dim, generator=self.rng))
-        self.g_step(torch.randn(self.batch, self.latent_dim, generator=self.rng))
+        x = self.data[torch.randint(len(self.data), (self.batch,), generator=self.rng, device=DEVICE)]
+        self.d_step(x, torch.randn(self.batch, self.latent_dim, generator=self.rng, device=DEVICE))
+        self.g_step(torch.randn(self.batch, self.latent_dim, generator=self.rng, device=DEVICE))
         if self.ema is not None:
             _ema(self.ema, self.gen, self.beta)
 
@@ -182,18 +196,18 @@ class RPLoopTrainer:
         self.beta, self.batch, self.latent_dim = cfg.game.ema, cfg.data.batch_size, cfg.model.latent_dim
         self.opt_g = make_optimizer(gen.parameters(), cfg.optim.g)
         self.opt_d = make_optimizer([p for m in self.members for p in m.parameters()], cfg.optim.d)
-        self.rng = torch.Generator().manual_seed(1)
+        self.rng = torch.Generator(DEVICE).manual_seed(1)
 
     def _logits(self, x):
         v = self.proj(x)
         return [m(v[:, k:k + 1]) for k, m in enumerate(self.members)]
 
     def step(self):
-        x = self.data[torch.randint(len(self.data), (self.batch,), generator=self.rng)]
+        x = self.data[torch.randint(len(self.data), (self.batch,), generator=self.rng, device=DEVICE)]
         for m in self.members:
             _toggle(m, True)
         with torch.no_grad():
-            fake = self.gen(torch.randn(self.batch, self.latent_dim, generator=self.rng))
+            fake = self.gen(torch.randn(self.batch, self.latent_dim, generator=self.rng, device=DEVICE))
         self.opt_d.zero_grad()
         d_loss = sum(F.softplus(-r).mean() + F.softplus(f).mean() for r, f in zip(self._logits(x), self._logits(fake)))
         d_loss.backward()
@@ -201,7 +215,7 @@ class RPLoopTrainer:
         for m in self.members:
             _toggle(m, False)
         self.opt_g.zero_grad()
-        fake = self.gen(torch.randn(self.batch, self.latent_dim, generator=self.rng))
+        fake = self.gen(torch.randn(self.batch, self.latent_dim, generator=self.rng, device=DEVICE))
         g_losses = [F.softplus(-f).mean() for f in self._logits(fake)]
         (sum(g_losses) / len(g_losses)).backward()
         self.opt_g.step()
@@ -212,15 +226,17 @@ class RPLoopTrainer:
 def r1_nets(cfg, size: int, channels: int):
     """The run's nets as ``tasks.images`` builds them (``run_image_nets``: the config's memory format)."""
     torch.manual_seed(0)
-    return run_image_nets(cfg, size, channels)
+    return tuple(net.to(DEVICE) for net in run_image_nets(cfg, size, channels))
 
 
 def r1_rows(quick: bool, repeats: int, steps: int) -> list[dict]:
     """(a): ganscope's R1 step against the GAN_stability-style step, per image shape and thread count."""
     rows = []
-    cases = [(32, 3)] if quick else [(32, 3), (28, 1)]
+    cases = [(32, 3)] if quick else [(32, 3), (28, 1), (64, 3)]
     for t in thread_counts(quick):
         for size, channels in cases:
+            if size == 64 and t > 1 and DEVICE.type == "cpu":
+                continue  # 64 px on the CPU: once, at one thread (each step takes seconds)
             cfg = image_config(**{"net": "resnet", "method": "r1", "data.batch_size": BATCH, "data.image_size": size})
             gen, disc = r1_nets(cfg, size, channels)
             data = pool(channels, size)
@@ -241,7 +257,7 @@ def rp_setup(k: int, size: int, **over):
     torch.manual_seed(0)
     gen, disc = run_image_nets(cfg, size, 3)
     assert isinstance(disc, RPDiscriminator)
-    return cfg, gen, disc
+    return cfg, gen.to(DEVICE), disc.to(DEVICE)
 
 
 def generator_part(gen, cfg):
@@ -249,13 +265,13 @@ def generator_part(gen, cfg):
     forward and a backward (the G step, here of a dummy loss), an optimizer step and the EMA (if configured)."""
     opt = make_optimizer(gen.parameters(), cfg.optim.g)
     ema = copy.deepcopy(gen).requires_grad_(False) if cfg.game.ema > 0 else None
-    rng, batch, latent = torch.Generator().manual_seed(2), cfg.data.batch_size, cfg.model.latent_dim
+    rng, batch, latent = torch.Generator(DEVICE).manual_seed(2), cfg.data.batch_size, cfg.model.latent_dim
 
     def step():
         with torch.no_grad():
-            gen(torch.randn(batch, latent, generator=rng))
+            gen(torch.randn(batch, latent, generator=rng, device=DEVICE))
         opt.zero_grad()
-        gen(torch.randn(batch, latent, generator=rng)).square().mean().backward()
+        gen(torch.randn(batch, latent, generator=rng, device=DEVICE)).square().mean().backward()
         opt.step()
         if ema is not None:
             _ema(ema, gen, cfg.game.ema)
@@ -300,7 +316,7 @@ def bf16_rows(quick: bool, repeats: int, steps: int) -> list[dict]:
     data = pool(3, 32)
 
     def autocast():
-        return torch.autocast("cpu", dtype=torch.bfloat16)
+        return torch.autocast(DEVICE.type, dtype=torch.bfloat16)
 
     fp32 = ganscope_step(cfg, gen, disc, data)
     bf16 = ganscope_step(cfg16, copy.deepcopy(gen), copy.deepcopy(disc), data,
@@ -344,10 +360,65 @@ def channels_last_rows(quick: bool, repeats: int, steps: int) -> list[dict]:
     return rows
 
 
+R1_32 = {"net": "resnet", "method": "r1", "data.batch_size": BATCH, "data.image_size": 32}
+
+
+def variant_rows(name: str, measure: str, variants: dict, target, quick, repeats, steps, reference=False):
+    """One row per thread count: the time of variant "base" (or of the GAN_stability-style fp32 dense step,
+    ``reference``) over the time of variant "new", each a set of overrides of the 32 px R1 config."""
+    base_cfg = image_config(**R1_32)
+    gen, disc = r1_nets(base_cfg, 32, 3)
+    data = pool(3, 32)
+    blocks = {}
+    for key, over in variants.items():
+        cfg = image_config(**R1_32, **over)
+        blocks[key] = ganscope_step(cfg, copy.deepcopy(gen), copy.deepcopy(disc), data)
+    if reference:
+        blocks["base"] = StabilityTrainer(nchw(gen), nchw(disc), base_cfg, data).step
+    rows = []
+    for t in thread_counts(quick):
+        with threads(t):
+            res = interleaved({k: repeat(b, steps) for k, b in blocks.items()}, repeats)
+        rows.append(row(f"{name} t{t}", measure, res["base"] / res["new"], target, threads=t, device=str(DEVICE),
+                        **{f"{k}_ms": ms(v, steps) for k, v in res.items()}))
+    return rows
+
+
+def lazy_rows(quick, repeats, steps):
+    """(h): lazy R1 (every 16, gain 16) against dense, ganscope's step at 32 px."""
+    return variant_rows("lazy vs dense R1 32px", "dense time / lazy time",
+                        {"base": {}, "new": {"penalty.every": LAZY}}, None, quick, repeats, steps)
+
+
+def compile_wanted() -> bool:
+    return DEVICE.type == "cuda" or os.environ.get("BENCH_COMPILE") == "1"
+
+
+def compile_rows(quick, repeats, steps):
+    """(i): ``train.compile`` against eager, ganscope's step at 32 px (the first block compiles: untimed)."""
+    if not compile_wanted():
+        return [row("compiled vs eager R1 32px", "eager time / compiled time", None, None,
+                    note="skipped on the CPU (inductor compiles the ResNet's passes for minutes); BENCH_COMPILE=1")]
+    return variant_rows("compiled vs eager R1 32px", "eager time / compiled time",
+                        {"base": {}, "new": {"train.compile": True}}, None, quick, repeats, steps)
+
+
+def everything_rows(quick, repeats, steps):
+    """(j): bf16 + compile + lazy R1 against the fp32 dense GAN_stability-style step (target ≥ 3 on a GPU)."""
+    over = {"train.precision": "bf16", "penalty.every": LAZY, "train.compile": compile_wanted()}
+    target = ">= 3" if DEVICE.type == "cuda" else None
+    return variant_rows("bf16+compile+lazy vs fp32 dense reference 32px", "reference time / ganscope time",
+                        {"new": over}, target, quick, repeats, steps, reference=True)
+
+
 def main(quick: bool = False) -> list[dict]:
     repeats, steps = (3, 1) if quick else (7, 3)
-    return (r1_rows(quick, repeats, steps) + rp_rows(quick, repeats, steps) + bf16_rows(quick, repeats, steps)
-            + channels_last_rows(quick, repeats, steps))
+    rows = r1_rows(quick, repeats, steps) + rp_rows(quick, repeats, steps) + bf16_rows(quick, repeats, steps)
+    rows += channels_last_rows(quick, repeats, steps)
+    if not quick:
+        rows += lazy_rows(quick, repeats, steps) + compile_rows(quick, repeats, steps)
+        rows += everything_rows(quick, repeats, steps)
+    return rows
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 #   2. the precision / compilation equivalence tests (pytest -k "$EQUIV")
 #   3. a short R1 image run (r1_resnet64 at 64×64), killed with SIGKILL after a checkpoint and resumed, against
 #      the same run uninterrupted (every tensor of the final checkpoint and the final metrics compared)
-#   4. the image benchmark                           (bench/run.py --json, where it takes --json)
+#   4. the image benchmark on the GPU                (bench/run.py images --json, beside the report)
 # and write every figure to ONE report file. Without a CUDA GPU each part says it is skipped and the script
 # exits 0 within seconds (CI, laptops); DEVICE_CHECK_CPU=1 rehearses parts 3 and 4 on the CPU at toy size.
 #
@@ -149,15 +149,9 @@ elif [ "$HAS_CUDA" != 1 ] && [ "$REHEARSE" != 1 ]; then skip "DEVICE_CHECK_CPU=1
 # ---- 4: the image benchmark -------------------------------------------------------------------------------------
 section "4. image benchmark (bench/run.py)"
 if [ "$HAS_CUDA" = 1 ]; then
-  help=$("$PY" bench/run.py --help 2>&1 || true)
-  if echo "$help" | grep -q -- "--json"; then
-    t=$(date +%s); timeout 300 "$PY" bench/run.py --json 2>&1 | tail -60 | tee -a "$REPORT"
-    mark "bench/run.py --json" "${PIPESTATUS[0]}" "$(elapsed "$t")"
-  elif [ -f bench/images.py ]; then
-    say "bench/run.py takes no --json here: running bench/images.py as it is"
-    t=$(date +%s); timeout 300 "$PY" bench/images.py 2>&1 | tail -40 | tee -a "$REPORT"
-    mark "bench/images.py" "${PIPESTATUS[0]}" "$(elapsed "$t")"
-  else say "skipped: no image benchmark in this tree"; fi
+  t=$(date +%s); timeout 300 "$PY" bench/run.py images --json "$(dirname "$REPORT")/bench.json" 2>&1 | tail -60 \
+    | tee -a "$REPORT"
+  mark "bench/run.py images (rows also in bench.json beside the report)" "${PIPESTATUS[0]}" "$(elapsed "$t")"
 else skip "on a CPU the same ratios come from python bench/run.py (minutes)"; fi
 
 section "summary"
