@@ -6,6 +6,7 @@ import os
 import pytest
 import torch
 
+from conftest import short_run
 from ganscope import loggers
 from ganscope.config import resolve
 from ganscope.errors import UsageError
@@ -16,15 +17,7 @@ TINY_IMAGES = ["data.name=digits", "net=dcgan", "model.g_width=8", "model.d_widt
 
 
 def train(tmp_path, name, overrides, steps=6):
-    from ganscope.train import Run, prepare
-
-    cfg = resolve({}, [*overrides, f"train.steps={steps}", "train.eval_every=3", "train.log_every=1",
-                       "train.plots=false", "train.plot_every=3"])
-    prepare(cfg)
-    run = Run(cfg, tmp_path / name)
-    run.out.mkdir()
-    run.train(progress=False)
-    return run, [json.loads(ln) for ln in (run.out / "metrics.jsonl").read_text().splitlines()]
+    return short_run(tmp_path, name, overrides, steps, extra=["train.plot_every=3"])
 
 
 def events(path):

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import short_run
 from ganscope.config import describe, resolve
 from ganscope.errors import UsageError
 
@@ -202,15 +203,7 @@ TINY_IMAGES = ["data.name=digits", "net=dcgan", "model.g_width=8", "model.d_widt
 
 
 def in_process(tmp_path, name, overrides, steps=6):
-    from ganscope.train import Run, prepare
-
-    cfg = resolve({}, [*overrides, f"train.steps={steps}", "train.eval_every=3", "train.log_every=1",
-                       "train.plots=false", "checkpoint.keep=[3]"])
-    prepare(cfg)
-    run = Run(cfg, tmp_path / name)
-    run.out.mkdir()
-    run.train(progress=False)
-    return run, [json.loads(ln) for ln in (run.out / "metrics.jsonl").read_text().splitlines()]
+    return short_run(tmp_path, name, overrides, steps, extra=["checkpoint.keep=[3]"])
 
 
 @pytest.mark.parametrize("overrides", [
