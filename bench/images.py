@@ -10,10 +10,9 @@
     β₁ 0.5; non-saturating), batch 64, K = 12 and 24 at 64 and 32 px RGB: ganscope's grouped discriminators
     in ``Game.step`` against rpgan's approach, a loop over K standalone discriminators (each its own view and
     loss, the losses summed; one optimizer over all). Target ≥ 3× on CPU.
-(f) bf16 against fp32, the R1 step of (a) at 32 px: with ``train.precision: bf16`` where the config has it,
-    else ``torch.autocast(device, bfloat16)`` around the step. Target ≥ 1.5× faster.
+(f) bf16 against fp32, the R1 step of (a) at 32 px with ``train.precision: bf16``. Target ≥ 1.5× faster.
 (g) channels_last against NCHW: ganscope's step of (a) and (d) with ``model.memory_format`` channels_last and
-    nchw (where the config has the field; reported only). It says how much of (a) and (d) is the layout.
+    nchw (reported only). It says how much of (a) and (d) is the layout.
 (h) lazy against dense R1: ganscope's step of (a) with ``penalty.every`` 16 (gain 16) against 1 (reported only).
 (i) compiled against eager: ganscope's step of (a) with ``train.compile`` (the plain passes compiled, the R1
     pass eager) against without (reported only; the compile, about 35 s on the CPU, falls in the untimed
@@ -32,17 +31,14 @@ Run: .venv/bin/python bench/images.py [--quick]   (BENCH_DEVICE=cuda|cpu)
 """
 from __future__ import annotations
 
-import contextlib
 import copy
-import dataclasses
 import sys
 
 import torch
 import torch.nn.functional as F
 
 from _harness import bench_device, interleaved, ms, repeat, row, thread_counts, threads
-from ganscope.config import TrainConfig, load_yaml, resolve
-from ganscope.errors import UsageError
+from ganscope.config import load_yaml, resolve
 from ganscope.game import Game, GameRules, Player, make_optimizer
 from ganscope.nets.conv import channels_last, in_memory_format
 from ganscope.nets.rp import RPDiscriminator, run_image_nets
@@ -66,10 +62,6 @@ def image_config(**over) -> object:
             node = node.setdefault(p, {})
         node[last] = value
     return resolve(values)
-
-
-def has_field(cls, name: str) -> bool:
-    return any(f.name == name for f in dataclasses.fields(cls))
 
 
 def pool(channels: int, size: int, seed: int = 0) -> torch.Tensor:
@@ -104,7 +96,7 @@ def nchw(module):
     return copy.deepcopy(module).to(memory_format=torch.contiguous_format)
 
 
-def ganscope_step(cfg, gen, disc, data, context=contextlib.nullcontext):
+def ganscope_step(cfg, gen, disc, data):
     """``Game.step`` as ``train.Run`` builds it (players, optimizers, rules from the config; the batches in the
     layout of ``model.memory_format``, as ``tasks.images`` converts them), as a closure."""
     data = in_memory_format(data, channels_last(cfg.model.memory_format))
@@ -114,8 +106,7 @@ def ganscope_step(cfg, gen, disc, data, context=contextlib.nullcontext):
     counter = [0]
 
     def step():
-        with context():
-            game.step(counter[0])
+        game.step(counter[0])
         counter[0] += 1
     return step
 
@@ -305,27 +296,18 @@ def bf16_rows(quick: bool, repeats: int, steps: int) -> list[dict]:
     """(f): the R1 step of (a) at 32 px in bf16 against fp32."""
     over = {"net": "resnet", "method": "r1", "data.batch_size": BATCH, "data.image_size": 32}
     cfg = image_config(**over)
-    cfg16, native = cfg, False
-    if has_field(TrainConfig, "precision"):
-        try:
-            cfg16, native = image_config(**over, **{"train.precision": "bf16"}), True
-        except UsageError:  # another spelling of bf16: fall back to autocast around the step
-            pass
+    cfg16 = image_config(**over, **{"train.precision": "bf16"})
     gen, disc = r1_nets(cfg, 32, 3)
     data = pool(3, 32)
 
-    def autocast():
-        return torch.autocast(DEVICE.type, dtype=torch.bfloat16)
-
     fp32 = ganscope_step(cfg, gen, disc, data)
-    bf16 = ganscope_step(cfg16, copy.deepcopy(gen), copy.deepcopy(disc), data,
-                         contextlib.nullcontext if native else autocast)
+    bf16 = ganscope_step(cfg16, copy.deepcopy(gen), copy.deepcopy(disc), data)
     rows = []
     for t in thread_counts(quick):
         with threads(t):
             res = interleaved({"fp32": repeat(fp32, steps), "bf16": repeat(bf16, steps)}, repeats)
         rows.append(row(f"bf16 vs fp32 R1 step 32px RGB t{t}", "fp32 time / bf16 time", res["fp32"] / res["bf16"],
-                        ">= 1.5", threads=t, how="train.precision" if native else "torch.autocast around Game.step",
+                        ">= 1.5", threads=t, how="train.precision",
                         fp32_ms=ms(res["fp32"], steps), bf16_ms=ms(res["bf16"], steps),
                         quality="not measured here (FID over seeds: a training comparison)"))
     return rows
@@ -333,11 +315,6 @@ def bf16_rows(quick: bool, repeats: int, steps: int) -> list[dict]:
 
 def channels_last_rows(quick: bool, repeats: int, steps: int) -> list[dict]:
     """(g): ganscope's step with ``model.memory_format`` channels_last against nchw (where the config has it)."""
-    from ganscope.config import ModelConfig
-
-    if not has_field(ModelConfig, "memory_format"):
-        return [row("channels_last vs NCHW", "NCHW time / channels_last time", None, None,
-                    note="model.memory_format not in this config")]
     rows = []
     cases = [("resnet", 32, 3)] if quick else [("resnet", 32, 3), ("resnet", 28, 1), ("rp12", 64, 3), ("rp24", 32, 3)]
     for t in thread_counts(quick):

@@ -3,7 +3,6 @@ commands that regenerate them, and the quick/full sizes. The report.json builder
 ``figure``, ``table``) live in ganscope.report beside the schema; they are re-exported here."""
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import shutil
@@ -142,15 +141,7 @@ def evaluations(run_dir, key: str) -> list[dict]:
 def image_overrides(ctx) -> list[str]:
     """The image runs' size: tiny nets and short runs for --quick, the paper's scale (on a GPU) for --full."""
     return ctx.size(["model.g_width=32", "model.d_width=32", "train.eval_every=100", "data.eval_samples=500",
-                     "game.ema=0.99"], ["train.eval_every=1000", *full_device()])
-
-
-def full_device() -> list[str]:
-    """``["device=auto"]`` (a GPU where there is one, docs/scale.md) for --full's image runs, once the config has
-    a ``device`` key; nothing before."""
-    from ganscope.config import Config
-
-    return ["device=auto"] if any(f.name == "device" for f in dataclasses.fields(Config)) else []
+                     "game.ema=0.99"], ["train.eval_every=1000"])
 
 
 def as_set(overrides) -> dict:

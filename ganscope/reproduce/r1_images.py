@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ganscope.plots import plt
-from ganscope.reproduce.common import as_set, evaluations, fid_axis, full_device
+from ganscope.reproduce.common import as_set, evaluations, fid_axis
 from ganscope.reproduce.criteria import below_apart, fmt_interval, growth_last_half, largest_rise
 
 PENALTY = {"R1": "r1", "unregularised": "none"}  # label -> penalty.name on method=r1
@@ -28,7 +28,7 @@ FULL = ["train.eval_every=1000"]  # on r1_resnet64: GAN_stability's ResNet at 64
 def r1_spec(ctx, seeds: int, steps: int) -> dict:
     """R1 and the unregularised GAN × seeds on the shipped config images (--quick) or r1_resnet64 (--full; on a
     GPU where there is one) (net resnet, method r1's optimiser)."""
-    size = as_set(ctx.size(QUICK, [*FULL, *full_device()]))
+    size = as_set(ctx.size(QUICK, FULL))
     return {"base": ctx.size("images", "r1_resnet64"),
             "set": {"method": "r1", "net": "resnet", "train.steps": steps, **size},
             "grid": {"penalty.name": list(PENALTY.values())}, "seeds": {"count": seeds, "start": 0}}
