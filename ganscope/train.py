@@ -245,15 +245,17 @@ class Run:
         """The logged losses: each rank's batch means averaged over the ranks, i.e. the global batch's means."""
         return dict(zip(stats, self.ranks.average([v.detach() for v in stats.values()])))
 
+    def _evaluation_due(self) -> bool:
+        return self.step % self.cfg.train.eval_every == 0 or self.step == self.cfg.train.steps
+
     def _reporting(self) -> bool:
         """Whether an evaluation or the eigenvalues are due at this step."""
-        cfg = self.cfg.train
-        return self.step % cfg.eval_every == 0 or self.step == cfg.steps or self.step in cfg.spectrum_at
+        return self._evaluation_due() or self.step in self.cfg.train.spectrum_at
 
     def _report(self, log, bar) -> bool:
         """The evaluation and eigenvalues due at this step, logged (rank 0); whether any was due."""
         cfg, due = self.cfg, False
-        if self.step % cfg.train.eval_every == 0 or self.step == cfg.train.steps:
+        if self._evaluation_due():
             metrics = self.evaluate()
             diag = self.diagnostics.measure(self.step) if self.diagnostics is not None else {}
             log.write(self.step, {**_stack(metrics), **diag, "wall_s": self.elapsed}, group="eval",
