@@ -102,6 +102,52 @@ def test_fid_matches_the_closed_form_on_features():
     assert fid_kid(a, b)["fid"] == pytest.approx(expected, rel=1e-6)
 
 
+def _torchmetrics_fid_kid(fake, real, subsets, seed):
+    """torchmetrics' FID and KID of the same float64 features (the pass-through module fed them before)."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    class Identity(torch.nn.Module):
+        num_features = real.shape[1]
+
+        def forward(self, f):
+            return f
+
+    fake, real = fake.double(), real.double()
+    fid = FrechetInceptionDistance(feature=Identity(), sync_on_compute=False)
+    kid = KernelInceptionDistance(feature=Identity(), subsets=subsets, subset_size=min(1000, len(real), len(fake)),
+                                  sync_on_compute=False)
+    for metric in (fid, kid):
+        metric.update(real, real=True)
+        metric.update(fake, real=False)
+    torch.manual_seed(seed)
+    kid_mean, kid_std = kid.compute()
+    return float(fid.compute()), float(kid_mean), float(kid_std)
+
+
+@pytest.mark.filterwarnings("ignore:.*will save all extracted features.*")
+@pytest.mark.parametrize("n_fake,n_real,dim,subsets", [(400, 300, 6, 7), (1300, 1100, 128, 3)])
+def test_fid_and_kid_equal_torchmetrics(n_fake, n_real, dim, subsets):
+    """ganscope's own FID is torchmetrics' to the bit; its KID (same draws, same sums) within 1e-12 both ways."""
+    g = torch.Generator().manual_seed(dim)
+    fake = torch.randn(n_fake, dim, generator=g).relu() * 3
+    real = torch.randn(n_real, dim, generator=g).relu() * 2.5 + 0.1
+    fid, kid, kid_std = _torchmetrics_fid_kid(fake, real, subsets, seed=5)
+    ours = fid_kid(fake, real, seed=5, kid_subsets=subsets)
+    assert ours["fid"] == fid and fid > 0
+    assert abs(ours["kid"] - kid) <= 1e-12 * abs(kid) and kid != 0
+    assert abs(ours["kid_std"] - kid_std) <= 1e-12 * kid_std and kid_std > 0
+    assert fid_kid(fake, real, kid=False) == {"fid": fid}
+
+
+def test_kid_refuses_bad_subsets():
+    a = torch.randn(10, 3)
+    with pytest.raises(UsageError, match="^kid_subsets: must be an int >= 1, got 0$"):
+        im.kernel_distance(a, a, subsets=0, subset_size=5)
+    with pytest.raises(UsageError, match="^kid_subset_size: must be >= 2 and at most n = 10, got 11$"):
+        im.kernel_distance(a, a, subsets=2, subset_size=11)
+
+
 def test_kid_is_seeded_and_leaves_the_global_rng_alone():
     g = torch.Generator().manual_seed(1)
     a, b = torch.randn(200, 4, generator=g), torch.randn(200, 4, generator=g) + 0.5
@@ -265,17 +311,28 @@ def test_run_directory_is_sampled_by_the_given_runs(tmp_path):
 def test_fid_command_prints_one_json_object(capsys):
     parser = argparse.ArgumentParser()
     cli_fid.register(parser.add_subparsers())
-    args = parser.parse_args(["fid", "digits:test", "digits:train", "--n", "120", "--seed", "1", "--json", "--prdc"])
+    common = ["fid", "digits:test", "digits:train", "--n", "120", "--seed", "1", "--json"]
+    args = parser.parse_args(common + ["--prdc", "--kid"])
     assert args.run(args) == 0
     r = json.loads(capsys.readouterr().out)
-    for key in ("fid", "kid", "kid_std", "n", "extractor", "reference", "precision", "recall", "density", "coverage"):
+    prdc_keys, kid_keys = {"precision", "recall", "density", "coverage"}, {"kid", "kid_std", "kid_subsets",
+                                                                          "kid_subset_size"}
+    for key in ("fid", "n", "extractor", "reference", *prdc_keys, *kid_keys):
         assert key in r
-    args = parser.parse_args(["fid", "digits:test", "digits:train", "--n", "120", "--seed", "1", "--json"])
+    assert r == compare("digits:test", "digits:train", n=120, seed=1)  # the library's defaults: all of them
+    args = parser.parse_args(common)
     assert args.run(args) == 0
-    without = json.loads(capsys.readouterr().out)  # PRDC only on request; the rest identical
-    assert not {"precision", "recall", "density", "coverage"} & set(without)
-    assert without == {k: v for k, v in r.items() if k not in ("precision", "recall", "density", "coverage")}
+    without = json.loads(capsys.readouterr().out)  # KID and PRDC only on request; the rest identical
+    assert not (prdc_keys | kid_keys) & set(without)
+    assert without == {k: v for k, v in r.items() if k not in prdc_keys | kid_keys}
+    args = parser.parse_args(common + ["--kid"])
+    assert args.run(args) == 0
+    assert json.loads(capsys.readouterr().out) == {k: v for k, v in r.items() if k not in prdc_keys}
     assert r["n"] == 120 and r["reference"] == "digits:train" and r["source"] == "digits:test" and r["fid"] > 0
     args = parser.parse_args(["fid", "digits:test", "digits:test", "--n", "50"])
     assert args.run(args) == 0
-    assert "FID 0.0000" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "FID 0.0000" in text and "KID" not in text
+    args = parser.parse_args(["fid", "digits:test", "digits:test", "--n", "50", "--kid"])
+    assert args.run(args) == 0
+    assert "KID -" in (text := capsys.readouterr().out) and "(100 subsets of 50)" in text  # identical: KID < 0

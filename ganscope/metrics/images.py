@@ -1,13 +1,13 @@
-"""Image metrics in a feature space: FID, KID (through torchmetrics) and precision / recall / density / coverage.
+"""Image metrics in a feature space: FID, KID and precision / recall / density / coverage.
 
 With features f of the images under test (A, "fake") and of the reference (B, "real"), n of each:
 
 * FID (Heusel et al. 2017): ‖μ_A − μ_B‖² + Tr(Σ_A + Σ_B − 2(Σ_A Σ_B)^{1/2}), Gaussian fits of the features;
-  torchmetrics ``FrechetInceptionDistance`` (float64); a negative value within rounding (1e-6 of the traces)
-  is reported as 0.
+  float64, the operations of torchmetrics' ``FrechetInceptionDistance`` (equal to it bit for bit; torchmetrics
+  is not imported); a negative value within rounding (1e-6 of the traces) is reported as 0.
 * KID (Bińkowski et al. 2018): the unbiased MMD² with the kernel k(x, y) = (xᵀy/D + 1)³, averaged over
   ``kid_subsets`` random subsets of min(1000, n) per side (``kid_std`` = their standard deviation);
-  torchmetrics ``KernelInceptionDistance``, its subset draws seeded.
+  float64, drawn and summed as torchmetrics' ``KernelInceptionDistance`` does (equal within 1e-12), seeded.
 * PRDC (Naeem et al. 2020), with r_k(v) the distance from v to its k-th nearest neighbour in its own set
   (itself excluded), B(v, r) the closed ball:
   precision = (1/n) Σ_j 1[∃ i: Y_j ∈ B(X_i, r_k(X_i))], recall = (1/n) Σ_i 1[∃ j: X_i ∈ B(Y_j, r_k(Y_j))],
@@ -15,8 +15,8 @@ With features f of the images under test (A, "fake") and of the reference (B, "r
   X the reference, Y the images under test. Identical sets give precision = recall = coverage = 1 and
   density = (k + 1)/k (each real ball holds its own centre and its k neighbours).
 
-The extractor (``ganscope.metrics.extractors``) runs once per side; its features go to the torchmetrics
-metrics through a pass-through module and to PRDC. Features of data sets and folders are cached on disk
+The extractor (``ganscope.metrics.extractors``) runs once per side; the same features serve FID, KID and
+PRDC. Features of data sets and folders are cached on disk
 (``$GANSCOPE_CACHE`` or ``~/.cache/ganscope``), keyed by extractor and weights hash, source, split, n, seed
 and image size. Every number is reported with the extractor, n and the reference it was measured against.
 """
@@ -26,12 +26,11 @@ import hashlib
 import json
 import math
 import os
-import warnings
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from ganscope.data.images import folder_stamp, is_image_data, load_images, parse_data_spec, resize
 from ganscope.errors import UsageError
@@ -47,41 +46,76 @@ KEYS = ("fid", "kid", "kid_std", "precision", "recall", "density", "coverage")
 
 
 # ---- metrics of two feature sets ----------------------------------------------------------------------------------
-class _Passthrough(nn.Module):
-    """The torchmetrics "feature extractor" for features computed beforehand: the identity, D features."""
-
-    def __init__(self, num_features: int):
-        super().__init__()
-        self.num_features = num_features
-
-    def forward(self, f: Tensor) -> Tensor:
-        return f
+def gaussian_fit(f: Tensor) -> tuple[Tensor, Tensor]:
+    """μ = Σf / n and the unbiased Σ = (fᵀf − n μᵀμ) / (n − 1) of (n, D) float64 features, in torchmetrics'
+    ``FrechetInceptionDistance`` order of operations (its ``update`` of all n at once, then ``compute``)."""
+    n = len(f)
+    mean = (f.sum(dim=0) / n).unsqueeze(0)
+    cov = (f.t().mm(f) - n * mean.t().mm(mean)) / (n - 1)
+    return mean.squeeze(0), cov
 
 
-def fid_kid(fake: Tensor, real: Tensor, seed: int = 0, kid_subsets: int = KID_SUBSETS) -> dict:
-    """FID, KID and KID's standard deviation over subsets, from (n, D) features, via torchmetrics."""
-    from torchmetrics.image.fid import FrechetInceptionDistance
-    from torchmetrics.image.kid import KernelInceptionDistance
+def frechet_distance(fake: Tensor, real: Tensor) -> float:
+    """FID = ‖μ_B − μ_A‖² + Tr Σ_B + Tr Σ_A − 2 Σᵢ Re √λᵢ(Σ_B Σ_A) (Heusel et al. 2017), B the reference; float64.
 
-    fake, real = fake.double(), real.double()
-    local = {"sync_on_compute": False}  # these features only: under torchrun rank 0 alone evaluates
-    fid = FrechetInceptionDistance(feature=_Passthrough(real.shape[1]), **local)
-    fid.update(real, real=True)
-    fid.update(fake, real=False)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
-        kid = KernelInceptionDistance(feature=_Passthrough(real.shape[1]), subsets=kid_subsets,
-                                      subset_size=min(KID_SUBSET_SIZE, len(real), len(fake)), **local)
-    kid.update(real, real=True)
-    kid.update(fake, real=False)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        kid_mean, kid_std = kid.compute()
-    value = float(fid.compute())
-    scale = float(fake.var(0).sum() + real.var(0).sum())
+    The same operations as torchmetrics' ``FrechetInceptionDistance`` (``_compute_fid``: the eigenvalues of the
+    product, no matrix square root), so the value equals it bit for bit (tested), without importing torchmetrics
+    (about a second of a command's start). A negative value within rounding (1e-6 of the traces) is 0."""
+    mu_real, cov_real = gaussian_fit(real.double())
+    mu_fake, cov_fake = gaussian_fit(fake.double())
+    a = (mu_real - mu_fake).square().sum(dim=-1)
+    b = cov_real.trace() + cov_fake.trace()
+    c = torch.linalg.eigvals(cov_real @ cov_fake).sqrt().real.sum(dim=-1)
+    value = float(a + b - 2 * c)
+    scale = float(fake.double().var(0).sum() + real.double().var(0).sum())
     if -1e-6 * scale < value < 0:  # rounding below the true minimum 0 (√ of ~0 eigenvalues of Σ_A Σ_B)
         value = 0.0
-    return {"fid": value, "kid": float(kid_mean), "kid_std": float(kid_std)}
+    return value
+
+
+def _poly_kernel(x: Tensor, y: Tensor) -> Tensor:
+    """k(x, y) = (xᵀy/D + 1)³ for every pair of rows (Bińkowski et al. 2018's default kernel)."""
+    return (x @ y.T * (1.0 / x.shape[1]) + 1.0) ** 3
+
+
+def _mmd2(real: Tensor, fake: Tensor) -> Tensor:
+    """The unbiased MMD² of two m-row sets: Σ_{i≠j} k(x_i, x_j)/(m(m−1)) + the same for y − 2 Σ_ij k(x_i, y_j)/m²."""
+    m = len(real)
+    k_xx, k_yy, k_xy = _poly_kernel(real, real), _poly_kernel(fake, fake), _poly_kernel(real, fake)
+    off_diagonal = (k_xx.sum(dim=-1) - k_xx.diag()).sum() + (k_yy.sum(dim=-1) - k_yy.diag()).sum()
+    return off_diagonal / (m * (m - 1)) - 2 * k_xy.sum(dim=0).sum() / m ** 2
+
+
+def kernel_distance(fake: Tensor, real: Tensor, subsets: int = KID_SUBSETS, subset_size: int = KID_SUBSET_SIZE,
+                    seed: int = 0) -> tuple[float, float]:
+    """KID (Bińkowski et al. 2018): the mean and the standard deviation (1/N) of the unbiased MMD² over ``subsets``
+    random subsets of ``subset_size`` per side (``torch.randperm`` of the reference, then of the images under test,
+    seeded with ``seed``; the global RNG is left as it was). torchmetrics' ``KernelInceptionDistance`` draws and
+    sums the same way (tested equal to it within 1e-12), in float64."""
+    real, fake = real.double(), fake.double()
+    if isinstance(subsets, bool) or not isinstance(subsets, int) or subsets < 1:
+        raise UsageError(f"kid_subsets: must be an int >= 1, got {subsets!r}")
+    if not 2 <= subset_size <= min(len(real), len(fake)):
+        raise UsageError(f"kid_subset_size: must be >= 2 and at most n = {min(len(real), len(fake))}, "
+                         f"got {subset_size!r}")
+    scores = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for _ in range(subsets):
+            r = real[torch.randperm(len(real))[:subset_size]]
+            f = fake[torch.randperm(len(fake))[:subset_size]]
+            scores.append(_mmd2(r, f))
+    scores = torch.stack(scores)
+    return float(scores.mean()), float(scores.std(unbiased=False))
+
+
+def fid_kid(fake: Tensor, real: Tensor, seed: int = 0, kid_subsets: int = KID_SUBSETS, kid: bool = True) -> dict:
+    """FID and (``kid``) KID with KID's standard deviation over subsets, from (n, D) features (float64)."""
+    out = {"fid": frechet_distance(fake, real)}
+    if kid:
+        size = min(KID_SUBSET_SIZE, len(real), len(fake))
+        out["kid"], out["kid_std"] = kernel_distance(fake, real, kid_subsets, size, seed)
+    return out
 
 
 def knn_radii(x: Tensor, k: int = K, chunk: int = 1024) -> Tensor:
@@ -111,9 +145,9 @@ def prdc(fake: Tensor, real: Tensor, k: int = K, chunk: int = 1024) -> dict:
 
 
 def metrics_from_features(fake: Tensor, real: Tensor, k: int = K, seed: int = 0,
-                          kid_subsets: int = KID_SUBSETS, with_prdc: bool = True) -> dict:
-    """FID, KID, KID std and (``with_prdc``) precision, recall, density, coverage of features ``fake`` against
-    ``real``."""
+                          kid_subsets: int = KID_SUBSETS, with_prdc: bool = True, with_kid: bool = True) -> dict:
+    """FID, (``with_kid``) KID and KID std, and (``with_prdc``) precision, recall, density, coverage of features
+    ``fake`` against ``real``."""
     for what, f in (("fake", fake), ("real", real)):
         if f.ndim != 2 or not torch.isfinite(f).all():
             raise UsageError(f"{what}: expected finite (n, D) features, got shape {tuple(f.shape)}")
@@ -122,7 +156,7 @@ def metrics_from_features(fake: Tensor, real: Tensor, k: int = K, seed: int = 0,
     n = min(len(fake), len(real))
     if isinstance(k, bool) or not isinstance(k, int) or k < 1 or n < k + 1:
         raise UsageError(f"k: need an int k >= 1 and at least k + 1 samples per side, got k={k!r}, n={n}")
-    out = fid_kid(fake, real, seed, kid_subsets)
+    out = fid_kid(fake, real, seed, kid_subsets, kid=with_kid)
     return {**out, **prdc(fake, real, k)} if with_prdc else out
 
 
@@ -261,9 +295,11 @@ def _read_cached(path: Path, key: dict) -> Tensor | None:
 # ---- comparing two image sources ------------------------------------------------------------------------------------
 def compare(a_images, b_images, extractor: str | Extractor = DEFAULT, n: int | None = None, seed: int = 0,
             k: int = K, image_size: int | None = None, kid_subsets: int = KID_SUBSETS, cache: bool = True,
-            runs=None, device=None, prdc: bool = True) -> dict:
-    """FID, KID and (``prdc=True``, the default here; ``ganscope fid`` only with ``--prdc``) PRDC of
-    ``a_images`` (under test) against ``b_images`` (the reference), n samples each.
+            runs=None, device=None, prdc: bool = True, kid: bool = True) -> dict:
+    """FID, KID (``kid=True``) and PRDC (``prdc=True``) of ``a_images`` (under test) against ``b_images`` (the
+    reference), n samples each. Both default to True here (training evaluations report all seven numbers);
+    ``ganscope fid`` computes KID only with ``--kid`` and PRDC only with ``--prdc``. Without one, its keys
+    (KID: ``kid``, ``kid_std``, ``kid_subsets``, ``kid_subset_size``) are absent and the rest is the same.
 
     Either side is a (N, C, H, W) tensor in [−1, 1], a data set spec, a folder or a run directory (sampled by
     ``runs``, see ``images_from_source``).
@@ -288,9 +324,10 @@ def compare(a_images, b_images, extractor: str | Extractor = DEFAULT, n: int | N
     feats = [ext.features(x) if x is not None else source_features(s, ext, n, seed, image_size, cache)
              for s, x in zip((a_images, b_images), images)]
     result = {"extractor": ext.name, "extractor_sha256": ext.digest, "n": n, "source": _label(a_images),
-              "reference": _label(b_images), "seed": seed, "k": k, "image_size": image_size,
-              "kid_subset_size": min(KID_SUBSET_SIZE, n), "kid_subsets": kid_subsets}
-    return {**result, **metrics_from_features(feats[0], feats[1], k, seed, kid_subsets, prdc)}
+              "reference": _label(b_images), "seed": seed, "k": k, "image_size": image_size}
+    if kid:
+        result.update(kid_subset_size=min(KID_SUBSET_SIZE, n), kid_subsets=kid_subsets)
+    return {**result, **metrics_from_features(feats[0], feats[1], k, seed, kid_subsets, prdc, kid)}
 
 
 def _default_n(a, b, kinds) -> int:
