@@ -46,6 +46,22 @@ def test_features_shape_any_size_and_channels_deterministic():
     assert ext.features(torch.zeros(2, 3, 32, 32)).shape == (2, 128)
 
 
+def test_fast_pooling_gives_the_training_path_s_features_exactly():
+    g = torch.Generator().manual_seed(0)
+    for shape in [(3, 4, 8, 8), (2, 3, 7, 7), (2, 1, 5, 6)]:  # odd sizes drop the last row/column
+        x = torch.randn(shape, generator=g)
+        assert torch.equal(extractors.max_pool2(x), torch.nn.functional.max_pool2d(x, 2))
+    net = extractors.load_fashion_cnn()
+    x = load_images("mnist5k:test").x[:300]
+    with torch.no_grad():
+        fast = net.features(x)
+        net.train()
+        slow = net.features(x)  # conv → ReLU → nn.MaxPool2d, the path the script trained
+        net.eval()
+    assert torch.equal(fast, slow) and (fast == 0).any() and (fast > 0).any()
+    assert torch.equal(torch.signbit(fast), torch.signbit(slow))
+
+
 @pytest.mark.skipif(not HAS_FASHION, reason="Debian package dataset-fashion-mnist not installed")
 def test_extractor_accuracy_on_fashion_mnist_test_subset():
     info = json.loads(FMNIST_INFO.read_text())

@@ -52,6 +52,14 @@ def to_grey28(x: Tensor) -> Tensor:
     return x
 
 
+def max_pool2(x: Tensor) -> Tensor:
+    """2×2 max-pooling with stride 2 (an odd last row or column dropped, as ``F.max_pool2d(x, 2)``), as two
+    element-wise maxima of strided views: exactly its values, several times faster than oneDNN's NCHW pooling."""
+    h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
+    rows = torch.maximum(x[..., 0:h:2, :w], x[..., 1:h:2, :w])
+    return torch.maximum(rows[..., 0::2], rows[..., 1::2])
+
+
 class FashionCNN(nn.Module):
     """Three 3×3 conv + ReLU + 2×2 max-pool stages (1 → 16 → 32 → 64 channels, 28 → 14 → 7 → 3 px), a
     576 → 128 linear + ReLU (the features), dropout 0.3 while training, and a 128 → 10 linear head.
@@ -70,8 +78,16 @@ class FashionCNN(nn.Module):
         self.head = nn.Linear(self.num_features, classes)
 
     def features(self, x: Tensor) -> Tensor:
-        """The penultimate embedding, (N, 128), non-negative."""
-        return F.relu(self.embed(self.convs(to_grey28(x)).flatten(1)))
+        """The penultimate embedding, (N, 128), non-negative. In eval mode each stage runs as conv → 2×2 max →
+        ReLU (:func:`max_pool2`; ReLU is monotone, so max∘ReLU = ReLU∘max exactly): the same numbers as the
+        training path through ``convs``, about 3× faster on the CPU than ``nn.MaxPool2d`` there."""
+        h = to_grey28(x)
+        if self.training:
+            h = self.convs(h)
+        else:
+            for conv in self.convs[::3]:  # the Conv2d of each (Conv2d, ReLU, MaxPool2d) stage
+                h = F.relu(max_pool2(conv(h)))
+        return F.relu(self.embed(h.flatten(1)))
 
     def forward(self, x: Tensor) -> Tensor:
         """Class logits (N, 10)."""
