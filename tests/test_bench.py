@@ -61,3 +61,70 @@ def test_foreign_rows_are_normalised():
     assert r["target"] == "1.05" and r["verdict"] == "missed"
     r = run.normalise({"name": "x", "ratio": 0.5, "target": "<= 0.7"})
     assert r["verdict"] == "met"
+
+
+# ---- bench/flops.py: the FLOP counter against closed forms --------------------------------------------------------
+def _tiny_net():
+    """A convolution, a grouped convolution, a grouped transposed convolution and a linear layer, and the closed
+    form of one forward's FLOPs (2 × multiply-adds) at batch n, input (n, 3, 6, 6)."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1, groups=4),
+                        nn.ConvTranspose2d(8, 4, 4, stride=2, padding=1, groups=2), nn.Flatten(), nn.Linear(576, 5))
+
+    def forward_flops(n):
+        conv = 2 * n * 6 * 6 * (8 * 3 * 9)  # output 6×6, |w| = 8·3·3·3
+        grouped = 2 * n * 6 * 6 * (8 * 2 * 9)  # |w| = 8·(8/4)·3·3: 4 groups
+        transposed = 2 * n * 6 * 6 * (8 * 2 * 16)  # input 6×6 → 12×12, |w| = 8·(4/2)·4·4
+        linear = 2 * n * 576 * 5
+        return conv + grouped + transposed + linear
+    return net, forward_flops
+
+
+def test_flop_count_matches_the_closed_form_forward_backward_and_input_gradient():
+    import torch
+
+    import flops
+
+    net, forward_flops = _tiny_net()
+    x = torch.randn(2, 3, 6, 6, requires_grad=True)
+    with flops.FlopCount() as c:
+        net(x)
+    assert c.total == forward_flops(2)
+    with flops.FlopCount() as c:
+        net(x).square().sum().backward()  # every layer: grad_input and grad_weight, each the forward's count
+    assert c.total == 3 * forward_flops(2)
+    with flops.FlopCount() as c:  # R1's call: only the input's gradient, where FlopCounterMode breaks
+        (g,) = torch.autograd.grad(net(x).square().sum(), inputs=[x])
+    assert c.total == 2 * forward_flops(2) and g.shape == x.shape
+    with flops.FlopCount() as c:  # the double backward of a penalty on that gradient counts more, and is seen
+        (g,) = torch.autograd.grad(net(x).square().sum(), inputs=[x], create_graph=True)
+        g.square().sum().backward()
+    assert c.total > 3 * forward_flops(2) and set(c.by_op) == {"addmm", "mm", "convolution", "convolution_backward"}
+
+
+def test_flop_count_agrees_with_torch_where_torch_is_right():
+    """Ungrouped convolution and linear layers, a plain backward: torch's FlopCounterMode counts the same."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import flops
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 6, 3), torch.nn.Flatten(), torch.nn.Linear(6 * 4 * 4, 7))
+    x = torch.randn(3, 3, 6, 6)
+    with flops.FlopCount() as ours:
+        net(x).sum().backward()
+    with FlopCounterMode(display=False) as theirs:
+        net(x).sum().backward()
+    assert ours.total == theirs.get_total_flops() == 3 * (2 * 3 * 16 * (6 * 3 * 9) + 2 * 3 * 96 * 7) - \
+        2 * 3 * 16 * (6 * 3 * 9)  # the first layer computes no input gradient: x does not require one
+
+
+def test_conv_flops_formula():
+    import flops
+
+    assert flops.conv_flops((2, 4, 5, 5), (6, 2, 3, 3), (2, 6, 3, 3), False) == 2 * 2 * 9 * 108
+    assert flops.conv_flops((2, 4, 5, 5), (4, 3, 2, 2), (2, 6, 10, 10), True) == 2 * 2 * 25 * 48
