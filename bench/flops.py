@@ -16,7 +16,8 @@
     The steps: ganscope's image R1 D+G step (GAN_stability's ResNet, 32 px RGB, batch 64, dense R1, as
     ``bench/images.py`` (a) builds it) and the RP-GAN grouped D+G step (K = 12, 64 px, as (d)); each step's
     FLOPs counted once (after a warm-up step), its time the median of interleaved blocks at 1 and 2 threads.
-    The ceiling: a 2048 × 2048 × 2048 fp32 ``torch.mm`` in the same run at the same thread count.
+    The ceiling: a 2048 × 2048 × 2048 fp32 ``torch.mm`` (blocks of two) at the same thread count, its blocks
+    interleaved with the steps' blocks. On $BENCH_DEVICE (else CUDA where found), as ``bench/images.py``.
     Rows: achieved FLOP/s / ceiling (``ratio``), with the GFLOP per step, ms per step, the GFLOP/s of both and
     the FLOPs per op kind in ``detail``; verdict "reported" (no target).
 Run: .venv/bin/python bench/flops.py [--quick]
@@ -25,17 +26,16 @@ from __future__ import annotations
 
 import collections
 import math
-import statistics
 import sys
-import time
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from _harness import interleaved, ms, repeat, row, thread_counts, threads
+from _harness import bench_device, interleaved, ms, repeat, row, thread_counts, threads
 
 aten = torch.ops.aten
 SGEMM_N = 2048
+DEVICE = bench_device()
 
 
 # ---- counting --------------------------------------------------------------------------------------------------------
@@ -109,18 +109,16 @@ def count(step) -> FlopCount:
 
 
 # ---- the ceiling and the steps ---------------------------------------------------------------------------------------
-def sgemm_gflops(n: int = SGEMM_N, repeats: int = 5) -> float:
-    """GFLOP/s of an n × n × n fp32 ``torch.mm`` (2n³ FLOPs), the median of ``repeats`` timed calls after one."""
+def sgemm_block(n: int = SGEMM_N, calls: int = 2):
+    """A block of ``calls`` n × n × n fp32 ``torch.mm`` on the bench device (2n³ FLOPs each), and its FLOPs."""
     g = torch.Generator().manual_seed(0)
-    a, b = torch.randn(n, n, generator=g), torch.randn(n, n, generator=g)
-    out = torch.empty(n, n)
-    torch.mm(a, b, out=out)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        torch.mm(a, b, out=out)
-        times.append(time.perf_counter() - t0)
-    return 2 * n ** 3 / statistics.median(times) / 1e9
+    a, b = (torch.randn(n, n, generator=g).to(DEVICE) for _ in range(2))
+    out = torch.empty(n, n, device=DEVICE)
+
+    def block():
+        for _ in range(calls):
+            torch.mm(a, b, out=out)
+    return block, 2 * n ** 3 * calls
 
 
 def r1_step():
@@ -141,30 +139,40 @@ def rp_step(k: int = 12, size: int = 64):
 
 
 def flops_rows(quick: bool) -> list[dict]:
-    steps_per_block, repeats = (1, 1) if quick else (3, 5)
-    cases = [("image R1 D+G step 32px RGB", r1_step)] if quick else [
-        ("image R1 D+G step 32px RGB", r1_step), ("RP-GAN grouped D+G step K=12 64px", rp_step)]
+    """Per thread count: each step's FLOPs counted once, then the steps' blocks and the sgemm block interleaved
+    (``_harness.interleaved``: a varying load hits the ceiling and the steps alike); medians."""
+    steps_per_block, repeats, n = (1, 1, 1024) if quick else (3, 5, SGEMM_N)
+    cases = {"image R1 D+G step 32px RGB": r1_step}
+    if not quick:
+        cases["RP-GAN grouped D+G step K=12 64px"] = rp_step
     rows = []
     for t in thread_counts(quick):
         with threads(t):
-            ceiling = sgemm_gflops(1024 if quick else SGEMM_N)
-            rows.append(row(f"fp32 matmul ceiling t{t}", f"GFLOP/s of a {1024 if quick else SGEMM_N}^3 fp32 mm",
-                            ceiling, None, threads=t))
-            rows[-1]["verdict"] = "reported"
-            for name, build in cases:
+            sgemm, sgemm_flops = sgemm_block(n)
+            blocks, counted = {"sgemm": sgemm}, {}
+            for name, build in cases.items():
                 step = build()
                 step()  # warm-up: the optimizers' state, oneDNN's kernel choice
-                counter = count(step)
-                res = interleaved({"step": repeat(step, steps_per_block)}, repeats)
-                seconds = res["step"] / steps_per_block
-                achieved = counter.total / seconds / 1e9
-                r = row(f"FLOP/s {name} t{t}", "achieved FLOP/s / fp32 matmul ceiling", achieved / ceiling, None,
-                        threads=t, gflop_per_step=round(counter.total / 1e9, 3), step_ms=ms(seconds),
-                        achieved_gflops=round(achieved, 1), ceiling_gflops=round(ceiling, 1),
-                        gflop_by_op={k: round(v / 1e9, 3) for k, v in sorted(counter.by_op.items())})
-                r["verdict"] = "reported"
-                rows.append(r)
+                counted[name] = count(step)
+                blocks[name] = repeat(step, steps_per_block)
+            res = interleaved(blocks, repeats)
+        ceiling = sgemm_flops / res["sgemm"] / 1e9
+        rows.append(_reported(row(f"fp32 matmul ceiling t{t}", f"GFLOP/s of a {n}^3 fp32 mm", ceiling, None,
+                                  threads=t, device=str(DEVICE))))
+        for name, counter in counted.items():
+            seconds = res[name] / steps_per_block
+            achieved = counter.total / seconds / 1e9
+            rows.append(_reported(row(
+                f"FLOP/s {name} t{t}", "achieved FLOP/s / fp32 matmul ceiling", achieved / ceiling, None,
+                threads=t, device=str(DEVICE), gflop_per_step=round(counter.total / 1e9, 3), step_ms=ms(seconds),
+                achieved_gflops=round(achieved, 1), ceiling_gflops=round(ceiling, 1),
+                gflop_by_op={k: round(v / 1e9, 3) for k, v in sorted(counter.by_op.items())})))
     return rows
+
+
+def _reported(r: dict) -> dict:
+    """A row with no target: verdict "reported"."""
+    return {**r, "verdict": "reported"}
 
 
 def main(quick: bool = False) -> list[dict]:
