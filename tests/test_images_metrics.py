@@ -156,8 +156,10 @@ def test_fid_and_kid_equal_torchmetrics(n_fake, n_real, dim, subsets):
     assert fid_kid(fake, real, kid=False) == {"fid": fid}
 
 
-def test_kid_refuses_bad_subsets():
+def test_kid_refuses_bad_subsets_and_fid_a_single_sample():
     a = torch.randn(10, 3)
+    with pytest.raises(UsageError, match="^n: FID needs at least 2 samples per side, got 1 and 10$"):
+        im.frechet_distance(a[:1], a)
     with pytest.raises(UsageError, match="^kid_subsets: must be an int >= 1, got 0$"):
         im.kernel_distance(a, a, subsets=0, subset_size=5)
     with pytest.raises(UsageError, match="^kid_subset_size: must be >= 2 and at most n = 10, got 11$"):

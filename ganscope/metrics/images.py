@@ -61,6 +61,8 @@ def frechet_distance(fake: Tensor, real: Tensor) -> float:
     The same operations as torchmetrics' ``FrechetInceptionDistance`` (``_compute_fid``: the eigenvalues of the
     product, no matrix square root), so the value equals it bit for bit (tested), without importing torchmetrics
     (about a second of a command's start). A negative value within rounding (1e-6 of the traces) is 0."""
+    if min(len(fake), len(real)) < 2:
+        raise UsageError(f"n: FID needs at least 2 samples per side, got {len(fake)} and {len(real)}")
     mu_real, cov_real = gaussian_fit(real.double())
     mu_fake, cov_fake = gaussian_fit(fake.double())
     a = (mu_real - mu_fake).square().sum(dim=-1)
