@@ -136,8 +136,9 @@ def _torchmetrics_fid_kid(fake, real, subsets, seed):
     for metric in (fid, kid):
         metric.update(real, real=True)
         metric.update(fake, real=False)
-    torch.manual_seed(seed)
-    kid_mean, kid_std = kid.compute()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        kid_mean, kid_std = kid.compute()
     return float(fid.compute()), float(kid_mean), float(kid_std)
 
 
