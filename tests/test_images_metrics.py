@@ -145,7 +145,8 @@ def _torchmetrics_fid_kid(fake, real, subsets, seed):
 @pytest.mark.filterwarnings("ignore:.*will save all extracted features.*")
 @pytest.mark.parametrize("n_fake,n_real,dim,subsets", [(400, 300, 6, 7), (1300, 1100, 128, 3)])
 def test_fid_and_kid_equal_torchmetrics(n_fake, n_real, dim, subsets):
-    """ganscope's own FID is torchmetrics' to the bit; its KID (same draws, same sums) within 1e-12 both ways."""
+    """ganscope's own FID is torchmetrics' to the bit; its KID (same draws, same sums, the kernel fused into addmm)
+    within 1e-12 both ways (seen: 1e-14), KID's standard deviation within 1e-11."""
     g = torch.Generator().manual_seed(dim)
     fake = torch.randn(n_fake, dim, generator=g).relu() * 3
     real = torch.randn(n_real, dim, generator=g).relu() * 2.5 + 0.1
@@ -153,7 +154,7 @@ def test_fid_and_kid_equal_torchmetrics(n_fake, n_real, dim, subsets):
     ours = fid_kid(fake, real, seed=5, kid_subsets=subsets)
     assert ours["fid"] == fid and fid > 0
     assert abs(ours["kid"] - kid) <= 1e-12 * abs(kid) and kid != 0
-    assert abs(ours["kid_std"] - kid_std) <= 1e-12 * kid_std and kid_std > 0
+    assert abs(ours["kid_std"] - kid_std) <= 1e-11 * kid_std and kid_std > 0  # seen: 1e-13 (std of 3 subsets)
     assert fid_kid(fake, real, kid=False) == {"fid": fid}
 
 
