@@ -19,7 +19,9 @@
     The ceiling: a 2048 × 2048 × 2048 fp32 ``torch.mm`` (blocks of two) at the same thread count, its blocks
     interleaved with the steps' blocks. On $BENCH_DEVICE (else CUDA where found), as ``bench/images.py``.
     Rows: achieved FLOP/s / ceiling (``ratio``), with the GFLOP per step, ms per step, the GFLOP/s of both and
-    the FLOPs per op kind in ``detail``; verdict "reported" (no target).
+    the FLOPs per op kind in ``detail``, and (CPU) ``time_by_op``: each op kind's ms per step and GFLOP/s, timed
+    by :class:`OpTimes` over separate untimed steps (every other op as "other"): what bounds the achieved rate.
+    Verdict "reported" (no target).
 Run: .venv/bin/python bench/flops.py [--quick]
 """
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import collections
 import math
 import sys
+import time
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -101,6 +104,35 @@ class FlopCount(TorchDispatchMode):
         return sum(self.by_op.values())
 
 
+class OpTimes(TorchDispatchMode):
+    """Wall seconds per op kind of the ops run inside it (``seconds``): the kinds of ``RULES`` by name, every other
+    op (element-wise, pooling, reductions, the optimizers' updates) as "other". CPU only (CUDA ops are async)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = collections.Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        t0 = time.perf_counter()
+        out = func(*args, **(kwargs or {}))
+        name = func.overloadpacket.__name__ if func.overloadpacket in RULES else "other"
+        self.seconds[name] += time.perf_counter() - t0
+        return out
+
+
+def op_breakdown(step, counter: FlopCount, steps: int = 3) -> dict:
+    """ms per step and GFLOP/s of each op kind over ``steps`` calls of ``step()`` (what bounds the achieved rate)."""
+    with OpTimes() as times:
+        for _ in range(steps):
+            step()
+    out = {}
+    for name, seconds in sorted(times.seconds.items()):
+        flops = counter.by_op.get(name, 0)
+        out[name] = {"ms": round(seconds / steps * 1e3, 1),
+                     "gflops_per_s": round(flops / (seconds / steps) / 1e9, 1) if flops else None}
+    return out
+
+
 def count(step) -> FlopCount:
     """The FLOPs of one call of ``step()``."""
     with FlopCount() as counter:
@@ -149,11 +181,13 @@ def flops_rows(quick: bool) -> list[dict]:
     for t in thread_counts(quick):
         with threads(t):
             sgemm, sgemm_flops = sgemm_block(n)
-            blocks, counted = {"sgemm": sgemm}, {}
+            blocks, counted, by_op = {"sgemm": sgemm}, {}, {}
             for name, build in cases.items():
                 step = build()
                 step()  # warm-up: the optimizers' state, oneDNN's kernel choice
                 counted[name] = count(step)
+                if DEVICE.type == "cpu":
+                    by_op[name] = op_breakdown(step, counted[name], steps_per_block)
                 blocks[name] = repeat(step, steps_per_block)
             res = interleaved(blocks, repeats)
         ceiling = sgemm_flops / res["sgemm"] / 1e9
@@ -166,7 +200,8 @@ def flops_rows(quick: bool) -> list[dict]:
                 f"FLOP/s {name} t{t}", "achieved FLOP/s / fp32 matmul ceiling", achieved / ceiling, None,
                 threads=t, device=str(DEVICE), gflop_per_step=round(counter.total / 1e9, 3), step_ms=ms(seconds),
                 achieved_gflops=round(achieved, 1), ceiling_gflops=round(ceiling, 1),
-                gflop_by_op={k: round(v / 1e9, 3) for k, v in sorted(counter.by_op.items())})))
+                gflop_by_op={k: round(v / 1e9, 3) for k, v in sorted(counter.by_op.items())},
+                time_by_op=by_op.get(name))))
     return rows
 
 
