@@ -61,3 +61,10 @@ def test_foreign_rows_are_normalised():
     assert r["target"] == "1.05" and r["verdict"] == "missed"
     r = run.normalise({"name": "x", "ratio": 0.5, "target": "<= 0.7"})
     assert r["verdict"] == "met"
+
+
+def test_long_modules_run_only_when_asked():
+    import run as R
+
+    assert "bf16_quality" in R.modules() and R.is_long("bf16_quality")
+    assert not R.is_long("images") and not R.is_long("dirac_grid")
