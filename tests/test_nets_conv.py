@@ -311,6 +311,15 @@ def test_avg_pool_equals_avg_pool2d_through_the_double_backward(dtype, layout, k
     assert results[0][0].abs().sum() > 0 and results[0][2].abs().sum() > 0
 
 
+def test_avg_pool_gradients_pass_gradcheck_to_third_order():
+    x = torch.randn(2, 2, 6, 6, dtype=torch.float64, requires_grad=True)
+    pool = lambda t: avg_pool(t, 3, 2, 1)  # noqa: E731
+    assert torch.autograd.gradcheck(pool, (x,)) and torch.autograd.gradgradcheck(pool, (x,))
+    g = torch.randn(2, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    first = lambda t, u: torch.autograd.grad(pool(t), t, u, create_graph=True)[0]  # noqa: E731
+    assert torch.autograd.gradgradcheck(first, (x, g))
+
+
 def test_resnet_discriminator_pools_with_avg_pool():
     d = ResNetDiscriminator(image_size=16, channels=1, d_width=8)
     pools = [m for m in d.modules() if isinstance(m, nn.AvgPool2d)]
