@@ -308,9 +308,22 @@ def bf16_rows(quick: bool, repeats: int, steps: int) -> list[dict]:
             res = interleaved({"fp32": repeat(fp32, steps), "bf16": repeat(bf16, steps)}, repeats)
         rows.append(row(f"bf16 vs fp32 R1 step 32px RGB t{t}", "fp32 time / bf16 time", res["fp32"] / res["bf16"],
                         ">= 1.5", threads=t, how="train.precision",
-                        fp32_ms=ms(res["fp32"], steps), bf16_ms=ms(res["bf16"], steps),
-                        quality="not measured here (FID over seeds: a training comparison)"))
+                        fp32_ms=ms(res["fp32"], steps), bf16_ms=ms(res["bf16"], steps), **cpu_isa(),
+                        quality="bench/bf16_quality.py (final FID over seeds: a training comparison, "
+                                "bench/run.py --long)"))
     return rows
+
+
+def cpu_isa() -> dict:
+    """What bounds bf16 on the CPU: torch's vector ISA and whether the CPU reports AMX (bf16 tile matmul) or
+    only AVX512-BF16 (bf16 dot products at about twice fp32's FMA rate); None where /proc/cpuinfo is absent."""
+    try:
+        flags = set(open("/proc/cpuinfo").read().split())
+    except OSError:
+        flags = None
+    return {"cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "amx_bf16": None if flags is None else "amx_bf16" in flags,
+            "avx512_bf16": None if flags is None else "avx512_bf16" in flags}
 
 
 def channels_last_rows(quick: bool, repeats: int, steps: int) -> list[dict]:

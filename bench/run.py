@@ -8,6 +8,8 @@ module that fails gets an "error" row with the message, and the others still run
     python bench/run.py --quick              # a smoke test (< 3 min on 2 cores): one small case per row kind
     python bench/run.py images fid           # only these modules
     python bench/run.py --json bench.json    # also write every row, with the machine, to bench.json
+    python bench/run.py --long               # also the long modules (``LONG = True``: bf16_quality, a training
+                                             # comparison of about 10 CPU minutes); naming one runs it too
     BENCH_THREADS=1 python bench/run.py      # the thread counts to measure at (default 1 and 2)
 
 Timings are meaningful only on a quiet machine: the load average at the start is in the JSON's ``machine``.
@@ -32,6 +34,11 @@ from _harness import ROW_KEYS, machine, print_rows, row  # noqa: E402
 
 def modules() -> list[str]:
     return [p.stem for p in sorted(HERE.glob("*.py")) if p.stem != "run" and not p.stem.startswith("_")]
+
+
+def is_long(name: str) -> bool:
+    """A module that sets ``LONG = True`` (a training comparison, minutes): run only with --long or by name."""
+    return "LONG = True" in (HERE / f"{name}.py").read_text()
 
 
 def run_module(name: str, quick: bool) -> list[dict]:
@@ -89,12 +96,14 @@ def main(argv=None) -> int:
     parser.add_argument("names", nargs="*", help=f"modules to run (default all: {', '.join(modules())})")
     parser.add_argument("--quick", action="store_true", help="small cases only (a smoke test, no real timing)")
     parser.add_argument("--json", metavar="FILE", help="write every row and the machine info to FILE")
+    parser.add_argument("--long", action="store_true", help="also the long modules (training comparisons)")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.names) - set(modules()))
     if unknown:
         parser.error(f"unknown benchmark(s) {', '.join(unknown)}; allowed: {', '.join(modules())}")
     info = machine()
-    rows = [r for name in (args.names or modules()) for r in run_module(name, args.quick)]
+    names = args.names or [m for m in modules() if args.long or not is_long(m)]
+    rows = [r for name in names for r in run_module(name, args.quick)]
     print_rows(rows)
     if args.json:
         from ganscope.io import json_safe, write_json

@@ -88,7 +88,9 @@ def input_grad_sq(out: torch.Tensor, x: torch.Tensor, event_dims: int | None = N
         g = g.to(torch.promote_types(g.dtype, torch.float32))
         g = g if grad_scale is None else g / grad_scale
         sq = g.pow(2)
-    return sq.reshape(*sq.shape[: x.ndim - k], -1).sum(-1)
+    # summed over the event axes in place, not through a reshape: a reshape of a channels_last gradient copies
+    # it to NCHW, and the double backward then carries NCHW gradients through a channels_last critic
+    return sq.sum(dim=tuple(range(x.ndim - k, x.ndim))) if k else sq
 
 
 def sq_penalty(sq: torch.Tensor, gamma) -> torch.Tensor:

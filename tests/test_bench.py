@@ -128,3 +128,22 @@ def test_conv_flops_formula():
 
     assert flops.conv_flops((2, 4, 5, 5), (6, 2, 3, 3), (2, 6, 3, 3), False) == 2 * 2 * 9 * 108
     assert flops.conv_flops((2, 4, 5, 5), (4, 3, 2, 2), (2, 6, 10, 10), True) == 2 * 2 * 25 * 48
+
+
+def test_long_modules_run_only_when_asked():
+    import run as R
+
+    assert "bf16_quality" in R.modules() and R.is_long("bf16_quality")
+    assert not R.is_long("images") and not R.is_long("dirac_grid")
+
+
+def test_bf16_quality_criterion_is_the_fp32_interval():
+    import bf16_quality as Q
+
+    fp32 = [20.0, 22.0, 24.0, 21.0, 23.0]  # mean 22, s = 1.58, t-interval half-width 1.96
+    inside = Q.compare({"fp32": fp32, "bf16": [v + 1.5 for v in fp32]})
+    outside = Q.compare({"fp32": fp32, "bf16": [v + 2.5 for v in fp32]})
+    below = Q.compare({"fp32": fp32, "bf16": [v - 2.5 for v in fp32]})
+    assert inside["agrees"] and not outside["agrees"] and not below["agrees"]
+    assert abs(inside["fp32"]["half_width"] - 1.963) < 1e-3
+    assert inside["paired_diff_bf16_minus_fp32"]["per_seed"] == [1.5] * 5

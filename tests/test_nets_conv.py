@@ -7,8 +7,9 @@ from torch import nn
 
 from ganscope.config import ModelConfig
 from ganscope.errors import UsageError
-from ganscope.nets.conv import (ALL_VARIANTS, DEEP_BLOCKS, IMAGE_NETS, IMAGE_SIZES, VARIANTS, DCGANDiscriminator,
-                                MLPImageGenerator, ResnetBlock, make_image_nets, param_count)
+from ganscope.nets.conv import (ALL_VARIANTS, DEEP_BLOCKS, IMAGE_NETS, IMAGE_SIZES, VARIANTS, AvgPool,
+                                DCGANDiscriminator, MLPImageGenerator, ResNetDiscriminator, ResnetBlock, avg_pool,
+                                make_image_nets, param_count)
 
 Z = 8
 CASES = [(net, size, c) for net in IMAGE_NETS for size in IMAGE_SIZES[net] for c in (1, 3)]
@@ -286,3 +287,41 @@ def test_memory_format_is_checked():
         resolve({"net": "resnet", "data": {"name": "digits"}, "model": {"memory_format": "nhwc"}})
     with pytest.raises(UsageError, match="model.memory_format"):
         channels_last("nhwc")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
+@pytest.mark.parametrize("kernel, stride, padding", [(3, 2, 1), (2, None, 0)])
+def test_avg_pool_equals_avg_pool2d_through_the_double_backward(dtype, layout, kernel, stride, padding):
+    """avg_pool: the same value, input gradient and double-backward gradients as F.avg_pool2d (the same kernels),
+    and its double backward keeps the input's layout (aten's adds an NCHW zero gradient)."""
+    torch.manual_seed(0)
+    x0 = torch.randn(4, 3, 8, 8).to(dtype).to(memory_format=layout)
+    w = torch.randn(4, 3, 8, 8).to(dtype)
+    results = []
+    for pool in (lambda x: F.avg_pool2d(x, kernel, stride, padding), lambda x: avg_pool(x, kernel, stride, padding)):
+        x = x0.clone().requires_grad_(True)
+        y = pool(x * w)
+        (g,) = torch.autograd.grad(y.float().sin().sum(), x, create_graph=True)
+        (gx,) = torch.autograd.grad(g.float().pow(2).sum(), x)
+        results.append((y, g, gx))
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+    assert results[1][2].is_contiguous(memory_format=layout)
+    assert results[0][0].abs().sum() > 0 and results[0][2].abs().sum() > 0
+
+
+def test_avg_pool_gradients_pass_gradcheck_to_third_order():
+    x = torch.randn(2, 2, 6, 6, dtype=torch.float64, requires_grad=True)
+    pool = lambda t: avg_pool(t, 3, 2, 1)  # noqa: E731
+    assert torch.autograd.gradcheck(pool, (x,)) and torch.autograd.gradgradcheck(pool, (x,))
+    g = torch.randn(2, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    first = lambda t, u: torch.autograd.grad(pool(t), t, u, create_graph=True)[0]  # noqa: E731
+    assert torch.autograd.gradgradcheck(first, (x, g))
+
+
+def test_resnet_discriminator_pools_with_avg_pool():
+    d = ResNetDiscriminator(image_size=16, channels=1, d_width=8)
+    pools = [m for m in d.modules() if isinstance(m, nn.AvgPool2d)]
+    assert pools and all(isinstance(m, AvgPool) and m.kernel_size == 3 and m.stride == 2 and m.padding == 1
+                         for m in pools)

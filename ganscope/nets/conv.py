@@ -221,6 +221,55 @@ class DCGANDiscriminator(nn.Module):
 
 # ---- GAN_stability ResNet ---------------------------------------------------------------------------
 
+class _PoolGrad(torch.autograd.Function):
+    """The input gradient of ``avg_pool2d`` as an op that is linear in ``grad`` alone: its own gradient is the
+    pool of ``gg`` and nothing for ``x`` (only ``x``'s shape and layout are read)."""
+
+    @staticmethod
+    def forward(ctx, grad, x, k, s, p):
+        ctx.pool = (k, s, p)
+        return torch.ops.aten.avg_pool2d_backward(grad, x, k, s, p, False, True, None)
+
+    @staticmethod
+    def backward(ctx, gg):
+        return F.avg_pool2d(gg, *ctx.pool), None, None, None, None
+
+
+class _Pool(torch.autograd.Function):
+    """``avg_pool2d`` (count_include_pad, floor) whose backward is :class:`_PoolGrad`. aten's own double backward
+    also returns a zero gradient for the pooled input, allocated in NCHW: added to the input gradient of a
+    channels_last critic, it turns the rest of R1's double backward into NCHW (mixed-layout adds and copies,
+    slow in bf16). Values and gradients are the same kernels' (docs/performance.md, "bf16")."""
+
+    @staticmethod
+    def forward(ctx, x, k, s, p):
+        ctx.save_for_backward(x)
+        ctx.pool = (k, s, p)
+        return F.avg_pool2d(x, k, s, p)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return _PoolGrad.apply(grad, x, *ctx.pool), None, None, None
+
+
+def avg_pool(x: torch.Tensor, kernel: int, stride: int | None = None, padding: int = 0) -> torch.Tensor:
+    """``F.avg_pool2d(x, kernel, stride, padding)`` (zero padding counted, as nn.AvgPool2d's default) with a
+    double backward that keeps the input's layout (:class:`_Pool`)."""
+    return _Pool.apply(x, _pair(kernel), _pair(stride or kernel), _pair(padding))
+
+
+def _pair(v) -> list[int]:
+    return list(v) if isinstance(v, (tuple, list)) else [v, v]
+
+
+class AvgPool(nn.AvgPool2d):
+    """``nn.AvgPool2d(kernel, stride, padding)`` computed by :func:`avg_pool` (the same values and gradients)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return avg_pool(x, self.kernel_size, self.stride, self.padding)
+
+
 class ResnetBlock(nn.Module):
     """x_s + 0.1·conv_1(lrelu(conv_0(lrelu(x)))); 3×3 convs, hidden min(fin, fout), 1×1 shortcut iff fin ≠ fout."""
 
@@ -283,7 +332,7 @@ class ResNetDiscriminator(nn.Module):
         self.conv_img = nn.Conv2d(channels, ch[0], 3, 1, 1)
         layers = [_stack(ch[0], ch[0], blocks)]
         for cin, cout in zip(ch[:-1], ch[1:]):
-            layers += [nn.AvgPool2d(3, stride=2, padding=1), _stack(cin, cout, blocks)]
+            layers += [AvgPool(3, stride=2, padding=1), _stack(cin, cout, blocks)]
         self.blocks = nn.Sequential(*layers)
         self.fc = nn.Linear(ch[-1] * s0 * s0, 1)
 
@@ -299,7 +348,7 @@ def _up(x):
 
 
 def _pool(x):
-    return F.avg_pool2d(x, 2)
+    return avg_pool(x, 2)
 
 
 class UpBlock(nn.Module):
