@@ -16,6 +16,14 @@ from ganscope.game import Game, Player
 from ganscope.train import Run
 
 
+@pytest.fixture(autouse=True)
+def no_silent_fallback():
+    """Past torch.compile's recompile limit a function runs uncompiled without a word: fail instead (each static
+    signature has its own code object, func_step._fresh, so the limit is never reached here)."""
+    with torch._dynamo.config.patch(fail_on_recompile_limit_hit=True):
+        yield
+
+
 def small(method, **over):
     base = {"method": method, "model": {"g_width": 16, "d_width": 16, "g_depth": 1, "d_depth": 2},
             "data": {"batch_size": 32}, "train": {"diagnostics": False, "plots": False}}
