@@ -40,9 +40,17 @@ def _fresh(fn):
     return types.FunctionType(fn.__code__.replace(), fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
 
 
+NARROW = 4  # EnsembleMLP maps with at most this many inputs or outputs as sums of products (EnsembleMLP.affine)
+
+
 def _template(net: nn.Module) -> nn.Module:
-    """A parameter-free copy of ``net``'s structure (on the meta device) for ``functional_call``."""
-    return copy.deepcopy(net).to("meta")
+    """A parameter-free copy of ``net``'s structure (on the meta device) for ``functional_call``; its ensemble
+    MLPs compute their narrow maps (the 2-D nets' first and last layers) as fusable sums of products."""
+    template = copy.deepcopy(net).to("meta")
+    for m in template.modules():
+        if hasattr(m, "narrow"):
+            m.narrow = NARROW
+    return template
 
 
 def _params(net: nn.Module) -> dict:

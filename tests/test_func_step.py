@@ -157,3 +157,19 @@ def test_the_command_line_refuses_with_exit_status_2(tmp_path):
     assert res.returncode == 2
     assert res.stderr.strip().count("\n") == 0 and "train.ensemble_step" in res.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_narrow_maps_as_sums_of_products_equal_the_batched_matmul():
+    """EnsembleMLP.narrow (set on the compiled step's templates): the same outputs and input gradients."""
+    from ganscope.nets.mlp import EnsembleMLP
+
+    torch.manual_seed(0)
+    net, x = EnsembleMLP(3, 2, 1, depth=2, width=8), torch.randn(3, 5, 2, requires_grad=True)
+    want = net(x)
+    (g_want,) = torch.autograd.grad(want.sum(), x)
+    net.narrow = 4
+    got = net(x)
+    (g_got,) = torch.autograd.grad(got.sum(), x)
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(g_got, g_want, rtol=1e-6, atol=1e-6)
+    assert EnsembleMLP.narrow == 0  # the eager nets keep one baddbmm per map
