@@ -56,7 +56,7 @@ CASES = [  # every loss, every penalty (dense, lazy, its own step), clipping, n_
     ("minimax", ("penalty.name=r1", "penalty.weight=5")),
     ("r1", MEMBERS),  # per-member γ and critic learning rates
     ("r1", ("penalty.every=2", "penalty.phase=separate")),  # stylegan2-ada's Dreg: its own step
-    ("lsgan", ("penalty.name=r2", "penalty.weight=2")),
+    ("lsgan", ("penalty.name=r2", "penalty.weight=2", "game.order=g-first")),
     ("wgan-gp", ("game.n_d=2",)),
     ("wgan-gp", ("loss=hinge", "penalty.name=gp0", "penalty.weight=5", "penalty.every=2", "game.n_d=1")),  # lazy
     ("r1", ("game.scheme=simgd",)),
