@@ -62,6 +62,11 @@ def _static(weight):
     return "tensor" if torch.is_tensor(weight) else weight
 
 
+def _ordered(losses: dict) -> dict:
+    """The losses in the eager step's order (the non-finite guard names the first bad one)."""
+    return {k: losses[k] for k in ("d_loss", "g_loss", "penalty") if k in losses}
+
+
 def _sq_norm(g: torch.Tensor, event_dims: int) -> torch.Tensor:
     """Per-sample ‖g‖² over the ``event_dims`` trailing axes (as ``penalties.input_grad_sq``)."""
     sq = g.pow(2)
@@ -164,7 +169,7 @@ class FuncStep:
                 d_fake = D(psi, fake) if d_fake is None else d_fake
                 d_loss = losses["d_loss"] = objective.d_loss(d_real, d_fake)
                 total = d_loss if total is None else d_loss + total
-            return total, losses, d_fake
+            return total, _ordered(losses), d_fake
         return G, D, terms
 
     def _critic_fn(self, main: bool, gain: int, *_static):
@@ -201,7 +206,7 @@ class FuncStep:
                 fake = G(theta_, z)  # D's loss sees it through the graph, but only ∇_ψ of it is taken
                 d_total, losses, d_fake = terms(psi_, real, fake, eps, weight)
                 g_loss = objective.g_loss(d_fake)
-                return (d_total.sum(), g_loss_total(g_loss)), {**losses, "g_loss": g_loss}
+                return (d_total.sum(), g_loss_total(g_loss)), _ordered({**losses, "g_loss": g_loss})
             (d_total, g_total), pullback, losses = vjp(totals, theta, psi, has_aux=True)
             one, zero = torch.ones_like(d_total), torch.zeros_like(g_total)
             _, d_grads = pullback((one, zero))
