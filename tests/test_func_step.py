@@ -59,7 +59,7 @@ CASES = [  # every loss, every penalty (dense, lazy, its own step), clipping, n_
     ("lsgan", ("penalty.name=r2", "penalty.weight=2", "game.order=g-first")),
     ("wgan-gp", ("game.n_d=2",)),
     ("wgan-gp", ("loss=hinge", "penalty.name=gp0", "penalty.weight=5", "penalty.every=2", "game.n_d=1")),  # lazy
-    ("r1", ("game.scheme=simgd",)),
+    ("r1", ("game.scheme=simgd", "data.finite=16")),  # the finite game (the convergence matrix's setting)
     ("wgan-gp", ("game.scheme=simgd", "game.n_d=1")),
     ("lsgan", ("game.scheme=simgd", "penalty.name=r2", "penalty.weight=2")),  # R2 keeps D(G(z))'s graph to G
 ]
