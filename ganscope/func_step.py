@@ -69,8 +69,7 @@ def _ordered(losses: dict) -> dict:
 
 def _sq_norm(g: torch.Tensor, event_dims: int) -> torch.Tensor:
     """Per-sample ‖g‖² over the ``event_dims`` trailing axes (as ``penalties.input_grad_sq``)."""
-    sq = g.pow(2)
-    return sq.reshape(*sq.shape[: g.ndim - event_dims], -1).sum(-1)
+    return g.pow(2).sum(dim=tuple(range(g.ndim - event_dims, g.ndim)))
 
 
 class FuncStep:
