@@ -6,6 +6,11 @@
 (c) an ensemble of 32 runs (one batched model) against the same 32 runs one after another, 3 × 64 / batch 128
     (target ≥ 8×) and 3 × 128 / batch 256 (target ≥ 3×). One block of the ensemble is S steps; one block of the
     sequential side is S steps of each of the 32 runs; the blocks alternate (``_harness.interleaved``).
+    The same ensemble with ``train.ensemble_step: compiled`` (``ganscope.func_step``: each player's losses and
+    gradients from one torch.compile'd torch.func function) against the same sequential runs (eager, as a user
+    runs 32 seeds), same targets; and the compiled against the eager ensemble step (reported only), with the
+    compile time (the first call: compile + one step, inductor) apart and the break-even run length
+    compile_s / (eager − compiled seconds per step). The three sides' blocks alternate in one ``interleaved``.
 (t) threads: the single run of (b) at 2 torch threads against 1 (reported only; train.threads' default).
 
 Only game steps are timed (no evaluation, logging or start-up). Run: .venv/bin/python bench/ensemble.py [--quick]
@@ -15,6 +20,7 @@ from __future__ import annotations
 import copy
 import os
 import sys
+import time
 
 import torch
 import torch.nn.functional as F
@@ -29,11 +35,11 @@ from ganscope.train import Run
 E = 32
 
 
-def toy_config(width: int, batch: int, **top):
+def toy_config(width: int, batch: int, step: str = "eager", **top):
     values = load_yaml(find_config("toy2d"))
     values["model"] = {**values["model"], "g_width": width, "d_width": width}
     values["data"] = {**values["data"], "batch_size": batch}
-    values["train"] = {**values.get("train", {}), "plots": False, "diagnostics": False}
+    values["train"] = {**values.get("train", {}), "plots": False, "diagnostics": False, "ensemble_step": step}
     return resolve({**values, **top})
 
 
@@ -114,12 +120,16 @@ def single_rows(quick: bool) -> list[dict]:
 
 
 def ensemble_rows(quick: bool) -> list[dict]:
-    """(c)."""
+    """(c), eager and compiled."""
     cases = [(64, 128, ">= 8")] if quick else [(64, 128, ">= 8"), (128, 256, ">= 3")]
     steps, repeats = (3, 3) if quick else (10, 5)
     rows = []
     for width, batch, target in cases:
         ens = run_step(toy_config(width, batch, ensemble=E))
+        compiled = run_step(toy_config(width, batch, "compiled", ensemble=E))
+        t0 = time.perf_counter()
+        compiled()  # torch.compile's first call: tracing and inductor's code generation, then one step
+        compile_s = time.perf_counter() - t0
         singles = [run_step(toy_config(width, batch, seed=s)) for s in range(E)]
 
         def sequential():
@@ -128,12 +138,23 @@ def ensemble_rows(quick: bool) -> list[dict]:
                     s()
         for t in thread_counts(quick):
             with threads(t):
-                res = interleaved({"ensemble": repeat(ens, steps), "sequential": sequential}, repeats)
+                res = interleaved({"ensemble": repeat(ens, steps), "compiled": repeat(compiled, steps),
+                                   "sequential": sequential}, repeats)
+            seq = {"threads": t, "sequential_steps_per_s": round(E * steps / res["sequential"], 1)}
             rows.append(row(f"ensemble {E} vs sequential 3x{width} b{batch} t{t}", "sequential time / ensemble time",
-                            res["sequential"] / res["ensemble"], target, threads=t,
+                            res["sequential"] / res["ensemble"], target, **seq,
                             ensemble_member_steps_per_s=round(E * steps / res["ensemble"], 1),
-                            sequential_steps_per_s=round(E * steps / res["sequential"], 1),
                             ensemble_ms_per_step=ms(res["ensemble"], steps)))
+            rows.append(row(f"compiled ensemble {E} vs sequential 3x{width} b{batch} t{t}",
+                            "sequential time / compiled ensemble time", res["sequential"] / res["compiled"], target,
+                            **seq, compiled_member_steps_per_s=round(E * steps / res["compiled"], 1),
+                            compiled_ms_per_step=ms(res["compiled"], steps)))
+            saved = (res["ensemble"] - res["compiled"]) / steps  # seconds per step
+            rows.append(row(f"compiled vs eager ensemble step {E} 3x{width} b{batch} t{t}",
+                            "eager ensemble time / compiled ensemble time", res["ensemble"] / res["compiled"], None,
+                            threads=t, eager_ms_per_step=ms(res["ensemble"], steps),
+                            compiled_ms_per_step=ms(res["compiled"], steps), compile_s=round(compile_s, 1),
+                            break_even_steps=round(compile_s / saved) if saved > 0 else None))
     return rows
 
 

@@ -128,6 +128,10 @@ class TrainConfig:
                          doc="forward passes under autocast (bf16, fp16 with a loss scale); penalties' inner "
                              "gradients in fp32 (ganscope.precision)")
     compile: bool = opt(False, doc="torch.compile the plain forward passes (penalties and consensus stay eager)")
+    ensemble_step: str = opt("eager", choices=["eager", "compiled"],
+                             doc="2-D runs (net mlp, single or ensemble): compiled = each player's losses and "
+                                 "gradients by one torch.compile'd torch.func function (penalties included; a "
+                                 "compile of seconds first; docs/engine.md); use train.compile for other nets")
     histograms: bool = opt(False, doc="log histograms of G's and D's parameters at every evaluation (hist/...)")
 
 
@@ -410,6 +414,7 @@ def _check_consistency(cfg: Config):
         raise UsageError(f"checkpoint.keep: expected generator steps in [0, train.steps], got {cfg.checkpoint.keep!r}")
     _check_spectrum_at(cfg)
     _check_precision(cfg)
+    _check_ensemble_step(cfg)
     cfg.logger = check_loggers(cfg.logger)
     if cfg.data.batch_size < 2 and (cfg.ensemble > 1 or cfg.rp.k > 1):  # (E, 1) logits read as a (B, 1) critic
         raise UsageError("data.batch_size: an ensemble or RP-GAN run needs a batch of at least 2 (the objectives "
@@ -431,6 +436,21 @@ def _check_precision(cfg: Config):
     if cfg.penalty.phase == "separate" and cfg.game.scheme == "simgd":
         raise UsageError("penalty.phase: separate needs game.scheme altgd (a simultaneous step has one critic "
                          "update)")
+
+
+def _check_ensemble_step(cfg: Config):
+    """``train.ensemble_step: compiled`` computes 2-D MLP games without instance noise or consensus, in fp32
+    (``ganscope.func_step``; the game refuses the same, and torchrun, when it is built)."""
+    if cfg.train.ensemble_step != "compiled":
+        return
+    noisy = cfg.noise.sigma > 0 or "noise.sigma" in cfg.members
+    for bad, what in ((cfg.net != "mlp", f"net {cfg.net} (it is for 2-D runs, net mlp)"),
+                      (cfg.game.consensus > 0, "game.consensus (use 0)"),
+                      (noisy, "instance noise (noise.sigma > 0)"),
+                      (cfg.train.precision != "fp32", f"train.precision {cfg.train.precision} (use fp32)"),
+                      (cfg.train.compile, "train.compile: true (this step compiles every pass already)")):
+        if bad:
+            raise UsageError(f"train.ensemble_step: compiled does not support {what}; use eager")
 
 
 def _check_spectrum_at(cfg: Config):

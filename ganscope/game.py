@@ -37,6 +37,8 @@ import torch
 from torch import nn
 
 from ganscope import penalties as P
+from ganscope.errors import UsageError
+from ganscope.func_step import FuncStep
 from ganscope.noise import SigmaSchedule, add_noise, instance_noise, repeat_draws
 from ganscope.objectives import get_objective
 from ganscope.precision import Precision
@@ -121,6 +123,7 @@ class GameRules:
     compile_backend: str = "inductor"
     fuse: bool = True
     check_every: int = 1
+    ensemble_step: str = "eager"
 
     @property
     def critic_ratio(self) -> float:
@@ -139,7 +142,7 @@ class GameRules:
                    noise=SigmaSchedule(noise.sigma, noise.schedule, noise.end,
                                        noise.steps or max(cfg.train.steps, 1)), draws=noise.draws,
                    penalty_phase=cfg.penalty.phase, precision=cfg.train.precision, compile=cfg.train.compile,
-                   check_every=cfg.train.log_every)
+                   check_every=cfg.train.log_every, ensemble_step=cfg.train.ensemble_step)
 
 
 @dataclass(frozen=True)
@@ -227,6 +230,7 @@ class Game:
         self.ema = copy.deepcopy(gen.net).requires_grad_(False) if rules.ema > 0 else None
         self.precision = Precision(rules.precision, _device_type(disc.net))
         self.plain_gen, self.plain_disc = _compiled(gen.net, rules), _compiled(disc.net, rules)
+        self.func = _func_step(self)  # train.ensemble_step: compiled (ganscope.func_step), else None
         self.d_steps = 0  # critic steps taken: the clock of lazy regularisation
         self._sums, self._span = {}, None  # the non-finite guard's record since the last check
 
@@ -320,6 +324,8 @@ class Game:
         return self.rules.consensus * sum((g * m).sum() for g, m in zip(grads, means))
 
     def _critic_step(self, step):
+        if self.func is not None:
+            return self._func_critic_step(step)
         real, z = self.task.real(), self.task.latent()
         consensus = self.rules.consensus > 0
         with torch.set_grad_enabled(consensus):
@@ -365,6 +371,8 @@ class Game:
             P.clip_weights_(self.disc.net, self.rules.clip)
 
     def _generator_step(self, step):
+        if self.func is not None:
+            return self._func_generator_step(step)
         z = self.task.latent()
         if self.rules.consensus > 0:
             fake = self.precision.forward(self.gen.net, z)
@@ -388,6 +396,8 @@ class Game:
             ema_update(self.ema, self.gen.net, self.rules.ema)
 
     def _simultaneous(self, step):
+        if self.func is not None:
+            return self._func_simultaneous(step)
         real, z = self.task.real(), self.task.latent()
         consensus = self.rules.consensus > 0
         fake = self.precision.forward(self.gen.net if consensus else self.plain_gen, z)
@@ -412,6 +422,52 @@ class Game:
         self.d_steps += 1
         self._after_generator_step()
         return stats
+
+    # ---- the compiled functional path (train.ensemble_step: compiled; ganscope.func_step) -------------
+    # The eager steps' draws in their order (real batch, latents, then WGAN-GP's ε where its phase runs), their
+    # phases, records and updates; the losses and gradients of each optimizer step from one compiled call.
+    def _func_eps(self, real, gain: int):
+        """The interpolating penalties' ε, drawn from the streams as the eager penalty draws it (else None)."""
+        if gain and self.spec.random:
+            return P.interpolation_weights(real, self.task.streams, self.task.event_dims)
+        return None
+
+    def _func_critic_step(self, step):
+        real, z = self.task.real(), self.task.latent()
+        reg = self._due_penalty()
+        calls = ([(True, 0)] if reg is None else [(True, 0), (False, reg.gain)] if reg.own_step
+                 else [(True, reg.gain)])  # (main loss?, penalty gain) of each optimizer step
+        stats = {}
+        for main, gain in calls:
+            losses, grads = self.func.critic(real, z, self._func_eps(real, gain), self.weight, main, gain)
+            self._record(losses, step)
+            stats.update(losses)
+            self.disc.apply(grads)
+            if self.rules.clip > 0:
+                P.clip_weights_(self.disc.net, self.rules.clip)
+        self.d_steps += 1
+        return stats
+
+    def _func_generator_step(self, step):
+        losses, grads = self.func.generator(self.task.latent())
+        self._record(losses, step)
+        self.gen.apply(grads)
+        self._after_generator_step()
+        return losses
+
+    def _func_simultaneous(self, step):
+        real, z = self.task.real(), self.task.latent()
+        reg = self._due_penalty()
+        gain = 0 if reg is None else reg.gain
+        losses, g_grads, d_grads = self.func.both(real, z, self._func_eps(real, gain), self.weight, gain)
+        self._record(losses, step)
+        self.gen.apply(g_grads)
+        self.disc.apply(d_grads)
+        if self.rules.clip > 0:
+            P.clip_weights_(self.disc.net, self.rules.clip)
+        self.d_steps += 1
+        self._after_generator_step()
+        return losses
 
     # ---- the non-finite guard ----------------------------------------------------------------------
     def _record(self, losses: dict, step: int):
@@ -458,6 +514,21 @@ class Game:
 def _device_type(net: nn.Module) -> str:
     p = next(iter(net.parameters()), None)
     return "cpu" if p is None else p.device.type
+
+
+def _func_step(game: Game) -> FuncStep | None:
+    """The compiled functional step of ``train.ensemble_step: compiled`` (None for eager); refuses, with one line,
+    what it does not compute (the config refuses the same before a run starts: config._check_ensemble_step)."""
+    rules = game.rules
+    if rules.ensemble_step != "compiled":
+        return None
+    if game.gen.reduce is not None or game.disc.reduce is not None:
+        raise UsageError("train.ensemble_step: compiled runs in a single process, not under torchrun; use eager")
+    problem = FuncStep.unsupported(rules, game.members)
+    if problem:
+        raise UsageError(f"train.ensemble_step: compiled does not support {problem}; use eager")
+    return FuncStep(game.gen.net, game.disc.net, game.objective, game.spec, game.task.event_dims,
+                    game.task.g_loss_total, rules.compile_backend)
 
 
 def _compiled(net: nn.Module, rules: GameRules):

@@ -122,11 +122,15 @@ def interpolate(real: torch.Tensor, fake: torch.Tensor, generator: torch.Generat
     """
     if real.shape != fake.shape:
         raise UsageError(f"fake: must have the shape of real {tuple(real.shape)}, got {tuple(fake.shape)}")
-    k = _event_dims(real, event_dims)
-    batch = real.shape[: real.ndim - k]
-    eps = draw("rand", (*batch, *([1] * k)), generator, real)
+    eps = interpolation_weights(real, generator, event_dims)
     x_hat = eps * real + (1 - eps) * fake
     return x_hat.detach() if detach else x_hat
+
+
+def interpolation_weights(real: torch.Tensor, generator=None, event_dims: int | None = None) -> torch.Tensor:
+    """ε ~ U[0,1] of :func:`interpolate`: one draw per sample from ``generator``, of shape (*batch, 1, ..., 1)."""
+    k = _event_dims(real, event_dims)
+    return draw("rand", (*real.shape[: real.ndim - k], *([1] * k)), generator, real)
 
 
 def wgan_gp(critic: Callable, real: torch.Tensor, fake: torch.Tensor, lam=10.0, target: float = 1.0,
@@ -135,8 +139,17 @@ def wgan_gp(critic: Callable, real: torch.Tensor, fake: torch.Tensor, lam=10.0, 
     """WGAN-GP = λ·E(‖∇D(x̂)‖₂ − g₀)² on interpolates x̂ (Gulrajani et al. 2017, Alg. 1; g₀ = ``target``)."""
     _check_weight("lam", lam)
     x_hat = interpolate(real, fake, generator, event_dims, detach)
-    sq = grad_sq_norm(critic, x_hat, event_dims, detach, grad_scale)
+    return gp_penalty(grad_sq_norm(critic, x_hat, event_dims, detach, grad_scale), lam, target)
+
+
+def gp_penalty(sq: torch.Tensor, lam, target: float = 1.0) -> torch.Tensor:
+    """λ·E(sqrt(‖∇D(x̂)‖² + 1e-12) − g₀)² from the per-sample squared norms ``sq`` (the sample axis last)."""
     return lam * (torch.sqrt(sq + GP_EPS) - target).pow(2).mean(-1)
+
+
+def zero_gp_penalty(sq: torch.Tensor, lam) -> torch.Tensor:
+    """λ·E‖∇D(x̂)‖² from the per-sample squared norms ``sq`` (the sample axis last)."""
+    return lam * sq.mean(-1)
 
 
 def zero_gp(critic: Callable, real: torch.Tensor, fake: torch.Tensor, lam,
@@ -145,7 +158,7 @@ def zero_gp(critic: Callable, real: torch.Tensor, fake: torch.Tensor, lam,
     """Zero-centred GP on interpolates = λ·E‖∇D(x̂)‖² (WGAN-GP with g₀ = 0; GAN_stability ``wgangp0``)."""
     _check_weight("lam", lam)
     x_hat = interpolate(real, fake, generator, event_dims, detach)
-    return lam * grad_sq_norm(critic, x_hat, event_dims, detach, grad_scale).mean(-1)
+    return zero_gp_penalty(grad_sq_norm(critic, x_hat, event_dims, detach, grad_scale), lam)
 
 
 def lazy(penalty: Callable, every: int) -> Callable:
@@ -208,7 +221,10 @@ class PenaltySpec:
 
     ``needs``: which batches it reads ("none", "real", "fake", "both"); ``weight``: the keyword of its weight
     (``gamma`` or ``lam``); ``default``: the weight's default, or None where it must be given; ``random``:
-    whether it draws from a ``torch.Generator`` (the interpolating penalties).
+    whether it draws from a ``torch.Generator`` (the interpolating penalties); ``from_sq``: R1/R2's penalty
+    from the squared norms of the loss's own batch (the fused path); ``of_sq``: every penalty as a function
+    ``(sq, weight)`` of the per-sample squared input-gradient norms at its points (the batch it ``needs``, or the
+    interpolates for "both"), what the compiled functional step (``ganscope.func_step``) evaluates.
     """
 
     name: str
@@ -219,6 +235,7 @@ class PenaltySpec:
     random: bool = False
     doc: str = ""
     from_sq: Callable | None = None
+    of_sq: Callable | None = None
 
     @property
     def fusable(self) -> bool:
@@ -246,10 +263,14 @@ PENALTIES: dict[str, PenaltySpec] = {
     p.name: p
     for p in [
         PenaltySpec("none", None, "none", None, doc="no penalty"),
-        PenaltySpec("r1", r1, "real", "gamma", doc="(γ/2)·E‖∇D(x)‖² on real samples", from_sq=sq_penalty),
-        PenaltySpec("r2", r2, "fake", "gamma", doc="(γ/2)·E‖∇D(x̃)‖² on generated samples", from_sq=sq_penalty),
-        PenaltySpec("wgan-gp", wgan_gp, "both", "lam", 10.0, True, "λ·E(‖∇D(x̂)‖ − 1)² on interpolates"),
-        PenaltySpec("gp0", zero_gp, "both", "lam", None, True, "λ·E‖∇D(x̂)‖² on interpolates"),
+        PenaltySpec("r1", r1, "real", "gamma", doc="(γ/2)·E‖∇D(x)‖² on real samples", from_sq=sq_penalty,
+                    of_sq=sq_penalty),
+        PenaltySpec("r2", r2, "fake", "gamma", doc="(γ/2)·E‖∇D(x̃)‖² on generated samples", from_sq=sq_penalty,
+                    of_sq=sq_penalty),
+        PenaltySpec("wgan-gp", wgan_gp, "both", "lam", 10.0, True, "λ·E(‖∇D(x̂)‖ − 1)² on interpolates",
+                    of_sq=gp_penalty),
+        PenaltySpec("gp0", zero_gp, "both", "lam", None, True, "λ·E‖∇D(x̂)‖² on interpolates",
+                    of_sq=zero_gp_penalty),
     ]
 }
 

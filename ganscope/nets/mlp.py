@@ -158,9 +158,21 @@ class EnsembleMLP(nn.Module):
             layer.bias.copy_(self.biases[k][i])
         return mlp
 
+    narrow = 0  # > 0: maps with fan_in or fan_out <= narrow as sums of products (see affine)
+
     def affine(self, k: int, h: torch.Tensor) -> torch.Tensor:
-        """The k-th affine map of every member: ``h[e] @ weights[k][e] + biases[k][e]``, (E, B, ·) -> (E, B, ·)."""
-        return torch.baddbmm(self.biases[k].unsqueeze(1), h, self.weights[k])
+        """The k-th affine map of every member: ``h[e] @ weights[k][e] + biases[k][e]``, (E, B, ·) -> (E, B, ·).
+
+        One ``torch.baddbmm``; with ``narrow`` = n > 0, a map with at most n inputs or n outputs (the 2-D nets'
+        first and last layers) is written as sums of broadcast products instead, the same numbers to float
+        rounding: torch.compile fuses those with the activation and the bias, while a batched matmul of such a
+        shape runs far below the matmul rate (``ganscope.func_step`` sets it on the nets it compiles)."""
+        w, b = self.weights[k], self.biases[k].unsqueeze(1)
+        if self.narrow and w.shape[2] <= self.narrow:  # (E, B, i, 1) * (E, 1, i, o) summed over i
+            return (h.unsqueeze(-1) * w.unsqueeze(1)).sum(-2) + b
+        if self.narrow and w.shape[1] <= self.narrow:
+            return sum((h[..., i:i + 1] * w[:, i:i + 1] for i in range(w.shape[1])), b)
+        return torch.baddbmm(b, h, w)
 
     def forward_with_activations(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """``(out, [h_1, ..., h_depth])`` with ``out`` (E, B, out_dim) and each ``h_k`` (E, B, width), the
