@@ -59,8 +59,8 @@ class PlainLoop:
         self.disc = MLP(2, 1, m.d_depth, m.d_width, m.activation)
         self.ema = copy.deepcopy(self.gen).requires_grad_(False)
         self.beta, self.gamma = cfg.game.ema, cfg.penalty.weight
-        self.opt_g = make_optimizer(self.gen.parameters(), cfg.optim.g)
-        self.opt_d = make_optimizer(self.disc.parameters(), cfg.optim.d)
+        self.opt_g = make_optimizer(self.gen.parameters(), cfg.optim.g, foreach=None)  # torch's defaults, as a user
+        self.opt_d = make_optimizer(self.disc.parameters(), cfg.optim.d, foreach=None)  # writes them
         from ganscope.data.toy2d import get_dataset
 
         self.data, self.batch, self.latent = get_dataset(cfg.data.name), cfg.data.batch_size, m.latent_dim

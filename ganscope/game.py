@@ -57,22 +57,33 @@ class Player:
     opt: torch.optim.Optimizer
     lr_scale: torch.Tensor | None = None
     reduce: Callable[[list], list] | None = None
+    _all: list | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
-    def params(self):
-        return [p for p in self.net.parameters() if p.requires_grad]
+    def params(self) -> list:
+        """The net's parameters that require grad (its parameter list is read once: the engine never adds or
+        replaces a parameter of a net it trains)."""
+        if self._all is None:
+            self._all = list(self.net.parameters())
+        return [p for p in self._all if p.requires_grad]
 
-    def apply(self, grads):
-        """One optimizer step with the given gradients; per-member lr as a scaling of the step."""
-        before = [p.detach().clone() for p in self.params] if self.lr_scale is not None else None
-        grads = self.mean(grads)
-        for p, g in zip(self.params, grads):
+    def apply(self, grads, params=None):
+        """One optimizer step with the given gradients of ``params`` (default :attr:`params`); per-member lr as
+        a scaling of the step: θ ← θ₀ + s·(θ' − θ₀), θ' the optimizer's step from θ₀."""
+        params = self.params if params is None else params
+        before = [p.detach().clone() for p in params] if self.lr_scale is not None else None
+        for p, g in zip(params, self.mean(grads)):
             p.grad = g
         self.opt.step()
         if before is not None:
-            with torch.no_grad():
-                for p, p0 in zip(self.params, before):
-                    p.copy_(p0 + self.lr_scale.view(-1, *[1] * (p.dim() - 1)) * (p - p0))
+            self._scale_step(params, before)
+
+    @torch.no_grad()
+    def _scale_step(self, params, before):
+        step = torch._foreach_sub(params, before)
+        torch._foreach_mul_(step, [self.lr_scale.view(-1, *[1] * (p.dim() - 1)) for p in params])
+        torch._foreach_add_(step, before)
+        torch._foreach_copy_(params, step)
 
     def mean(self, grads):
         """``grads`` averaged over the data-parallel ranks (``reduce``), or as they are in a single process."""
@@ -174,24 +185,44 @@ def lazy_correction(every: int) -> float:
     return every / (every + 1)
 
 
-def make_optimizer(params, cfg, ratio: float = 1.0) -> torch.optim.Optimizer:
+def make_optimizer(params, cfg, ratio: float = 1.0, foreach: bool | None = True) -> torch.optim.Optimizer:
     """Adam, RMSProp or SGD from an OptimConfig. ``ratio`` c (:func:`lazy_correction`): lr ← c·lr and each
-    decay β ← β^c (Adam's β₁, β₂; RMSProp's α; SGD's momentum)."""
+    decay β ← β^c (Adam's β₁, β₂; RMSProp's α; SGD's momentum).
+
+    ``foreach=True`` by default (torch's own default, None, takes it on CUDA only): the same arithmetic per
+    element, so on the CPU the same numbers bit for bit as the per-tensor loop (tests/test_game_golden.py), in
+    a few calls per step instead of several per parameter."""
     lr = cfg.lr * ratio
     if cfg.name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=tuple(b ** ratio for b in cfg.betas), eps=cfg.eps)
+        return torch.optim.Adam(params, lr=lr, betas=tuple(b ** ratio for b in cfg.betas), eps=cfg.eps,
+                                foreach=foreach)
     if cfg.name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, alpha=cfg.alpha ** ratio, eps=cfg.eps)
-    return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum ** ratio)
+        return torch.optim.RMSprop(params, lr=lr, alpha=cfg.alpha ** ratio, eps=cfg.eps, foreach=foreach)
+    return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum ** ratio, foreach=foreach)
 
 
 @torch.no_grad()
 def ema_update(ema: nn.Module, net: nn.Module, beta: float):
     """θ_ema ← β θ_ema + (1 − β) θ for parameters and floating buffers; other buffers are copied."""
-    for pe, p in zip(ema.parameters(), net.parameters()):
-        pe.lerp_(p, 1 - beta)
-    for be, b in zip(ema.buffers(), net.buffers()):
-        be.lerp_(b, 1 - beta) if be.is_floating_point() else be.copy_(b)
+    EmaPairs(ema, net).update(beta)
+
+
+class EmaPairs:
+    """The tensors :func:`ema_update` averages (parameters, floating buffers) and copies (other buffers), paired
+    once: each update is then one ``torch._foreach_lerp_`` (the same numbers as a ``lerp_`` per tensor)."""
+
+    def __init__(self, ema: nn.Module, net: nn.Module):
+        bufs = list(zip(ema.buffers(), net.buffers()))
+        lerp = list(zip(ema.parameters(), net.parameters())) + [(e, b) for e, b in bufs if e.is_floating_point()]
+        self.lerp = ([e for e, _ in lerp], [b for _, b in lerp])
+        self.copy = [(e, b) for e, b in bufs if not e.is_floating_point()]
+
+    @torch.no_grad()
+    def update(self, beta: float):
+        if self.lerp[0]:
+            torch._foreach_lerp_(*self.lerp, 1 - beta)
+        for e, b in self.copy:
+            e.copy_(b)
 
 
 def member_sigma(rules: GameRules, members: MemberValues, step: int):
@@ -225,6 +256,7 @@ class Game:
         self.members = members
         self.weight = member_weight(rules, members)
         self.ema = copy.deepcopy(gen.net).requires_grad_(False) if rules.ema > 0 else None
+        self._ema_pairs = EmaPairs(self.ema, gen.net) if self.ema is not None else None
         self.precision = Precision(rules.precision, _device_type(disc.net))
         self.plain_gen, self.plain_disc = _compiled(gen.net, rules), _compiled(disc.net, rules)
         self.d_steps = 0  # critic steps taken: the clock of lazy regularisation
@@ -352,11 +384,12 @@ class Game:
     def _update(self, player: Player, total) -> bool:
         """The gradient of ``total`` (loss-scaled under fp16) to ``player.apply``; False where fp16 skipped it.
         A parameter ``total`` does not reach gets a zero gradient (R1 alone does not see the last bias)."""
-        grads = torch.autograd.grad(self.precision.scale_loss(total), player.params, allow_unused=True,
+        params = player.params
+        grads = torch.autograd.grad(self.precision.scale_loss(total), params, allow_unused=True,
                                     materialize_grads=True)
         grads, ok = self.precision.unscale(grads)
         if ok:
-            player.apply(grads)
+            player.apply(grads, params)
         self.precision.update(ok)
         return ok
 
@@ -384,8 +417,8 @@ class Game:
         return {"g_loss": g_loss}
 
     def _after_generator_step(self):
-        if self.ema is not None:
-            ema_update(self.ema, self.gen.net, self.rules.ema)
+        if self._ema_pairs is not None:
+            self._ema_pairs.update(self.rules.ema)
 
     def _simultaneous(self, step):
         real, z = self.task.real(), self.task.latent()
@@ -403,10 +436,11 @@ class Game:
             both = self._consensus(g_loss, d_loss)
             d_total, g_total = d_total + both, g_total + both
         self._record(stats, step)
-        g_grads = torch.autograd.grad(g_total, self.gen.params, retain_graph=True)
-        d_grads = torch.autograd.grad(d_total, self.disc.params)
-        self.gen.apply(g_grads)
-        self.disc.apply(d_grads)
+        g_params, d_params = self.gen.params, self.disc.params
+        g_grads = torch.autograd.grad(g_total, g_params, retain_graph=True)
+        d_grads = torch.autograd.grad(d_total, d_params)
+        self.gen.apply(g_grads, g_params)
+        self.disc.apply(d_grads, d_params)
         if self.rules.clip > 0:
             P.clip_weights_(self.disc.net, self.rules.clip)
         self.d_steps += 1
