@@ -67,10 +67,10 @@ class Player:
             self._all = list(self.net.parameters())
         return [p for p in self._all if p.requires_grad]
 
-    def apply(self, grads, params=None):
-        """One optimizer step with the given gradients of ``params`` (default :attr:`params`); per-member lr as
-        a scaling of the step: θ ← θ₀ + s·(θ' − θ₀), θ' the optimizer's step from θ₀."""
-        params = self.params if params is None else params
+    def apply(self, grads):
+        """One optimizer step with the given gradients (of :attr:`params`, in order); per-member lr as a scaling
+        of the step: θ ← θ₀ + s·(θ' − θ₀), θ' the optimizer's step from θ₀."""
+        params = self.params
         before = [p.detach().clone() for p in params] if self.lr_scale is not None else None
         for p, g in zip(params, self.mean(grads)):
             p.grad = g
@@ -166,6 +166,10 @@ class Phase:
 
     def due(self, d_step: int) -> bool:
         return d_step % self.every == 0
+
+    def gained(self, loss):
+        """``gain × loss`` (the loss itself for gain 1: no multiply by one in the graph)."""
+        return loss if self.gain == 1 else self.gain * loss
 
 
 def critic_phases(rules: GameRules) -> tuple[Phase, ...]:
@@ -318,8 +322,9 @@ class Game:
 
     def _penalty(self, phase: Phase, real, fake):
         """gain × the penalty on the clean inputs (its own forward of the eager critic)."""
-        return phase.gain * self.spec(self.critic, real, fake.detach(), self.weight, generator=self.task.streams,
-                                      event_dims=self.task.event_dims, grad_scale=self.precision.grad_scale)
+        pen = self.spec(self.critic, real, fake.detach(), self.weight, generator=self.task.streams,
+                        event_dims=self.task.event_dims, grad_scale=self.precision.grad_scale)
+        return phase.gained(pen)
 
     def _fusable(self, step) -> bool:
         """R1/R2 can share the loss's forward when D's input is the clean batch: no instance noise at this
@@ -336,7 +341,7 @@ class Game:
         d_x = self.critic(x)
         d_other = self.precision.forward(self.plain_disc, fake if on_real else real)
         sq = P.input_grad_sq(d_x, x, self.task.event_dims, self.precision.grad_scale)
-        pen = phase.gain * self.spec.from_sq(sq, self.weight)
+        pen = phase.gained(self.spec.from_sq(sq, self.weight))
         return (d_x, d_other, pen) if on_real else (d_other, d_x, pen)
 
     def _consensus(self, g_loss, d_loss):
@@ -384,12 +389,11 @@ class Game:
     def _update(self, player: Player, total) -> bool:
         """The gradient of ``total`` (loss-scaled under fp16) to ``player.apply``; False where fp16 skipped it.
         A parameter ``total`` does not reach gets a zero gradient (R1 alone does not see the last bias)."""
-        params = player.params
-        grads = torch.autograd.grad(self.precision.scale_loss(total), params, allow_unused=True,
+        grads = torch.autograd.grad(self.precision.scale_loss(total), player.params, allow_unused=True,
                                     materialize_grads=True)
         grads, ok = self.precision.unscale(grads)
         if ok:
-            player.apply(grads, params)
+            player.apply(grads)
         self.precision.update(ok)
         return ok
 
@@ -436,11 +440,10 @@ class Game:
             both = self._consensus(g_loss, d_loss)
             d_total, g_total = d_total + both, g_total + both
         self._record(stats, step)
-        g_params, d_params = self.gen.params, self.disc.params
-        g_grads = torch.autograd.grad(g_total, g_params, retain_graph=True)
-        d_grads = torch.autograd.grad(d_total, d_params)
-        self.gen.apply(g_grads, g_params)
-        self.disc.apply(d_grads, d_params)
+        g_grads = torch.autograd.grad(g_total, self.gen.params, retain_graph=True)
+        d_grads = torch.autograd.grad(d_total, self.disc.params)
+        self.gen.apply(g_grads)
+        self.disc.apply(d_grads)
         if self.rules.clip > 0:
             P.clip_weights_(self.disc.net, self.rules.clip)
         self.d_steps += 1
