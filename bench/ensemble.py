@@ -2,7 +2,10 @@
 
 (b) a single run, 3 × 128 MLPs, batch 256: ganscope's ``Run`` step (``run.game.step``) against a plain
     hand-written PyTorch loop (``PlainLoop``) on the same MLPs (the same initial weights), the same data sampler
-    and the same optimizers. Target: ganscope's time ≤ the plain loop's (ratio plain / ganscope ≥ 1).
+    and the same optimizers (torch's defaults). Target: ganscope's time ≤ the plain loop's (ratio plain /
+    ganscope ≥ 1). The same loop on the engine's nets (``PlainLoop(engine_nets=True)``: an ``EnsembleMLP`` of one
+    member, as the task builds it) is timed in the same rounds: plain-on-engine-nets / ganscope is the engine's
+    own overhead, plain / plain-on-engine-nets the nets' (baddbmm against nn.Linear's addmm).
 (c) an ensemble of 32 runs (one batched model) against the same 32 runs one after another, 3 × 64 / batch 128
     (target ≥ 8×) and 3 × 128 / batch 256 (target ≥ 3×). One block of the ensemble is S steps; one block of the
     sequential side is S steps of each of the 32 runs; the blocks alternate (``_harness.interleaved``).
@@ -28,7 +31,7 @@ import torch.nn.functional as F
 from _harness import interleaved, ms, repeat, row, thread_counts, threads
 from ganscope.config import load_yaml, resolve
 from ganscope.game import make_optimizer
-from ganscope.nets.mlp import MLP
+from ganscope.nets.mlp import MLP, EnsembleMLP
 from ganscope.shipped import find_config
 from ganscope.train import Run
 
@@ -56,35 +59,41 @@ def run_step(cfg):
 
 class PlainLoop:
     """The loop a user writes: nn.Linear MLPs, D step (non-saturating loss + (γ/2)·E‖∇ₓD(x)‖² on the real
-    batch, one backward, Adam), then G step with D frozen, then the EMA of G."""
+    batch, one backward, Adam), then G step with D frozen, then the EMA of G. ``engine_nets``: the same MLPs as
+    ganscope's task holds them (``EnsembleMLP`` of one member; batches with a leading member axis of 1)."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, engine_nets: bool = False):
         m = cfg.model
         torch.manual_seed(cfg.seed)  # the task's initialisation order: G then D under the member's seed
         self.gen = MLP(m.latent_dim, 2, m.g_depth, m.g_width, m.activation)
         self.disc = MLP(2, 1, m.d_depth, m.d_width, m.activation)
+        if engine_nets:
+            self.gen, self.disc = EnsembleMLP.from_members([self.gen]), EnsembleMLP.from_members([self.disc])
+        self.lead = (1,) if engine_nets else ()
         self.ema = copy.deepcopy(self.gen).requires_grad_(False)
         self.beta, self.gamma = cfg.game.ema, cfg.penalty.weight
-        self.opt_g = make_optimizer(self.gen.parameters(), cfg.optim.g)
-        self.opt_d = make_optimizer(self.disc.parameters(), cfg.optim.d)
+        self.opt_g = make_optimizer(self.gen.parameters(), cfg.optim.g, foreach=None)  # torch's defaults, as a user
+        self.opt_d = make_optimizer(self.disc.parameters(), cfg.optim.d, foreach=None)  # writes them
         from ganscope.data.toy2d import get_dataset
 
         self.data, self.batch, self.latent = get_dataset(cfg.data.name), cfg.data.batch_size, m.latent_dim
         self.rng = torch.Generator().manual_seed(cfg.seed)
 
     def step(self):
-        x = self.data.sample(self.batch, self.rng).requires_grad_(True)
+        x = self.data.sample(self.batch, self.rng)
+        x = (x.unsqueeze(0) if self.lead else x).requires_grad_(True)
         self.disc.requires_grad_(True)
         with torch.no_grad():
-            fake = self.gen(torch.randn(self.batch, self.latent, generator=self.rng))
+            fake = self.gen(torch.randn(*self.lead, self.batch, self.latent, generator=self.rng))
         d_real, d_fake = self.disc(x).squeeze(-1), self.disc(fake).squeeze(-1)
         (g,) = torch.autograd.grad(d_real.sum(), x, create_graph=True)
-        loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean() + self.gamma / 2 * g.pow(2).sum(1).mean()
+        loss = F.softplus(-d_real).mean() + F.softplus(d_fake).mean() + self.gamma / 2 * g.pow(2).sum(-1).mean()
         self.opt_d.zero_grad()
         loss.backward()
         self.opt_d.step()
         self.disc.requires_grad_(False)
-        g_loss = F.softplus(-self.disc(self.gen(torch.randn(self.batch, self.latent, generator=self.rng)))).mean()
+        z = torch.randn(*self.lead, self.batch, self.latent, generator=self.rng)
+        g_loss = F.softplus(-self.disc(self.gen(z))).mean()
         self.opt_g.zero_grad()
         g_loss.backward()
         self.opt_g.step()
@@ -97,15 +106,19 @@ def single_rows(quick: bool) -> list[dict]:
     """(b) and (t)."""
     steps, repeats = (20, 3) if quick else (100, 9)
     cfg = toy_config(128, 256)
-    ours, plain = run_step(cfg), PlainLoop(cfg).step
+    ours, plain, plain_ens = run_step(cfg), PlainLoop(cfg).step, PlainLoop(cfg, engine_nets=True).step
     rows = []
     for t in thread_counts(quick):
         with threads(t):
-            res = interleaved({"ganscope": repeat(ours, steps), "plain": repeat(plain, steps)}, repeats)
+            res = interleaved({"ganscope": repeat(ours, steps), "plain": repeat(plain, steps),
+                               "plain_engine_nets": repeat(plain_ens, steps)}, repeats)
         rows.append(row(f"2-D single run 3x128 R1 b256 t{t}", "plain-loop time / ganscope time",
                         res["plain"] / res["ganscope"], ">= 1", threads=t,
                         ganscope_steps_per_s=round(steps / res["ganscope"], 1),
-                        plain_steps_per_s=round(steps / res["plain"], 1)))
+                        plain_steps_per_s=round(steps / res["plain"], 1),
+                        plain_engine_nets_steps_per_s=round(steps / res["plain_engine_nets"], 1),
+                        engine_overhead=round(res["plain_engine_nets"] / res["ganscope"], 3),
+                        nets=round(res["plain"] / res["plain_engine_nets"], 3)))
     if not quick and (os.cpu_count() or 1) > 1:
         def at(n):
             def block():

@@ -59,22 +59,33 @@ class Player:
     opt: torch.optim.Optimizer
     lr_scale: torch.Tensor | None = None
     reduce: Callable[[list], list] | None = None
+    _all: list | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
-    def params(self):
-        return [p for p in self.net.parameters() if p.requires_grad]
+    def params(self) -> list:
+        """The net's parameters that require grad (its parameter list is read once: the engine never adds or
+        replaces a parameter of a net it trains)."""
+        if self._all is None:
+            self._all = list(self.net.parameters())
+        return [p for p in self._all if p.requires_grad]
 
     def apply(self, grads):
-        """One optimizer step with the given gradients; per-member lr as a scaling of the step."""
-        before = [p.detach().clone() for p in self.params] if self.lr_scale is not None else None
-        grads = self.mean(grads)
-        for p, g in zip(self.params, grads):
+        """One optimizer step with the given gradients (of :attr:`params`, in order); per-member lr as a scaling
+        of the step: θ ← θ₀ + s·(θ' − θ₀), θ' the optimizer's step from θ₀."""
+        params = self.params
+        before = [p.detach().clone() for p in params] if self.lr_scale is not None else None
+        for p, g in zip(params, self.mean(grads)):
             p.grad = g
         self.opt.step()
         if before is not None:
-            with torch.no_grad():
-                for p, p0 in zip(self.params, before):
-                    p.copy_(p0 + self.lr_scale.view(-1, *[1] * (p.dim() - 1)) * (p - p0))
+            self._scale_step(params, before)
+
+    @torch.no_grad()
+    def _scale_step(self, params, before):
+        step = torch._foreach_sub(params, before)
+        torch._foreach_mul_(step, [self.lr_scale.view(-1, *[1] * (p.dim() - 1)) for p in params])
+        torch._foreach_add_(step, before)
+        torch._foreach_copy_(params, step)
 
     def mean(self, grads):
         """``grads`` averaged over the data-parallel ranks (``reduce``), or as they are in a single process."""
@@ -159,6 +170,10 @@ class Phase:
     def due(self, d_step: int) -> bool:
         return d_step % self.every == 0
 
+    def gained(self, loss):
+        """``gain × loss`` (the loss itself for gain 1: no multiply by one in the graph)."""
+        return loss if self.gain == 1 else self.gain * loss
+
 
 def critic_phases(rules: GameRules) -> tuple[Phase, ...]:
     """The main loss on every critic step; the penalty every k critic steps with gain k (lazy regularisation,
@@ -177,24 +192,44 @@ def lazy_correction(every: int) -> float:
     return every / (every + 1)
 
 
-def make_optimizer(params, cfg, ratio: float = 1.0) -> torch.optim.Optimizer:
+def make_optimizer(params, cfg, ratio: float = 1.0, foreach: bool | None = True) -> torch.optim.Optimizer:
     """Adam, RMSProp or SGD from an OptimConfig. ``ratio`` c (:func:`lazy_correction`): lr ← c·lr and each
-    decay β ← β^c (Adam's β₁, β₂; RMSProp's α; SGD's momentum)."""
+    decay β ← β^c (Adam's β₁, β₂; RMSProp's α; SGD's momentum).
+
+    ``foreach=True`` by default (torch's own default, None, takes it on CUDA only): the same arithmetic per
+    element, so on the CPU the same numbers bit for bit as the per-tensor loop (tests/test_game_golden.py), in
+    a few calls per step instead of several per parameter."""
     lr = cfg.lr * ratio
     if cfg.name == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=tuple(b ** ratio for b in cfg.betas), eps=cfg.eps)
+        return torch.optim.Adam(params, lr=lr, betas=tuple(b ** ratio for b in cfg.betas), eps=cfg.eps,
+                                foreach=foreach)
     if cfg.name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr, alpha=cfg.alpha ** ratio, eps=cfg.eps)
-    return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum ** ratio)
+        return torch.optim.RMSprop(params, lr=lr, alpha=cfg.alpha ** ratio, eps=cfg.eps, foreach=foreach)
+    return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum ** ratio, foreach=foreach)
 
 
 @torch.no_grad()
 def ema_update(ema: nn.Module, net: nn.Module, beta: float):
     """θ_ema ← β θ_ema + (1 − β) θ for parameters and floating buffers; other buffers are copied."""
-    for pe, p in zip(ema.parameters(), net.parameters()):
-        pe.lerp_(p, 1 - beta)
-    for be, b in zip(ema.buffers(), net.buffers()):
-        be.lerp_(b, 1 - beta) if be.is_floating_point() else be.copy_(b)
+    EmaPairs(ema, net).update(beta)
+
+
+class EmaPairs:
+    """The tensors :func:`ema_update` averages (parameters, floating buffers) and copies (other buffers), paired
+    once: each update is then one ``torch._foreach_lerp_`` (the same numbers as a ``lerp_`` per tensor)."""
+
+    def __init__(self, ema: nn.Module, net: nn.Module):
+        bufs = list(zip(ema.buffers(), net.buffers()))
+        lerp = list(zip(ema.parameters(), net.parameters())) + [(e, b) for e, b in bufs if e.is_floating_point()]
+        self.lerp = ([e for e, _ in lerp], [b for _, b in lerp])
+        self.copy = [(e, b) for e, b in bufs if not e.is_floating_point()]
+
+    @torch.no_grad()
+    def update(self, beta: float):
+        if self.lerp[0]:
+            torch._foreach_lerp_(*self.lerp, 1 - beta)
+        for e, b in self.copy:
+            e.copy_(b)
 
 
 def member_sigma(rules: GameRules, members: MemberValues, step: int):
@@ -228,6 +263,7 @@ class Game:
         self.members = members
         self.weight = member_weight(rules, members)
         self.ema = copy.deepcopy(gen.net).requires_grad_(False) if rules.ema > 0 else None
+        self._ema_pairs = EmaPairs(self.ema, gen.net) if self.ema is not None else None
         self.precision = Precision(rules.precision, _device_type(disc.net))
         self.plain_gen, self.plain_disc = _compiled(gen.net, rules), _compiled(disc.net, rules)
         self.func = _func_step(self)  # train.ensemble_step: compiled (ganscope.func_step), else None
@@ -290,8 +326,9 @@ class Game:
 
     def _penalty(self, phase: Phase, real, fake):
         """gain × the penalty on the clean inputs (its own forward of the eager critic)."""
-        return phase.gain * self.spec(self.critic, real, fake.detach(), self.weight, generator=self.task.streams,
-                                      event_dims=self.task.event_dims, grad_scale=self.precision.grad_scale)
+        pen = self.spec(self.critic, real, fake.detach(), self.weight, generator=self.task.streams,
+                        event_dims=self.task.event_dims, grad_scale=self.precision.grad_scale)
+        return phase.gained(pen)
 
     def _fusable(self, step) -> bool:
         """R1/R2 can share the loss's forward when D's input is the clean batch: no instance noise at this
@@ -308,7 +345,7 @@ class Game:
         d_x = self.critic(x)
         d_other = self.precision.forward(self.plain_disc, fake if on_real else real)
         sq = P.input_grad_sq(d_x, x, self.task.event_dims, self.precision.grad_scale)
-        pen = phase.gain * self.spec.from_sq(sq, self.weight)
+        pen = phase.gained(self.spec.from_sq(sq, self.weight))
         return (d_x, d_other, pen) if on_real else (d_other, d_x, pen)
 
     def _consensus(self, g_loss, d_loss):
@@ -392,8 +429,8 @@ class Game:
         return {"g_loss": g_loss}
 
     def _after_generator_step(self):
-        if self.ema is not None:
-            ema_update(self.ema, self.gen.net, self.rules.ema)
+        if self._ema_pairs is not None:
+            self._ema_pairs.update(self.rules.ema)
 
     def _simultaneous(self, step):
         if self.func is not None:

@@ -23,12 +23,16 @@ class Streams:
             raise ValueError("a single model has one random stream")
 
     def _draw(self, fn, shape, dtype=None):
-        kw = {"device": self.device, "dtype": dtype or self.dtype}
-        if not self.members:
-            return fn(*shape, generator=self.generators[0], **kw)
+        """One draw of ``shape``; with members, member i's slice from generator i (one member: one draw of the
+        whole shape, the same numbers as its slice's draw stacked)."""
+        dtype = dtype or self.dtype
+        if not self.members or len(self.generators) == 1:
+            if self.members and shape[0] != 1:
+                raise ValueError(f"leading axis {shape[0]} is not the number of members 1")
+            return fn(*shape, generator=self.generators[0], device=self.device, dtype=dtype)
         if shape[0] != len(self.generators):
             raise ValueError(f"leading axis {shape[0]} is not the number of members {len(self.generators)}")
-        return torch.stack([fn(*shape[1:], generator=g, **kw) for g in self.generators])
+        return torch.stack([fn(*shape[1:], generator=g, device=self.device, dtype=dtype) for g in self.generators])
 
     def randn(self, shape, dtype=None) -> torch.Tensor:
         return self._draw(torch.randn, tuple(shape), dtype)

@@ -83,8 +83,10 @@ class Toy2DTask(Toy2DKind):
         """(E, B, 2): one batch per member from its own stream (the whole fixed sample in a finite game)."""
         if self.finite is not None:
             return self.finite[0]
-        batch = self.cfg.data.batch_size
-        return torch.stack([self.dataset.sample(batch, g) for g in self.streams.generators])
+        batch, generators = self.cfg.data.batch_size, self.streams.generators
+        if len(generators) == 1:
+            return self.dataset.sample(batch, generators[0]).unsqueeze(0)
+        return torch.stack([self.dataset.sample(batch, g) for g in generators])
 
     def latent(self, n=None) -> torch.Tensor:
         if self.finite is not None and n is None:
