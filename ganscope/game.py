@@ -44,6 +44,9 @@ from ganscope.objectives import get_objective
 from ganscope.precision import Precision
 
 
+MIN_LOSS_SCALE = 2.0 ** -24  # fp16's smallest subnormal: below it no scale can rescue a gradient
+
+
 class NonFiniteLoss(RuntimeError):
     """A loss became NaN or infinite; the message says which loss, in which range of generator steps (and
     which member)."""
@@ -383,28 +386,34 @@ class Game:
         if consensus:
             g_loss = self.objective.g_loss(d_fake)
             total = total.sum() + self._consensus(g_loss, d_loss)
-        self._record(stats, step)
-        self._critic_update(total.sum())
+        self._critic_update(total.sum(), stats, step)
         if reg is not None and reg.own_step:  # stylegan2-ada's Dreg: its own step, after the main one
             stats["penalty"] = pen = self._penalty(reg, real, fake)
-            self._record({"penalty": pen}, step)
-            self._critic_update(pen.sum())
+            self._critic_update(pen.sum(), {"penalty": pen}, step)
         self.d_steps += 1
         return stats
 
-    def _update(self, player: Player, total) -> bool:
-        """The gradient of ``total`` (loss-scaled under fp16) to ``player.apply``; False where fp16 skipped it.
-        A parameter ``total`` does not reach gets a zero gradient (R1 alone does not see the last bias)."""
+    def _update(self, player: Player, total, losses: dict, step: int) -> bool:
+        """The gradient of ``total`` (loss-scaled under fp16) to ``player.apply``, and the step's ``losses`` to
+        the non-finite record; False where fp16 skipped the step. A skipped step's losses are not recorded:
+        its non-finite values come from the loss scale (a penalty's inner gradient of the scaled output
+        overflows), which halves and retries (GradScaler's rule); a scale below ``MIN_LOSS_SCALE`` means the
+        gradients are not finite at any scale: NonFiniteLoss. A parameter ``total`` does not reach gets a zero
+        gradient (R1 alone does not see the last bias)."""
         grads = torch.autograd.grad(self.precision.scale_loss(total), player.params, allow_unused=True,
                                     materialize_grads=True)
         grads, ok = self.precision.unscale(grads)
         if ok:
+            self._record(losses, step)
             player.apply(grads)
         self.precision.update(ok)
+        if not ok and self.precision.scale < MIN_LOSS_SCALE:
+            raise NonFiniteLoss(f"{', '.join(losses)}: the fp16 gradients are not finite at any loss scale "
+                                f"(the scale fell to {self.precision.scale:.3g}) at generator step {step}")
         return ok
 
-    def _critic_update(self, total):
-        if self._update(self.disc, total) and self.rules.clip > 0:
+    def _critic_update(self, total, losses: dict, step: int):
+        if self._update(self.disc, total, losses, step) and self.rules.clip > 0:
             P.clip_weights_(self.disc.net, self.rules.clip)
 
     def _generator_step(self, step):
@@ -423,8 +432,7 @@ class Game:
                                 self.task.streams)
             g_loss = self.objective.g_loss(self.precision.forward(self.plain_disc, fake_in))
             total = self.task.g_loss_total(g_loss)
-        self._record({"g_loss": g_loss}, step)
-        self._update(self.gen, total)
+        self._update(self.gen, total, {"g_loss": g_loss}, step)
         self._after_generator_step()
         return {"g_loss": g_loss}
 

@@ -109,3 +109,27 @@ def test_untested_combinations_are_refused():
         resolve(small("r1"), ["train.precision=fp8"])
     with pytest.raises(UsageError, match=r"^train.precision: unknown precision"):
         Precision("int8")
+
+
+def test_fp16_skipped_steps_do_not_trip_the_guard_but_a_loss_that_is_never_finite_does(tmp_path):
+    """An fp16 step skipped for an overflow of the loss scale (R1's inner gradient of the scaled output) leaves
+    no NaN in the non-finite record; a scale that halves below MIN_LOSS_SCALE stops with NonFiniteLoss."""
+    from ganscope.game import MIN_LOSS_SCALE, NonFiniteLoss
+
+    run = Run(resolve(small("r1"), ["train.precision=fp16"]), "/nonexistent")
+    game = run.game
+    game.precision.scale = 1e38  # every scaled gradient overflows: this critic step is skipped
+    game.step(0)  # the critic's and the generator's steps both overflow and are skipped
+    assert game.precision.scale == 2.5e37 and not game._sums
+    game.precision.scale = 2.0 ** 10
+    game.step(1)
+    assert torch.isfinite(game._sums["penalty"]).all()
+    game.check_finite()  # nothing non-finite was recorded
+    game.precision.scale = 1e38
+    for p in game.disc.params:  # a critic whose outputs are NaN at every scale
+        p.data.fill_(float("nan"))
+    with pytest.raises(NonFiniteLoss, match=r"^d_loss, penalty: the fp16 gradients are not finite at any loss "
+                                            r"scale \(the scale fell to .*\) at generator step 2$"):
+        for _ in range(200):
+            game._critic_step(2)
+    assert game.precision.scale < MIN_LOSS_SCALE
