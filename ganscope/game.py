@@ -460,13 +460,17 @@ class Game:
         self._record(stats, step)
         g_grads = torch.autograd.grad(g_total, self.gen.params, retain_graph=True)
         d_grads = torch.autograd.grad(d_total, self.disc.params)
+        self._simultaneous_update(g_grads, d_grads)
+        return stats
+
+    def _simultaneous_update(self, g_grads, d_grads):
+        """Both players step from the same point (simgd), then the critic's clipping and the EMA."""
         self.gen.apply(g_grads)
         self.disc.apply(d_grads)
         if self.rules.clip > 0:
             P.clip_weights_(self.disc.net, self.rules.clip)
         self.d_steps += 1
         self._after_generator_step()
-        return stats
 
     # ---- the compiled functional path (train.ensemble_step: compiled; ganscope.func_step) -------------
     # The eager steps' draws in their order (real batch, latents, then WGAN-GP's ε where its phase runs), their
@@ -506,12 +510,7 @@ class Game:
         gain = 0 if reg is None else reg.gain
         losses, g_grads, d_grads = self.func.both(real, z, self._func_eps(real, gain), self.weight, gain)
         self._record(losses, step)
-        self.gen.apply(g_grads)
-        self.disc.apply(d_grads)
-        if self.rules.clip > 0:
-            P.clip_weights_(self.disc.net, self.rules.clip)
-        self.d_steps += 1
-        self._after_generator_step()
+        self._simultaneous_update(g_grads, d_grads)
         return losses
 
     # ---- the non-finite guard ----------------------------------------------------------------------
