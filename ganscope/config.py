@@ -17,6 +17,7 @@ import yaml
 
 from ganscope.device import check as check_device
 from ganscope.errors import UsageError
+from ganscope.func_step import unsupported
 from ganscope.loggers import check_loggers
 from ganscope.tasks.kinds import task_class
 from ganscope.vocabulary import LOSS_ALIASES, METHOD_ALIASES, canonical
@@ -444,13 +445,10 @@ def _check_ensemble_step(cfg: Config):
     if cfg.train.ensemble_step != "compiled":
         return
     noisy = cfg.noise.sigma > 0 or "noise.sigma" in cfg.members
-    for bad, what in ((cfg.net != "mlp", f"net {cfg.net} (it is for 2-D runs, net mlp)"),
-                      (cfg.game.consensus > 0, "game.consensus (use 0)"),
-                      (noisy, "instance noise (noise.sigma > 0)"),
-                      (cfg.train.precision != "fp32", f"train.precision {cfg.train.precision} (use fp32)"),
-                      (cfg.train.compile, "train.compile: true (this step compiles every pass already)")):
-        if bad:
-            raise UsageError(f"train.ensemble_step: compiled does not support {what}; use eager")
+    what = (f"net {cfg.net} (it is for 2-D runs, net mlp)" if cfg.net != "mlp" else
+            unsupported(cfg.game.consensus, noisy, cfg.train.precision, cfg.train.compile))
+    if what:
+        raise UsageError(f"train.ensemble_step: compiled does not support {what}; use eager")
 
 
 def _check_spectrum_at(cfg: Config):

@@ -72,6 +72,18 @@ def _sq_norm(g: torch.Tensor, event_dims: int) -> torch.Tensor:
     return g.pow(2).sum(dim=tuple(range(g.ndim - event_dims, g.ndim)))
 
 
+def unsupported(consensus: float, noisy: bool, precision: str, compiled: bool) -> str | None:
+    """What of a 2-D game this path does not compute, in config words, or None: the one rule that the config
+    (before a run starts) and the game (when it is built) both apply."""
+    for bad, what in ((consensus > 0, "game.consensus (use 0)"),
+                      (noisy, "instance noise (noise.sigma > 0)"),
+                      (precision != "fp32", f"train.precision {precision} (use fp32)"),
+                      (compiled, "train.compile: true (this step compiles every pass already)")):
+        if bad:
+            return what
+    return None
+
+
 class FuncStep:
     """The compiled losses and gradients of a 2-D game's players (see the module doc).
 
@@ -88,18 +100,6 @@ class FuncStep:
         self.g_names = list(_params(gen))
         self.d_names = list(_params(disc))
         self._signature = (repr(gen), repr(disc), objective.name, spec.name, event_dims, g_loss_total, backend)
-
-    @staticmethod
-    def unsupported(rules, members=None) -> str | None:
-        """What of a game's ``rules`` (``game.GameRules``) this path does not compute, in config words, or None."""
-        noisy = rules.noise.sigma > 0 or (members is not None and members.noise_sigma is not None)
-        for bad, what in ((rules.consensus > 0, "game.consensus (use 0)"),
-                          (noisy, "instance noise (noise.sigma > 0)"),
-                          (rules.precision != "fp32", f"train.precision {rules.precision} (use fp32)"),
-                          (rules.compile, "train.compile: true (this step compiles every pass already)")):
-            if bad:
-                return what
-        return None
 
     # ---- the calls the game makes --------------------------------------------------------------------
     def critic(self, real, z, eps=None, weight=None, main: bool = True, gain: int = 0):

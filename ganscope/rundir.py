@@ -149,6 +149,15 @@ def _load(path) -> dict:
     return state
 
 
+def state_tensors(state, prefix: str = "") -> dict[str, torch.Tensor]:
+    """Every tensor of a nested (checkpoint) state, flattened to ``{".dotted.key": tensor}`` in the state's order
+    (list items by index): what two checkpoints are compared by, e.g. a resumed run against an uninterrupted one."""
+    if torch.is_tensor(state):
+        return {prefix: state}
+    items = state.items() if isinstance(state, dict) else enumerate(state) if isinstance(state, (list, tuple)) else ()
+    return {k: t for key, value in items for k, t in state_tensors(value, f"{prefix}.{key}").items()}
+
+
 def newest_loadable(folder, exclude=None) -> tuple[Path, int] | None:
     """(path, step) of the newest checkpoint in ``folder`` that loads: last.pt, then the kept steps from the
     last; ``exclude`` is skipped. None when none does."""

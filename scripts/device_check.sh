@@ -111,17 +111,8 @@ import json, sys
 from pathlib import Path
 import torch
 a, b = (Path(p) for p in sys.argv[1:])
-def tensors(x, key=""):
-    if torch.is_tensor(x):
-        yield key, x
-    elif isinstance(x, dict):
-        for k, v in x.items():
-            yield from tensors(v, f"{key}.{k}")
-    elif isinstance(x, (list, tuple)):
-        for i, v in enumerate(x):
-            yield from tensors(v, f"{key}[{i}]")
-ca, cb = (dict(tensors(torch.load(p / "checkpoints" / "last.pt", map_location="cpu", weights_only=True)))
-          for p in (a, b))
+from ganscope.rundir import last_checkpoint, state_tensors
+ca, cb = (state_tensors(torch.load(last_checkpoint(p), map_location="cpu", weights_only=True)) for p in (a, b))
 worst = max((float((ca[k].double() - cb[k].double()).abs().max()) if ca[k].is_floating_point() and ca[k].numel()
              else float(not torch.equal(ca[k], cb[k])) for k in ca if k in cb), default=float("nan"))
 same = ca.keys() == cb.keys() and all(torch.equal(ca[k], cb[k]) for k in ca)

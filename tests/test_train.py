@@ -14,6 +14,7 @@ import torch
 from conftest import short_run
 from ganscope.config import describe, resolve
 from ganscope.errors import UsageError
+from ganscope.rundir import state_tensors
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["model.g_width=32", "model.d_width=32", "data.batch_size=64", "data.eval_samples=200",
@@ -27,21 +28,7 @@ def cli(*args, timeout=300, env=None):
 
 def tensors(path):
     """Every tensor in a checkpoint, flattened to {dotted.key: tensor}."""
-    return tensors_of(torch.load(path, weights_only=True))
-
-
-def tensors_of(state):
-    """Every tensor in a (checkpoint) dict, flattened to {dotted.key: tensor}."""
-    def walk(obj, prefix):
-        if torch.is_tensor(obj):
-            yield prefix, obj
-        elif isinstance(obj, dict):
-            for k, v in obj.items():
-                yield from walk(v, f"{prefix}.{k}")
-        elif isinstance(obj, (list, tuple)):
-            for i, v in enumerate(obj):
-                yield from walk(v, f"{prefix}.{i}")
-    return dict(walk(state, ""))
+    return state_tensors(torch.load(path, weights_only=True))
 
 
 def test_run_directory_contract(tmp_path):
@@ -219,7 +206,7 @@ def test_diagnostics_leave_training_bit_identical(tmp_path, overrides):
     plain, rows_off = in_process(tmp_path, "off", [*overrides, "train.diagnostics=false"])
     a, b = watched.state_dict(), plain.state_dict()
     assert set(a) - set(b) == {"diagnostics"}
-    flat_a, flat_b = tensors_of(a), tensors_of(b)
+    flat_a, flat_b = state_tensors(a), state_tensors(b)
     assert flat_a.keys() - flat_b.keys() == {k for k in flat_a if k.startswith(".diagnostics")}
     for key in flat_b:
         assert torch.equal(flat_a[key], flat_b[key]), key  # weights, buffers, optimizers, EMA, every RNG

@@ -63,13 +63,14 @@ def frechet_distance(fake: Tensor, real: Tensor) -> float:
     (about a second of a command's start). A negative value within rounding (1e-6 of the traces) is 0."""
     if min(len(fake), len(real)) < 2:
         raise UsageError(f"n: FID needs at least 2 samples per side, got {len(fake)} and {len(real)}")
-    mu_real, cov_real = gaussian_fit(real.double())
-    mu_fake, cov_fake = gaussian_fit(fake.double())
+    fake, real = fake.double(), real.double()
+    mu_real, cov_real = gaussian_fit(real)
+    mu_fake, cov_fake = gaussian_fit(fake)
     a = (mu_real - mu_fake).square().sum(dim=-1)
     b = cov_real.trace() + cov_fake.trace()
     c = torch.linalg.eigvals(cov_real @ cov_fake).sqrt().real.sum(dim=-1)
     value = float(a + b - 2 * c)
-    scale = float(fake.double().var(0).sum() + real.double().var(0).sum())
+    scale = float(fake.var(0).sum() + real.var(0).sum())
     if -1e-6 * scale < value < 0:  # rounding below the true minimum 0 (√ of ~0 eigenvalues of Σ_A Σ_B)
         value = 0.0
     return value

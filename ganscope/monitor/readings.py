@@ -53,23 +53,29 @@ def _checked(key, values, least=3):
     return None
 
 
-def read_grad(key, values) -> dict:
-    """E‖∇ₓD‖² on real (R1) or generated (R2) data, by its trend (late / early, ``trend``)."""
-    on, reg = ("real", "R1") if key.endswith("real") else ("generated", "R2")
+def _by_trend(key, values, grows: str, decays: str, steady: str) -> dict:
+    """A reading by ``trend``: bad at ≥ GROW, good at ≤ DECAY, neutral between; ``{r}`` in each text is the
+    trend (×r)."""
     pre = _checked(key, values)
     if pre:
         return pre
     r = trend(values)
-    if r >= GROW:
-        return _reading(key, "bad", f"the critic's gradient on {on} data grows without bound (×{r:.3g} from the "
-                        "first to the last third): the pair is not approaching an equilibrium; zero-centred "
-                        f"penalties ({reg}, Mescheder et al. 2018) exist for this", r)
-    if r <= DECAY:
-        return _reading(key, "good", f"the critic's gradient on {on} data decays towards 0 (×{r:.3g}), as at an "
-                        "equilibrium whose critic is flat on the data; a critic that stopped learning is flat too, "
-                        "so read it with the speeds and a sample metric", r)
-    return _reading(key, "neutral", f"the critic's gradient on {on} data stays at about one level (×{r:.3g}): "
-                    "neither flattening towards an equilibrium nor blowing up", r)
+    verdict, text = ("bad", grows) if r >= GROW else ("good", decays) if r <= DECAY else ("neutral", steady)
+    return _reading(key, verdict, text.format(r=f"{r:.3g}"), r)
+
+
+def read_grad(key, values) -> dict:
+    """E‖∇ₓD‖² on real (R1) or generated (R2) data, by its trend (late / early, ``trend``)."""
+    on, reg = ("real", "R1") if key.endswith("real") else ("generated", "R2")
+    return _by_trend(
+        key, values,
+        f"the critic's gradient on {on} data grows without bound (×{{r}} from the first to the last third): the "
+        f"pair is not approaching an equilibrium; zero-centred penalties ({reg}, Mescheder et al. 2018) exist for "
+        "this",
+        f"the critic's gradient on {on} data decays towards 0 (×{{r}}), as at an equilibrium whose critic is flat "
+        "on the data; a critic that stopped learning is flat too, so read it with the speeds and a sample metric",
+        f"the critic's gradient on {on} data stays at about one level (×{{r}}): neither flattening towards an "
+        "equilibrium nor blowing up")
 
 
 def read_gap(values, loss: str) -> dict:
@@ -105,18 +111,12 @@ def read_gap(values, loss: str) -> dict:
 def read_speed(key, values) -> dict:
     """A player's parameter speed, by its trend."""
     who = "generator" if key.endswith("g") else "critic"
-    pre = _checked(key, values)
-    if pre:
-        return pre
-    r = trend(values)
-    if r >= GROW:
-        return _reading(key, "bad", f"the {who}'s parameters speed up (×{r:.3g}): the iterates run away "
-                        "(divergence)", r)
-    if r <= DECAY:
-        return _reading(key, "good", f"the {who}'s parameters slow down (×{r:.3g}): the iterates settle", r)
-    return _reading(key, "neutral", f"the {who}'s parameters move at a steady speed (×{r:.3g}): with mini-batch "
-                    "noise and a constant step the iterates wander around an equilibrium at a floor, or circle it; "
-                    "a smaller step tells the two apart", r)
+    return _by_trend(
+        key, values,
+        f"the {who}'s parameters speed up (×{{r}}): the iterates run away (divergence)",
+        f"the {who}'s parameters slow down (×{{r}}): the iterates settle",
+        f"the {who}'s parameters move at a steady speed (×{{r}}): with mini-batch noise and a constant step the "
+        "iterates wander around an equilibrium at a floor, or circle it; a smaller step tells the two apart")
 
 
 def read_fid(values) -> dict:
