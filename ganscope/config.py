@@ -17,7 +17,6 @@ import yaml
 
 from ganscope.device import check as check_device
 from ganscope.errors import UsageError
-from ganscope.func_step import unsupported
 from ganscope.loggers import check_loggers
 from ganscope.tasks.kinds import task_class
 from ganscope.vocabulary import LOSS_ALIASES, METHOD_ALIASES, canonical
@@ -439,6 +438,18 @@ def _check_precision(cfg: Config):
                          "update)")
 
 
+def ensemble_step_unsupported(consensus: float, noisy: bool, precision: str, compiled: bool) -> str | None:
+    """What of a 2-D game ``train.ensemble_step: compiled`` (``ganscope.func_step``) does not compute, in config
+    words, or None: the one rule the config (before a run starts) and the game (when it is built) both apply."""
+    for bad, what in ((consensus > 0, "game.consensus (use 0)"),
+                      (noisy, "instance noise (noise.sigma > 0)"),
+                      (precision != "fp32", f"train.precision {precision} (use fp32)"),
+                      (compiled, "train.compile: true (this step compiles every pass already)")):
+        if bad:
+            return what
+    return None
+
+
 def _check_ensemble_step(cfg: Config):
     """``train.ensemble_step: compiled`` computes 2-D MLP games without instance noise or consensus, in fp32
     (``ganscope.func_step``; the game refuses the same, and torchrun, when it is built)."""
@@ -446,7 +457,7 @@ def _check_ensemble_step(cfg: Config):
         return
     noisy = cfg.noise.sigma > 0 or "noise.sigma" in cfg.members
     what = (f"net {cfg.net} (it is for 2-D runs, net mlp)" if cfg.net != "mlp" else
-            unsupported(cfg.game.consensus, noisy, cfg.train.precision, cfg.train.compile))
+            ensemble_step_unsupported(cfg.game.consensus, noisy, cfg.train.precision, cfg.train.compile))
     if what:
         raise UsageError(f"train.ensemble_step: compiled does not support {what}; use eager")
 

@@ -72,18 +72,6 @@ def _sq_norm(g: torch.Tensor, event_dims: int) -> torch.Tensor:
     return g.pow(2).sum(dim=tuple(range(g.ndim - event_dims, g.ndim)))
 
 
-def unsupported(consensus: float, noisy: bool, precision: str, compiled: bool) -> str | None:
-    """What of a 2-D game this path does not compute, in config words, or None: the one rule that the config
-    (before a run starts) and the game (when it is built) both apply."""
-    for bad, what in ((consensus > 0, "game.consensus (use 0)"),
-                      (noisy, "instance noise (noise.sigma > 0)"),
-                      (precision != "fp32", f"train.precision {precision} (use fp32)"),
-                      (compiled, "train.compile: true (this step compiles every pass already)")):
-        if bad:
-            return what
-    return None
-
-
 class FuncStep:
     """The compiled losses and gradients of a 2-D game's players (see the module doc).
 

@@ -38,7 +38,7 @@ from torch import nn
 
 from ganscope import penalties as P
 from ganscope.errors import UsageError
-from ganscope import func_step
+from ganscope.config import ensemble_step_unsupported
 from ganscope.func_step import FuncStep
 from ganscope.noise import SigmaSchedule, add_noise, instance_noise, repeat_draws
 from ganscope.objectives import get_objective
@@ -570,7 +570,7 @@ def _func_step(game: Game) -> FuncStep | None:
     if game.gen.reduce is not None or game.disc.reduce is not None:
         raise UsageError("train.ensemble_step: compiled runs in a single process, not under torchrun; use eager")
     noisy = rules.noise.sigma > 0 or (game.members is not None and game.members.noise_sigma is not None)
-    problem = func_step.unsupported(rules.consensus, noisy, rules.precision, rules.compile)
+    problem = ensemble_step_unsupported(rules.consensus, noisy, rules.precision, rules.compile)
     if problem:
         raise UsageError(f"train.ensemble_step: compiled does not support {problem}; use eager")
     return FuncStep(game.gen.net, game.disc.net, game.objective, game.spec, game.task.event_dims,
