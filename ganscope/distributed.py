@@ -134,11 +134,18 @@ def join(device="cpu", env=None) -> Ranks:
 @contextmanager
 def session(device="cpu", env=None):
     """``join`` for the length of a block: yields this process's ``Ranks`` and tears down the process group
-    afterwards if this block initialised it (a caller's own group is left as it is)."""
+    afterwards if this block initialised it (a caller's own group is left as it is). After a block that ended
+    normally every rank waits at a barrier first: a rank that tore gloo down while its peer still had a
+    collective or its own teardown in flight could abort at exit (``terminate called without an active
+    exception``). After an exception there is no barrier, which the peers might never reach."""
     owned = not (dist.is_available() and dist.is_initialized())
     ranks = join(device, env)
+    ended = False
     try:
         yield ranks
+        ended = True
     finally:
         if owned and ranks.parallel and dist.is_initialized():
+            if ended:
+                dist.barrier()
             dist.destroy_process_group()

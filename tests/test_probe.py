@@ -2,6 +2,7 @@
 against an independent float64 computation, vanishing original-cost gradient under perfect separation,
 determinism over seeds, the written files, bad input."""
 import argparse
+import copy
 import json
 import math
 import shutil
@@ -9,6 +10,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from ganscope import cli, rundir, train
 from ganscope.analysis import probe
@@ -192,8 +194,8 @@ def test_cli_writes_json_and_png(run_dir, tmp_path, capsys):
     assert len(curves["seeds"]) == 2 and len(curves["median"]["grad_norm_minus_log_d"]) == 4
     assert not list(out.glob(".*tmp"))
     fig = probe.plot_probe(data)  # the figure can be redrawn from probe.json
-    assert len(fig.axes) == 2 * 4
-    assert [ax.get_yscale() for ax in fig.axes[:4]] == ["log", "linear", "log", "log"]
+    assert len(fig.axes) == 2 * 5
+    assert [ax.get_yscale() for ax in fig.axes[:5]] == ["log", "linear", "linear", "log", "log"]
     assert all(len(ax.get_lines()) == 3 for ax in fig.axes)  # one median curve per kept checkpoint
 
 
@@ -238,3 +240,51 @@ def test_a_b_by_1_critic_is_refused():
         probe.probe_generator(_tiny_gen(), disc.net, get_dataset("8gaussians").sample, 2, iterations=1,
                               batch_size=16)
     assert all(torch.equal(a, b) for a, b in zip(before, _params(disc)))  # refused before any update
+
+
+# ---- K discriminators on random projections (RP-GAN's views) -----------------------------------------------------
+def _image_gen(seed):
+    """A tiny generator of 1×8×8 images from a 3-D latent."""
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(3, 64), torch.nn.Tanh(), torch.nn.Unflatten(1, (1, 8, 8)))
+
+
+def test_views_match_per_discriminator_computation():
+    """One probe iteration with K = 3 views against each D_k computed alone: G's two gradients are those of the
+    mean over k of each cost (autograd straight through D_k ∘ W_k ∘ G), ``rejected`` is the share of the K·B
+    fake logits ≤ 0, and each D_k takes the Adam step of its own L_D."""
+    from ganscope.nets.rp import RPDiscriminator
+
+    gen, pool = _image_gen(0), torch.rand(200, 1, 8, 8) * 2 - 1
+    disc = RPDiscriminator(3, 1, 8, d_width=4, seed=5, view_width=4)
+    members = [copy.deepcopy(disc.member(i)) for i in range(3)]
+    sample = lambda n, g: pool[torch.randint(len(pool), (n,), generator=g)]  # noqa: E731
+    out = probe.probe_generator(gen, disc, sample, 3, iterations=1, batch_size=16, seed=2, lr=1e-2)
+
+    streams = probe.probe_streams(2)
+    real = sample(16, streams["data"])
+    fake = gen(torch.randn(16, 3, generator=streams["latent"]))
+    view = lambda x, i: disc.views(x)[:, i:i + 1].detach() if x is real else disc.views(x)[:, i:i + 1]  # noqa: E731
+    t_fake = torch.stack([m(view(fake, i)) for i, m in enumerate(members)])  # (K, B)
+
+    def norm(cost):
+        grads = torch.autograd.grad(cost, list(gen.parameters()), retain_graph=True)
+        return math.sqrt(sum(float((g.double() ** 2).sum()) for g in grads))
+
+    assert out["grad_norm_original"][0] == pytest.approx(norm(-F.softplus(t_fake).mean()), rel=1e-5)
+    assert out["grad_norm_minus_log_d"][0] == pytest.approx(norm(F.softplus(-t_fake).mean()), rel=1e-5)
+    assert out["rejected"][0] == pytest.approx(float((t_fake <= 0).double().mean()), abs=1e-12)
+    for i, m in enumerate(members):
+        loss = F.softplus(-m(view(real, i))).mean() + F.softplus(m(view(fake, i).detach())).mean()
+        opt = torch.optim.Adam(m.parameters(), lr=1e-2, betas=probe.DEFAULTS["betas"])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        for a, b in zip(m.parameters(), disc.member(i).parameters()):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_views_need_an_image_run(run_dir):
+    run = rundir.open_run(run_dir)
+    with pytest.raises(UsageError, match="views: random-projection discriminators need an image run"):
+        probe.probe_parts(run, 0, views=4)

@@ -8,13 +8,17 @@ minimax / cross-entropy loss on logits t = D(x) (high on real):
 
 At every iteration, on the current batch and *before* D's update on it, the probe records
 
-* ``d_loss``: L_D above, and ``accuracy``: the fraction of the 2B inputs D classifies right (real: t > 0);
+* ``d_loss``: L_D above, ``accuracy``: the fraction of the 2B inputs D classifies right (real: t > 0), and
+  ``rejected``: the fraction of the B generated inputs D rejects (t ≤ 0);
 * ``grad_norm_original``: ‖∇_θ E_z log(1 − σ(D(G_θ(z))))‖₂ = ‖∇_θ E_z[−softplus(D(G_θ(z)))]‖₂, the original
   (saturating) cost, which Theorem 2.4 bounds by M·ε/(1 − ε) when ‖D − D*‖ < ε (→ 0 as D → D*, Cor. 2.1);
 * ``grad_norm_minus_log_d``: ‖∇_θ E_z[−log σ(D(G_θ(z)))]‖₂ = ‖∇_θ E_z softplus(−D(G_θ(z)))‖₂, the −log D cost,
   whose updates Theorem 2.6 says become unstable (Cauchy-like) as D improves;
 
-the norm over all of G's parameters, which are never updated. With instance noise of standard deviation σ
+the norm over all of G's parameters, which are never updated. D may also be K discriminators at once,
+returning (K, B) logits (RP-GAN's views, Neyshabur et al. 2017): each D_k is trained on its own L_D (their sum
+is minimised), the metrics are means over the K, and G's costs are the means (1/K) Σ_k over them, the
+generator's objective in RP-GAN. With instance noise of standard deviation σ
 (§3.3, Thm 3.2), N(0, σ²I) is added independently to real and generated inputs of D, both for training D and
 for the gradients (accuracy is then measured on the noisy inputs D sees). Probe seed k (k = 0..K−1) fixes D's
 initialisation and three random streams (data, latents, noise; see :func:`probe_streams`); seed k uses the
@@ -43,8 +47,8 @@ from ganscope.nets.mlp import MLP, Logit
 from ganscope.noise import add_noise
 from ganscope.objectives import check_logits
 
-METRICS = ("d_loss", "accuracy", "grad_norm_original", "grad_norm_minus_log_d")
-TITLES = {"d_loss": "D loss (cross-entropy)", "accuracy": "D accuracy",
+METRICS = ("d_loss", "accuracy", "rejected", "grad_norm_original", "grad_norm_minus_log_d")
+TITLES = {"d_loss": "D loss (cross-entropy)", "accuracy": "D accuracy", "rejected": "generated samples rejected",
           "grad_norm_original": "‖∇θ‖, original cost E log(1−D(G(z)))",
           "grad_norm_minus_log_d": "‖∇θ‖, −log D cost E[−log D(G(z))]"}
 LOG_SCALE = ("d_loss", "grad_norm_original", "grad_norm_minus_log_d")
@@ -61,33 +65,41 @@ def fresh_discriminator(model_cfg, seed: int) -> Logit:
         return Logit(MLP(2, 1, model_cfg.d_depth, model_cfg.d_width, model_cfg.activation))
 
 
-def probe_parts(run, member: int):
+def probe_parts(run, member: int, views: int = 1, view_width: int = 0):
     """(frozen generator, ``sample_real(n, generator)``, ``fresh(seed)`` -> a new discriminator) of a stored 2-D
     or image run (``ganscope.rundir.StoredRun``). For images the fresh D is the run's net's full-view
-    discriminator (also for an RP-GAN run) and G is put in eval mode (BatchNorm uses its running statistics)."""
+    discriminator (also for an RP-GAN run), or with ``views`` = K > 1 K discriminators on K random projections
+    seeded by ``seed`` (``nets.rp.RPDiscriminator``, per-view width ``view_width``, 0: its default), and G is put
+    in eval mode (BatchNorm uses its running statistics)."""
     cfg = run.cfg
     if task_class(cfg.data.name).gives_images:
-        return _image_parts(run)
+        return _image_parts(run, views, view_width)
+    if views != 1:
+        raise UsageError(f"views: random-projection discriminators need an image run, not {cfg.data.name!r}")
     gen = run.gen.member(member)
     return gen, get_dataset(cfg.data.name).sample, lambda seed: fresh_discriminator(cfg.model, seed)
 
 
-def _image_parts(run):
+def _image_parts(run, views: int = 1, view_width: int = 0):
     from ganscope.data.images import load_images
     from ganscope.nets.conv import image_nets
+    from ganscope.nets.rp import RPDiscriminator
 
     cfg = run.cfg
     x = load_images(cfg.data.name, split="train", image_size=cfg.data.image_size or None,
                     skip_bad=cfg.data.skip_bad).x
 
-    def nets(seed):
+    def fresh(seed):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return image_nets(cfg, x.shape[-1], x.shape[1])
+            if views > 1:
+                return RPDiscriminator(views, x.shape[1], x.shape[-1], cfg.model.d_width, seed,
+                                       view_width=view_width or None)
+            return image_nets(cfg, x.shape[-1], x.shape[1])[1]
 
     x = x.to(_device_of(run.gen))
     return (run.gen.eval(), lambda n, g: x[torch.randint(len(x), (n,), generator=g, device=g.device).to(x.device)],
-            lambda seed: nets(seed)[1])
+            fresh)
 
 
 def _device_of(net: nn.Module) -> torch.device:
@@ -110,11 +122,12 @@ def init_seed(seed: int) -> int:
 
 # ---- one probe: a frozen G, a D trained alone -------------------------------------------------------------
 def _iteration(gen, disc, opt, sample_real, latent_dim, batch, sigma, streams) -> dict[str, float]:
-    """Record the four metrics on a fresh batch, then take one Adam step of D on it (G untouched).
+    """Record the metrics on a fresh batch, then take one Adam step of D on it (G untouched).
 
     D sees a detached copy ``a`` of its noisy fake input; G's gradients are then the chain rule
-    ∇_θ E_z c(D(a(z))) = (1/B) Σ_i c'(t_i) (∂t_i/∂a_i) · ∂G(z_i)/∂θ, one vector-Jacobian product through G per
-    cost, with c'(t) = −σ(t) for c(t) = log(1 − σ(t)) = −softplus(t) and c'(t) = −σ(−t) for c(t) = −log σ(t).
+    ∇_θ (1/K) Σ_k E_z c(D_k(a(z))) = (∂G/∂θ)ᵀ ∂_a [Σ_{k,i} w_ki t_ki], w_ki = c'(t_ki)/(KB) held constant: one
+    backward through D and one vector-Jacobian product through G per cost, with c'(t) = −σ(t) for
+    c(t) = log(1 − σ(t)) = −softplus(t) and c'(t) = −σ(−t) for c(t) = −log σ(t) (K = 1 for a single D).
     """
     real = sample_real(batch, streams["data"])
     z = torch.randn(batch, latent_dim, generator=streams["latent"], device=streams["latent"].device)
@@ -124,16 +137,20 @@ def _iteration(gen, disc, opt, sample_real, latent_dim, batch, sigma, streams) -
     t_real, t_fake = disc(real_in), disc(a)
     _check_logits(t_real, batch)
     _check_logits(t_fake, batch)
-    d_loss = F.softplus(-t_real).mean() + F.softplus(t_fake).mean()
+    per_d = F.softplus(-t_real).mean(-1) + F.softplus(t_fake).mean(-1)  # L_D of each discriminator: () or (K,)
     d_params = list(disc.parameters())
-    d_grads = torch.autograd.grad(d_loss, d_params, retain_graph=True)
-    (dt_da,) = torch.autograd.grad(t_fake.sum(), a)  # per-sample ∂t_i/∂a_i (no coupling across the batch)
-    t = t_fake.detach().view(-1, *[1] * (a.dim() - 1))  # broadcast over each sample's axes
+    d_grads = torch.autograd.grad(per_d.sum(), d_params, retain_graph=True)
+    t = t_fake.detach()
+
+    def through_d(weights):  # ∂_a Σ w·t: the cost's gradient at G's output
+        return torch.autograd.grad((weights * t_fake).sum(), a, retain_graph=True)[0]
+
     out = {
-        "d_loss": float(d_loss.detach()),
-        "accuracy": float(((t_real > 0).sum() + (t_fake <= 0).sum()) / (2 * batch)),
-        "grad_norm_original": _vjp_norm(fake, gen, -torch.sigmoid(t) * dt_da / batch),  # E log(1 − σ(t))
-        "grad_norm_minus_log_d": _vjp_norm(fake, gen, -torch.sigmoid(-t) * dt_da / batch),  # E[−log σ(t)]
+        "d_loss": float(per_d.detach().mean()),
+        "accuracy": int((t_real > 0).sum() + (t <= 0).sum()) / (2 * t.numel()),
+        "rejected": int((t <= 0).sum()) / t.numel(),
+        "grad_norm_original": _vjp_norm(fake, gen, through_d(-torch.sigmoid(t) / t.numel())),  # E log(1 − σ(t))
+        "grad_norm_minus_log_d": _vjp_norm(fake, gen, through_d(-torch.sigmoid(-t) / t.numel())),  # E[−log σ(t)]
     }
     for p, g in zip(d_params, d_grads):
         p.grad = g
@@ -142,10 +159,12 @@ def _iteration(gen, disc, opt, sample_real, latent_dim, batch, sigma, streams) -
 
 
 def _check_logits(t, batch: int):
-    """One logit per sample, shape (B,): (B, 1) is refused (``objectives.check_logits``), never averaged over."""
+    """One logit per sample, shape (B,), or per discriminator and sample, (K, B): (B, 1) is refused
+    (``objectives.check_logits``), never averaged over."""
     check_logits("critic", t)
-    if tuple(t.shape) != (batch,):
-        raise UsageError(f"critic: must return one logit per sample, shape ({batch},), got {tuple(t.shape)}")
+    if t.dim() not in (1, 2) or t.shape[-1] != batch:
+        raise UsageError(f"critic: must return one logit per sample, shape ({batch},) or (K, {batch}), got "
+                         f"{tuple(t.shape)}")
 
 
 def _vjp_norm(fake, gen, upstream) -> float:
