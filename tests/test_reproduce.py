@@ -6,6 +6,7 @@ import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from ganscope import reproduce
@@ -430,3 +431,55 @@ def test_the_convergence_matrix_section_from_stubbed_sweeps(tmp_path, monkeypatc
 
     validate({"paper": "mescheder2018", "title": "t", "citation": "c", "mode": "quick", "command": "x",
               "wall_s": 1.0, "created": "2026-12-01T00:00:00Z", "sections": [sec]})
+
+
+def _read(rejected, grad):
+    return [{"rejected": r, "grad_norm_minus_log_d": g, "grad_norm_original": 0.0} for r, g in zip(rejected, grad)]
+
+
+@pytest.mark.parametrize("read, ok", [
+    ({1: _read([0.99, 0.98, 1.0], [0.1, 0.12, 0.11]), 4: _read([0.6, 0.62, 0.58], [1.0, 1.1, 0.9])}, True),
+    ({1: _read([0.99, 0.98, 1.0], [1.0, 1.1, 0.9]), 4: _read([0.6, 0.62, 0.58], [0.1, 0.12, 0.11])}, False),
+    ({1: _read([0.6, 0.62, 0.58], [0.1, 0.12, 0.11]), 4: _read([0.99, 0.98, 1.0], [1.0, 1.1, 0.9])}, False),
+    ({1: _read([0.99, 0.98, 1.0], [0.1, 0.12, 0.11]), 4: _read([0.6, 0.62, 0.58], [1.0, 1.1, 0.9]),
+      12: _read([0.99, 0.4, 1.0], [1.0, 1.1, 0.9])}, False),  # every K > 1 must meet (i) and (ii)
+    ({1: _read([1.0], [0.1]), 4: _read([0.5], [1.0])}, False),  # one seed: no interval
+    ({4: _read([0.5, 0.6], [1.0, 1.1])}, None),
+])
+def test_probe_verdict_follows_criterion_c(read, ok):
+    assert neyshabur2017.probe_verdict(read)[0] is ok
+
+
+def test_views_probe_freezes_each_single_run_and_trains_fresh_views(tmp_path, monkeypatch):
+    """Two tiny K = 1 runs on 8×8 digits: per seed one probe per K, the single one equal to a direct
+    ``probe_generator`` call on the run's last generator; the read-out is the mean over the last tenth."""
+    from ganscope import rundir
+    from ganscope.analysis import probe
+
+    tiny = ["net=dcgan", "data.name=digits", "model.g_width=8", "model.d_width=8", "model.latent_dim=8",
+            "data.batch_size=16", "data.eval_samples=64", "train.plots=false", "train.steps=2", "train.eval_every=2"]
+    ctx = Context(tmp_path, log=lambda msg: None)
+    runs = [common.train(ctx, "images", [*tiny, f"seed={s}"], sub=f"k1_{s}")[0] for s in (0, 1)]
+    monkeypatch.setitem(neyshabur2017.PROBE_ITERATIONS, "quick", 20)
+    out = neyshabur2017.views_probe(ctx, runs, [1, 3], width=4)
+    assert sorted(out) == [1, 3] and len(out[1]) == len(out[3]) == 2
+    assert out[3][0]["iteration"].tolist() == [0, 10, 18, 19]
+    run = rundir.open_run(runs[1])
+    gen, sample, fresh = probe.probe_parts(run, 0)
+    with common.threads(ctx.workers):  # the same threads, the same reductions
+        direct = probe.probe_generator(gen, fresh(probe.init_seed(1)), sample, 8, iterations=20, batch_size=16,
+                                       seed=1, lr=run.cfg.optim.d.lr, betas=run.cfg.optim.d.betas)
+    for m in probe.METRICS:
+        assert np.array_equal(out[1][1][m], direct[m][[0, 10, 18, 19]])
+    read = neyshabur2017.probe_read(out[3][0])
+    assert read["rejected"] == pytest.approx(float(np.mean(out[3][0]["rejected"][-2:])))
+    assert not np.array_equal(out[1][0]["grad_norm_minus_log_d"], out[3][0]["grad_norm_minus_log_d"])
+
+
+def test_threads_are_restored():
+    import torch
+
+    before = torch.get_num_threads()
+    with common.threads(before + 1):
+        assert torch.get_num_threads() == before + 1
+    assert torch.get_num_threads() == before

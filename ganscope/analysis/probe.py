@@ -121,8 +121,8 @@ def init_seed(seed: int) -> int:
 
 
 # ---- one probe: a frozen G, a D trained alone -------------------------------------------------------------
-def _iteration(gen, disc, opt, sample_real, latent_dim, batch, sigma, streams) -> dict[str, float]:
-    """Record the metrics on a fresh batch, then take one Adam step of D on it (G untouched).
+def _iteration(gen, disc, opt, sample_real, latent_dim, batch, sigma, streams, record=True) -> dict[str, float]:
+    """Record the metrics on a fresh batch (if ``record``), then take one Adam step of D on it (G untouched).
 
     D sees a detached copy ``a`` of its noisy fake input; G's gradients are then the chain rule
     ∇_θ (1/K) Σ_k E_z c(D_k(a(z))) = (∂G/∂θ)ᵀ ∂_a [Σ_{k,i} w_ki t_ki], w_ki = c'(t_ki)/(KB) held constant: one
@@ -139,7 +139,12 @@ def _iteration(gen, disc, opt, sample_real, latent_dim, batch, sigma, streams) -
     _check_logits(t_fake, batch)
     per_d = F.softplus(-t_real).mean(-1) + F.softplus(t_fake).mean(-1)  # L_D of each discriminator: () or (K,)
     d_params = list(disc.parameters())
-    d_grads = torch.autograd.grad(per_d.sum(), d_params, retain_graph=True)
+    d_grads = torch.autograd.grad(per_d.sum(), d_params, retain_graph=record)
+    for p, g in zip(d_params, d_grads):
+        p.grad = g
+    if not record:
+        opt.step()
+        return {}
     t = t_fake.detach()
 
     def through_d(weights):  # ∂_a Σ w·t: the cost's gradient at G's output
@@ -152,8 +157,6 @@ def _iteration(gen, disc, opt, sample_real, latent_dim, batch, sigma, streams) -
         "grad_norm_original": _vjp_norm(fake, gen, through_d(-torch.sigmoid(t) / t.numel())),  # E log(1 − σ(t))
         "grad_norm_minus_log_d": _vjp_norm(fake, gen, through_d(-torch.sigmoid(-t) / t.numel())),  # E[−log σ(t)]
     }
-    for p, g in zip(d_params, d_grads):
-        p.grad = g
     opt.step()
     return out
 
@@ -175,19 +178,24 @@ def _vjp_norm(fake, gen, upstream) -> float:
 
 def probe_generator(gen: nn.Module, disc: nn.Module, sample_real, latent_dim: int, *, iterations: int,
                     batch_size: int, sigma: float = 0.0, seed: int = 0, lr: float = DEFAULTS["lr"],
-                    betas=DEFAULTS["betas"]) -> dict[str, np.ndarray]:
+                    betas=DEFAULTS["betas"], record_every: int = 1) -> dict[str, np.ndarray]:
     """Train ``disc`` (in place) against a frozen copy of ``gen`` for ``iterations`` Adam steps; return each metric
-    of the module docstring as an array over iterations. ``gen`` itself is never modified.
+    of the module docstring as an array over the recorded iterations, and ``iteration`` (their indices, from 0).
+    ``gen`` itself is never modified.
 
     ``sample_real(n, generator)`` draws real points; ``seed`` selects :func:`probe_streams`, on the device of
-    ``gen`` (``disc`` must be there too).
+    ``gen`` (``disc`` must be there too). ``record_every`` m > 1 records every m-th iteration and every one of the
+    last tenth; D's training, its random streams and the recorded values are the same for any m.
     """
     gen = copy.deepcopy(gen).requires_grad_(True)
     streams = probe_streams(seed, _device_of(gen))
     opt = torch.optim.Adam(disc.parameters(), lr=lr, betas=tuple(betas))
-    rows = [_iteration(gen, disc, opt, sample_real, latent_dim, batch_size, sigma, streams)
-            for _ in range(iterations)]
-    return {k: np.array([r[k] for r in rows], dtype=np.float64) for k in METRICS}
+    tail = iterations - max(1, iterations // 10)
+    recorded = [i for i in range(iterations) if i % record_every == 0 or i >= tail]
+    rows = [_iteration(gen, disc, opt, sample_real, latent_dim, batch_size, sigma, streams, i in recorded)
+            for i in range(iterations)]
+    rows = [r for r in rows if r]
+    return {"iteration": np.array(recorded), **{k: np.array([r[k] for r in rows], dtype=np.float64) for k in METRICS}}
 
 
 # ---- a whole run --------------------------------------------------------------------------------------------

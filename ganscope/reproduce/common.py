@@ -8,6 +8,7 @@ import json
 import shutil
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,6 +126,20 @@ def sweep(ctx: Context, spec: dict, sub: str):
     runs = {r["name"]: (r["overrides"], out / "runs" / r["name"]) for r in state["runs"]
             if rundir.is_done(out / "runs" / r["name"])}
     return aggregate(out), runs
+
+
+@contextmanager
+def threads(n: int):
+    """torch's intra-op threads set to ``n`` for a block of in-process work (the cores a sweep's workers would
+    use), restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def command(name: str, overrides=(), sub=None, out="DIR") -> str:

@@ -6,9 +6,12 @@ the generator's gradient norm over training, over seeds.
 Criteria, fixed in advance (docs/reproduce.md, "RP-GAN"): (a) samples **agree** iff the best K > 1 (lowest final
 FID mean) has a final FID mean below K = 1's with non-overlapping 95 % intervals over seeds; (b) the mechanism
 **agrees** iff the late-training generator gradient norm (each seed's mean over the last third of its
-evaluations) under K = 1 is below that under the same best K > 1, with non-overlapping 95 % intervals. The quick
-profile cannot afford the paper's K (12–48) at full per-view size: it runs a reduced version and compares
-nothing (the rows say why); ``--full`` runs the paper's K.
+evaluations) under K = 1 is below that under the same best K > 1, with non-overlapping 95 % intervals; (c) the frozen-generator probe against K views
+**agrees** iff, for every K > 1 of the profile, a fresh single discriminator trained alone against each K = 1
+run's last generator rejects a larger share of its samples than fresh K views do, and passes it a smaller
+non-saturating gradient, both with non-overlapping 95 % intervals over the 5 seeds. The quick profile cannot
+afford the paper's K (12–48) at full per-view size for training: it runs a reduced version, does not judge (a)
+and (b) (the rows say why), and judges the mechanism by (c); ``--full`` runs the paper's K and judges all three.
 """
 from __future__ import annotations
 
@@ -16,15 +19,19 @@ import math
 
 import numpy as np
 
+from ganscope import rundir
 from ganscope.plots import plt, save
 from ganscope.reproduce.common import (as_set, compare, config_of, evaluations, fid_axis, figure, image_overrides,
-                                       section, sweep, table)
+                                       section, sweep, table, threads)
 from ganscope.reproduce.criteria import below_apart, fmt_interval, interval, late_mean
 
 TITLE = "Stabilizing GAN Training with Multiple Random Projections"
 CITATION = "Behnam Neyshabur, Srinadh Bhojanapalli, Ayan Chakrabarti. arXiv:1705.07831, 2017."
 
 SEEDS = 5
+PROBE_ITERATIONS = {"quick": 300, "full": 2000}  # each fresh discriminator's Adam steps against a frozen G
+PROBE_EVERY = 10  # record every 10th iteration, and all of the last tenth (the read-out)
+PROBE_READ = ("rejected", "grad_norm_minus_log_d", "grad_norm_original")
 QUICK_REASON = ("the quick profile runs K = 4 (the paper's K are 12, 24, 48) for {steps} generator steps (the "
                 "paper's 100,000): 5 seeds of K = 12 at full per-view size take about 120 ms a step on one CPU "
                 "thread, beyond its ~150 s budget; the single discriminator's deterioration the paper reports "
@@ -82,6 +89,16 @@ def _rp_vs_single(ctx):
     ok = {"samples": None, "mechanism": None} if ctx.quick else verdicts["ok"]
     note = QUICK_REASON.format(steps=steps) if ctx.quick else ""
     best = verdicts["best"]
+    ones = sorted((d for o, d in runs.values() if o["rp.k"] == 1), key=lambda d: rundir.load_config(d).seed)
+    probes = views_probe(ctx, ones, ks, width)
+    probe_path = save(_probe_figure(probes), ctx.out / "rp" / "views_probe.png")
+    read = {k: [probe_read(c) for c in v] for k, v in probes.items()}
+    probe_ok, probe_note = probe_verdict(read)
+    mechanism = [] if ctx.quick else [
+        compare("RP-GAN vs single discriminator: the generator's gradient",
+                "a single discriminator's gradient to the generator vanishes; the projections keep it (abstract, §3)",
+                f"late gradient norm: K = 1 {fmt_interval(late.get(1, []), 3)}, K = {best} "
+                f"{fmt_interval(late.get(best, []), 3)}", ok["mechanism"], verdicts["notes"]["mechanism"])]
     return section("rp_vs_single", "K random-projection discriminators against one full-view discriminator",
                    "DCGAN generator; K discriminators each see a fixed unit-norm Gaussian filter ("
                    f"{ctx.size('4×4, stride 2 at 28 px', '8×8, stride 2 at 64 px')}) of the image, evaluated as "
@@ -96,28 +113,114 @@ def _rp_vs_single(ctx):
                    "K > 1 (lowest final FID mean) has a final FID mean below K = 1's with non-overlapping 95 % "
                    "intervals over seeds; (b) the mechanism agrees iff the generator's gradient norm late in "
                    "training (each seed's mean over the last third of its evaluations) under K = 1 is below that "
-                   "under the same K > 1, with non-overlapping 95 % intervals." + (f" Not compared here: {note}."
-                                                                                   if note else ""),
+                   "under the same K > 1, with non-overlapping 95 % intervals; (c) the frozen-generator probe: for "
+                   f"each seed the K = 1 run's last generator is frozen and fresh discriminators (the single one, "
+                   f"and K views for each K > 1) are trained alone against it for {PROBE_ITERATIONS[ctx.mode]} "
+                   "Adam steps (the recipe's discriminator optimiser, batch 64); (c) agrees iff for every K > 1 the "
+                   "single discriminator rejects a larger share of generated samples (logit ≤ 0, mean over the "
+                   "views) and passes a smaller non-saturating gradient norm to the generator than the K views, "
+                   "each read as the mean over the last tenth of the iterations, with non-overlapping 95 % "
+                   "intervals over the seeds." + (f" (a) and (b) are not judged here: {note}; the mechanism is "
+                                                  "judged by (c)." if note else ""),
                    f"ganscope reproduce neyshabur2017 --{ctx.mode} --out DIR (a sweep over rp.k × seeds in DIR/rp)",
                    config=spec,
                    figures=[figure(ctx, fid_path, over_seeds_caption("FID", final)),
-                            figure(ctx, grad_path, over_seeds_caption("The generator's gradient norm", late))],
+                            figure(ctx, grad_path, over_seeds_caption("The generator's gradient norm", late)),
+                            figure(ctx, probe_path, "The frozen-generator probe: fresh discriminators trained alone "
+                                   "against each K = 1 run's last generator; mean over seeds, band: 95 % interval")],
                    tables=[table("Per K over seeds (mean ± 95 % CI)", ["K", "runs", "final FID",
                                                                        "late generator gradient norm"],
                                  [[r["rp.k"], r["done"], fmt_interval(final.get(r["rp.k"], [])),
-                                   fmt_interval(late.get(r["rp.k"], []), 3)] for r in rows])],
+                                   fmt_interval(late.get(r["rp.k"], []), 3)] for r in rows]),
+                           table("The frozen-generator probe per K, the mean over the last tenth of the iterations "
+                                 "(mean ± 95 % CI over seeds)",
+                                 ["K", "seeds", "generated samples rejected", "non-saturating ‖∇θ‖",
+                                  "original-cost ‖∇θ‖"],
+                                 [[k, len(v), *(fmt_interval([r[m] for r in v], 3) for m in PROBE_READ)]
+                                  for k, v in sorted(read.items())])],
                    comparisons=[
                        compare("RP-GAN vs single discriminator: samples", "multiple projections reach better "
                                "samples than one discriminator (§5)",
                                f"final FID: K = 1 {fmt_interval(final.get(1, []))}, best K > 1 (K = {best}) "
                                f"{fmt_interval(final.get(best, []))}", ok["samples"],
                                note or verdicts["notes"]["samples"]),
-                       compare("RP-GAN vs single discriminator: the generator's gradient",
-                               "a single discriminator's gradient to the generator vanishes; the projections "
-                               "keep it (abstract, §3)",
-                               f"late gradient norm: K = 1 {fmt_interval(late.get(1, []), 3)}, K = {best} "
-                               f"{fmt_interval(late.get(best, []), 3)}", ok["mechanism"],
-                               note or verdicts["notes"]["mechanism"])])
+                       *mechanism,
+                       compare("RP-GAN vs single discriminator: the frozen-generator probe",
+                               "a single discriminator quickly rejects nearly all samples, so the generator gets no "
+                               "useful gradient; projected discriminators cannot reject perfectly and keep "
+                               "providing one (abstract)", probe_summary(read), probe_ok, probe_note)])
+
+
+def views_probe(ctx, k1_runs, ks, width) -> dict:
+    """{K: [probe curves per seed]}: for seed i, the K = 1 run ``k1_runs[i]``'s last generator frozen, a fresh
+    discriminator for each K (the single one for K = 1, K views at per-view ``width`` otherwise) trained alone
+    against it (``analysis.probe.probe_generator``, the run's discriminator optimiser and batch), probe seed i
+    for every K. Uses the context's workers as threads."""
+    from ganscope.analysis.probe import init_seed, probe_generator, probe_parts
+
+    out = {}
+    with threads(ctx.workers):
+        for i, run_dir in enumerate(k1_runs):
+            run = rundir.open_run(run_dir)
+            cfg = run.cfg
+            for k in ks:
+                gen, sample_real, fresh = probe_parts(run, 0, views=k, view_width=width if k > 1 else 0)
+                out.setdefault(k, []).append(probe_generator(
+                    gen, fresh(init_seed(i)), sample_real, cfg.model.latent_dim,
+                    iterations=PROBE_ITERATIONS[ctx.mode], batch_size=cfg.data.batch_size, seed=i,
+                    lr=cfg.optim.d.lr, betas=cfg.optim.d.betas, record_every=PROBE_EVERY))
+            ctx.log(f"  views probe: seed {i + 1}/{len(k1_runs)} done (K = {', '.join(map(str, ks))})")
+    return out
+
+
+def probe_read(curves: dict) -> dict:
+    """One seed's read-out: each of ``PROBE_READ`` as the mean over the last tenth of the probe's iterations."""
+    last = curves["iteration"] >= curves["iteration"][-1] + 1 - max(1, (curves["iteration"][-1] + 1) // 10)
+    return {m: float(np.mean(curves[m][last])) for m in PROBE_READ}
+
+
+def probe_verdict(read: dict) -> tuple:
+    """Criterion (c) on {K: [read-outs per seed]}: (True/False, note), or (None, note) without K = 1 or K > 1."""
+    if 1 not in read or not [k for k in read if k > 1]:
+        return None, "K = 1 or every K > 1 has no probe"
+    single = {m: [r[m] for r in read[1]] for m in PROBE_READ}
+    parts = []
+    for k in sorted(k for k in read if k > 1):
+        views = {m: [r[m] for r in read[k]] for m in PROBE_READ}
+        rejects = below_apart(views["rejected"], single["rejected"])
+        vanishes = below_apart(single["grad_norm_minus_log_d"], views["grad_norm_minus_log_d"])
+        parts.append((rejects and vanishes,
+                      f"K = {k}: the single discriminator rejects {'more' if rejects else 'not more'} (intervals "
+                      f"{'apart' if rejects else 'not apart'}), its gradient is "
+                      f"{'smaller, intervals apart' if vanishes else 'not smaller with intervals apart'}"))
+    return all(ok for ok, _ in parts), "; ".join(note for _, note in parts)
+
+
+def probe_summary(read: dict) -> str:
+    """The probe's numbers per K for the comparison row."""
+    return "; ".join(f"K = {k}: rejected {fmt_interval([r['rejected'] for r in v], 3)}, non-saturating ‖∇θ‖ "
+                     f"{fmt_interval([r['grad_norm_minus_log_d'] for r in v], 3)}" for k, v in sorted(read.items()))
+
+
+def _probe_figure(probes: dict):
+    """Rejected share, non-saturating and original-cost gradient norms over the probe's iterations, per K."""
+    from ganscope.reproduce.criteria import interval as ci
+
+    fig, axes = plt.subplots(1, 3, figsize=(10.5, 3.2))
+    titles = {"rejected": "generated samples rejected", "grad_norm_minus_log_d": "‖∇θ‖, non-saturating cost",
+              "grad_norm_original": "‖∇θ‖, original cost"}
+    for ax, m in zip(axes, PROBE_READ):
+        for k in sorted(probes):
+            x = probes[k][0]["iteration"]
+            mean, half = np.array([ci(col) for col in np.stack([c[m] for c in probes[k]]).T]).T
+            ax.plot(x, mean, lw=1.2, label=f"K = {k}" + (" (full view)" if k == 1 else ""))
+            ax.fill_between(x, mean - np.nan_to_num(half), mean + np.nan_to_num(half), alpha=0.2)
+        ax.set(title=titles[m], xlabel="fresh discriminator's iteration", yscale="linear" if m == "rejected" else "log")
+        ax.title.set_fontsize(9)
+        ax.grid(True, alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def rp_verdicts(final: dict, late: dict) -> dict:
