@@ -2,6 +2,7 @@
 FID source, and the frozen-generator probe on an image generator."""
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -103,6 +104,20 @@ def test_probe_on_an_image_generator(image_run):
             assert all(len(median[k]) == 5 for k in probe.METRICS)
             assert all(torch.isfinite(torch.as_tensor(median[k])).all() for k in probe.METRICS)
             assert (torch.as_tensor(median["grad_norm_original"]) > 0).all()
+
+
+def test_probe_with_random_projection_views(image_run, tmp_path, capsys):
+    """``ganscope probe --views 3``: the fresh discriminator is 3 views of the 8×8 digits, one logit row each."""
+    out = tmp_path / "probe"
+    assert cli.main(["probe", str(image_run), "--steps", "4", "--seeds", "1", "--sigma", "0", "--views", "3",
+                     "--view-width", "4", "--out", str(out)]) == 0
+    assert "rejected" in capsys.readouterr().out
+    data = json.loads((out / "probe.json").read_text())
+    assert data["views"] == 3 and data["view_width"] == 4
+    curves = data["checkpoints"]["4"]["none"]["seeds"][0]
+    assert all(0.0 <= r <= 1.0 for r in curves["rejected"]) and all(g > 0 for g in curves["grad_norm_original"])
+    single = probe.probe_run(image_run, steps=4, sigma=0.0, seeds=1)["checkpoints"][4]["none"]["seeds"][0]
+    assert not np.array_equal(single["grad_norm_original"], curves["grad_norm_original"])
 
 
 def test_rp_gan_diagnostics_are_the_mean_over_the_k_discriminators(tmp_path):

@@ -210,6 +210,9 @@ def test_json_writes_non_finite_as_null():
     (["--seeds", "0"], "--seeds"),
     (["--member", "1"], "--member"),
     (["--steps", "x"], "--steps"),
+    (["--views", "0"], "--views"),
+    (["--views", "2", "--view-width", "-1"], "--view-width"),
+    (["--views", "3"], "views: random-projection discriminators need an image run"),
     ([], "--out"),
 ])
 def test_bad_arguments(run_dir, tmp_path, argv, flag):

@@ -199,7 +199,7 @@ def probe_generator(gen: nn.Module, disc: nn.Module, sample_real, latent_dim: in
 
 
 # ---- a whole run --------------------------------------------------------------------------------------------
-def _check(steps, sigma, seeds, member, lr, ensemble):
+def _check(steps, sigma, seeds, member, lr, ensemble, views=1, view_width=0):
     def integer(v):
         return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
@@ -211,6 +211,12 @@ def _check(steps, sigma, seeds, member, lr, ensemble):
         raise UsageError(f"--seeds: must be an integer >= 1, got {seeds!r}")
     if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
         raise UsageError(f"--lr: must be a finite number > 0, got {lr!r}")
+    if not integer(views) or views < 1:
+        raise UsageError(f"--views: the fresh discriminator's random-projection views must be an integer >= 1 "
+                         f"(1: the full-view discriminator), got {views!r}")
+    if not integer(view_width) or view_width < 0:
+        raise UsageError(f"--view-width: channels of each view's widest layer must be an integer >= 0 (0: the "
+                         f"default width), got {view_width!r}")
     if not integer(member) or not 0 <= member < ensemble:
         raise UsageError(f"--member: the run has {ensemble} generator member(s) (0..{ensemble - 1}), got {member!r}")
 
@@ -252,11 +258,11 @@ def _jitter(curve: np.ndarray) -> float:
     return float(np.std(np.diff(half))) if len(half) > 1 else 0.0
 
 
-def probe_checkpoint(run, *, steps, sigma, seeds, member, lr, betas, progress=None) -> dict:
+def probe_checkpoint(run, *, steps, sigma, seeds, member, lr, betas, progress=None, views=1, view_width=0) -> dict:
     """Every noise setting × seed for one stored checkpoint (``ganscope.rundir.StoredRun``): {setting: {"sigma",
-    "seeds", "median", "q25", "q75", "summary"}}."""
+    "seeds", "median", "q25", "q75", "summary"}}; ``views``, ``view_width``: as ``probe_parts``."""
     cfg = run.cfg
-    gen, sample_real, fresh = probe_parts(run, member)
+    gen, sample_real, fresh = probe_parts(run, member, views, view_width)
     result = {}
     for name, s in noise_settings(sigma).items():
         per_seed = []
@@ -273,7 +279,8 @@ def probe_checkpoint(run, *, steps, sigma, seeds, member, lr, betas, progress=No
 
 def probe_run(run_dir, steps: int = DEFAULTS["steps"], sigma: float = DEFAULTS["sigma"],
               seeds: int = DEFAULTS["seeds"], member: int = DEFAULTS["member"], lr: float = DEFAULTS["lr"],
-              betas=DEFAULTS["betas"], checkpoints=None, progress: bool = False, device=None) -> dict:
+              betas=DEFAULTS["betas"], checkpoints=None, progress: bool = False, device=None, views: int = 1,
+              view_width: int = 0) -> dict:
     """The frozen-generator probe of every kept checkpoint of ``run_dir`` (module docstring).
 
     ``steps`` discriminator iterations, instance noise ``sigma`` (0: the noise-free setting only), ``seeds``
@@ -282,10 +289,11 @@ def probe_run(run_dir, steps: int = DEFAULTS["steps"], sigma: float = DEFAULTS["
     ``{"run", "data", "loss", "member", "iterations", "sigma", "seeds", "lr", "betas", "batch_size",
     "checkpoints": {generator_step: {setting: {"sigma", "seeds": [{metric: array}], "median", "q25", "q75":
     {metric: array}, "summary"}}}}`` with settings "none" and "sigma=S". ``device``: where the nets and the
-    probe's random streams live (None: the CPU).
+    probe's random streams live (None: the CPU). ``views`` K > 1: the fresh discriminator is K discriminators on
+    K random projections (RP-GAN's, per-view width ``view_width``; image runs only), the metrics means over them.
     """
     cfg = rundir.load_config(run_dir)
-    _check(steps, sigma, seeds, member, lr, cfg.ensemble)
+    _check(steps, sigma, seeds, member, lr, cfg.ensemble, views, view_width)
     runs = [rundir.open_run(run_dir, path=p, device=device) for p in rundir.stored_checkpoints(run_dir)]
     if checkpoints is not None:
         runs = [r for r in runs if r.step in set(checkpoints)]
@@ -296,12 +304,14 @@ def probe_run(run_dir, steps: int = DEFAULTS["steps"], sigma: float = DEFAULTS["
     bar = Progress(len(runs) * len(noise_settings(sigma)) * seeds, unit="probe", desc="probe", enabled=progress)
     try:
         per_step = {r.step: probe_checkpoint(r, steps=steps, sigma=float(sigma), seeds=seeds, member=member,
-                                             lr=float(lr), betas=betas, progress=bar)
+                                             lr=float(lr), betas=betas, progress=bar, views=views,
+                                             view_width=view_width)
                     for r in runs}
     finally:
         bar.close()
     return {"run": str(run_dir), "data": cfg.data.name, "loss": cfg.loss, "method": cfg.method, "member": member,
             "iterations": steps, "sigma": float(sigma), "seeds": seeds, "lr": float(lr), "betas": list(betas),
+            "views": views, "view_width": view_width,
             "batch_size": cfg.data.batch_size, "checkpoints": per_step}
 
 
@@ -331,7 +341,8 @@ def plot_probe(result: dict):
             ax.set_xlabel("discriminator iterations", fontsize=8)
             ax.tick_params(labelsize=7)
     axes[0, 0].legend(fontsize=7)
-    fig.suptitle(f"frozen-generator probe: {result['run']} ({result['data']}, member {result['member']}, "
+    views = f", {result['views']} random-projection views" if result.get("views", 1) > 1 else ""
+    fig.suptitle(f"frozen-generator probe: {result['run']} ({result['data']}{views}, member {result['member']}, "
                  f"{result['seeds']} seed(s), Adam lr {result['lr']:g})", fontsize=9)
     fig.tight_layout()
     return fig

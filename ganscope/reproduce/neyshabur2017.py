@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from ganscope import rundir
+from ganscope.io import json_safe, write_json
 from ganscope.plots import plt, save
 from ganscope.reproduce.common import (as_set, compare, config_of, evaluations, fid_axis, figure, image_overrides,
                                        section, sweep, table, threads)
@@ -92,6 +93,8 @@ def _rp_vs_single(ctx):
     ones = sorted((d for o, d in runs.values() if o["rp.k"] == 1), key=lambda d: rundir.load_config(d).seed)
     probes = views_probe(ctx, ones, ks, width)
     probe_path = save(_probe_figure(probes), ctx.out / "rp" / "views_probe.png")
+    write_json(ctx.out / "rp" / "views_probe.json", json_safe({"iterations": PROBE_ITERATIONS[ctx.mode],
+                                                                "per_k": probes}))
     read = {k: [probe_read(c) for c in v] for k, v in probes.items()}
     probe_ok, probe_note = probe_verdict(read)
     mechanism = [] if ctx.quick else [
