@@ -156,7 +156,7 @@ def test_the_base_seed_shifts_every_trained_run_and_sweep(tmp_path, monkeypatch)
     from ganscope.reproduce import common
 
     seen = {}
-    monkeypatch.setattr("ganscope.sweep.run_sweep", lambda spec, out, **kw: seen.setdefault("spec", spec) and 0)
+    monkeypatch.setattr("ganscope.sweep.run_sweeps", lambda sweeps, **kw: seen.setdefault("spec", sweeps[0][0]) and 0)
     monkeypatch.setattr("ganscope.sweep.aggregate", lambda out: [])
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "sweep.json").write_text(json.dumps({"runs": []}))
@@ -299,7 +299,7 @@ def test_mode_collapse_section_says_what_ran(tmp_path, monkeypatch):
                    for c in covered]
         return tmp_path / sub, {"data": "8gaussians", "members": members}
 
-    monkeypatch.setattr(barnett2018, "train", fake_train)
+    monkeypatch.setattr(barnett2018, "train_all", lambda ctx, jobs: [fake_train(ctx, *job) for job in jobs])
     monkeypatch.setattr(barnett2018, "_final_samples",
                         lambda ctx, name, overrides, out: np.zeros((6, 10, 2)))
     result = barnett2018._mode_collapse(Context(tmp_path, quick=True, seed=3))
@@ -418,7 +418,7 @@ def test_the_convergence_matrix_section_from_stubbed_sweeps(tmp_path, monkeypatc
                 for s in spec["grid"]["game.scheme"]]
         return rows, {"a": ({}, run)}
 
-    monkeypatch.setattr(mescheder2018, "sweep", fake_sweep)
+    monkeypatch.setattr(mescheder2018, "sweeps", lambda ctx, specs: [fake_sweep(ctx, *s) for s in specs])
     sec = mescheder2018._convergence_matrix(Context(tmp_path, problem="line"))
     verdicts = {c["quantity"]: (c["measured"], c["verdict"]) for c in sec["comparisons"]}
     assert verdicts["R1"] == ("4/4 seeds converged (100%, 95 % CI 51%–100%)", "agrees")
@@ -483,3 +483,25 @@ def test_threads_are_restored():
     with common.threads(before + 1):
         assert torch.get_num_threads() == before + 1
     assert torch.get_num_threads() == before
+
+
+def test_train_all_in_workers_equals_train_in_process(tmp_path):
+    """Two tiny runs trained by ``train_all`` in two worker processes (one thread each), bit for bit the runs
+    ``train`` makes in-process at one thread; each worker's progress lines land in ``sub.log``."""
+    import torch
+
+    from ganscope import rundir
+
+    jobs = [("toy2d", ["train.steps=30", "train.eval_every=15", "data.eval_samples=200", "train.plots=false",
+                       f"method={m}"], f"mc/{m}") for m in ("nonsaturating", "r1")]
+    lines = []
+    parallel = common.train_all(Context(tmp_path / "a", seed=4, log=lines.append), jobs)
+    with common.threads(1):
+        alone = [common.train(Context(tmp_path / "b", seed=4), *job) for job in jobs]
+    for (out_a, sum_a), (out_b, sum_b), job in zip(parallel, alone, jobs):
+        assert sum_a["final"] == sum_b["final"]
+        a, b = (torch.load(rundir.last_checkpoint(o), weights_only=True) for o in (out_a, out_b))
+        flat_a, flat_b = rundir.state_tensors(a), rundir.state_tensors(b)
+        assert flat_a.keys() == flat_b.keys() and all(torch.equal(flat_a[k], flat_b[k]) for k in flat_a)
+        assert "train:" in (tmp_path / "a" / f"{job[2]}.log").read_text()
+    assert sum("trained" in line for line in lines) == 2

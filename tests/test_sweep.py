@@ -268,6 +268,26 @@ def test_relaunch_resumes_a_killed_ensemble_and_skips_finished_runs(swept, tmp_p
         assert json.loads(summary.read_text())["final"] == finals[seed]
 
 
+def test_several_sweeps_on_one_pool_equal_each_alone(swept, tmp_path):
+    """``run_sweeps`` of the swept spec and a second one on 2 workers: each sweep's runs, records and results
+    are those of ``run_sweep`` alone (the diverged ensemble retried run by run there too)."""
+    spec_path, alone, _ = swept
+    other = write_spec(tmp_path / "other.yaml", grid={"method": ["r1"]}, seeds=[5, 6])
+    states = S.run_sweeps([(spec_path, tmp_path / "a"), (other, tmp_path / "b")], workers=2)
+    assert [s.counts() for s in states] == [{"done": 3, "running": 0, "failed": 3, "pending": 0},
+                                            {"done": 2, "running": 0, "failed": 0, "pending": 0}]
+    together = records(tmp_path / "a")
+    for key, rec in records(alone).items():
+        assert (together[key]["status"], together[key]["job"]) == (rec["status"], rec["job"])
+        if rec["status"] == "done":
+            final = [json.loads((root / "runs" / rec["name"] / "summary.json").read_text())["final"]
+                     for root in (alone, tmp_path / "a")]
+            assert final[0] == final[1]
+    assert (tmp_path / "b" / "results.csv").is_file() and (tmp_path / "a" / "results.md").is_file()
+    again = S.run_sweeps([(spec_path, tmp_path / "a"), (other, tmp_path / "b")], workers=2)  # all done: nothing runs
+    assert [s.counts()["done"] for s in again] == [3, 2]
+
+
 def test_submitit_local_executor(tmp_path):
     spec_path = write_spec(tmp_path / "spec.yaml", seeds=[0], submitit={"cluster": "local", "timeout_min": 5})
     state = S.run_sweep(spec_path, tmp_path / "out", executor="submitit")
@@ -310,7 +330,7 @@ def test_package_exports_and_old_register_alias():
     homes = {spec: ["Spec", "load_spec", "parse_spec", "SPEC_KEYS"], jobs: ["RunSpec", "expand", "Job", "group"],
              executors: ["LocalPool", "SubmititPool", "RayPool", "make_pool", "run_job", "split_ensemble"],
              results: ["mean_ci", "succeeded", "aggregate", "markdown"], state: ["SweepState"],
-             run: ["run_sweep", "plan"]}
+             run: ["run_sweep", "run_sweeps", "plan"]}
     for module, names in homes.items():
         for name in names:
             assert getattr(S, name) is getattr(module, name), name

@@ -10,7 +10,7 @@ import numpy as np
 from ganscope.analysis import dirac, theory
 from ganscope.analysis.distributions import parse_density
 from ganscope.plots import save
-from ganscope.reproduce.common import command, compare, config_of, figure, section, table, train
+from ganscope.reproduce.common import command, compare, config_of, figure, section, table, train_all
 from ganscope.reproduce.criteria import below_apart, fmt_interval, interval
 
 TITLE = "Convergence Problems with Generative Adversarial Networks (GANs)"
@@ -81,14 +81,14 @@ def _mode_collapse(ctx):
     seeds = list(range(ctx.seed, ctx.seed + SEEDS))
     methods = list(METHODS)
     rows, modes, samples, n_modes, dataset = [], {}, {}, 0, ""
-    for method in methods:
-        overrides = [f"method={method}", *METHODS[method], *extra, f"train.steps={steps}",
-                     f"checkpoint.every={steps}", f"ensemble={SEEDS}"]
-        out, summary = train(ctx, name, overrides, sub=f"mode_collapse/{method}")
+    overrides = {m: [f"method={m}", *METHODS[m], *extra, f"train.steps={steps}", f"checkpoint.every={steps}",
+                     f"ensemble={SEEDS}"] for m in methods}
+    trained = train_all(ctx, [(name, overrides[m], f"mode_collapse/{m}") for m in methods])
+    for method, (out, summary) in zip(methods, trained):
         members = summary["members"] if "members" in summary else [summary["final"]]
         n_modes, dataset = int(members[0]["n_modes"]), summary["data"]
         modes[method] = [int(m["modes_covered"]) for m in members]
-        samples[method] = _final_samples(ctx, name, overrides, out)
+        samples[method] = _final_samples(ctx, name, overrides[method], out)
         rows.append([METHOD_NAMES[method], ", ".join(map(str, modes[method])), fmt_interval(modes[method], 2),
                      float(np.mean([m["hq_fraction"] for m in members])),
                      float(np.mean([m["mode_kl"] for m in members])),

@@ -109,23 +109,73 @@ def train(ctx: Context, name: str, overrides=(), sub=None):
     return out, run.train(progress=True)  # a bar on a terminal, plain lines in a log file
 
 
+def train_all(ctx: Context, jobs: list) -> list:
+    """``train`` for several ``(name, overrides, sub)``, each in a worker process of the context's workers (one
+    torch thread each, as a sweep's), its progress lines in ``ctx.out/sub.log``; a line on the reproduction's log
+    as each finishes and every 30 s. Returns their (run directory, summary) in order: the runs ``train`` makes
+    in-process at one thread. One worker or one job: in-process."""
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    from ganscope.sweep.executors import one_thread
+
+    if ctx.workers <= 1 or len(jobs) <= 1:
+        return [train(ctx, *job) for job in jobs]
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    start = time.perf_counter()
+    with ProcessPoolExecutor(min(ctx.workers, len(jobs)), mp_context=mp.get_context(method),
+                             initializer=one_thread) as pool:
+        futures = {pool.submit(_train_logged, ctx.out, ctx.seed, *job): job for job in jobs}
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, timeout=30, return_when=FIRST_COMPLETED)
+            for f in finished:
+                ctx.log(f"  {futures[f][2]}: trained ({time.perf_counter() - start:.0f} s)")
+            if not finished:
+                ctx.log(f"  training: {len(jobs) - len(pending)}/{len(jobs)} done, "
+                        f"{time.perf_counter() - start:.0f} s elapsed")
+        return [f.result() for f in futures]
+
+
+def _train_logged(out, seed: int, name: str, overrides, sub):
+    """A worker's ``train``: its stdout and stderr (the progress lines) in ``out/sub.log``."""
+    from contextlib import redirect_stderr, redirect_stdout
+
+    log = Path(out) / f"{sub}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w", encoding="utf-8") as f, redirect_stdout(f), redirect_stderr(f):
+        return train(Context(Path(out), seed=seed), name, overrides, sub)
+
+
 def sweep(ctx: Context, spec: dict, sub: str):
     """Run a sweep spec (``base``: a shipped config name) into ``ctx.out/sub`` with the context's workers.
 
     Returns (aggregated rows, {run name: (its overrides, its run directory)}) for the finished runs."""
-    from ganscope import rundir
-    from ganscope.sweep import aggregate, parse_spec, run_sweep
+    return sweeps(ctx, [(spec, sub)])[0]
 
-    out = ctx.out / sub
-    spec = {**spec, "base": str(find_config(spec["base"]).resolve())}  # shipped, whatever the working directory
-    if ctx.seed:  # the base seed shifts every run's seeds
-        seeds = dict(spec.get("seeds") or {"count": 1})
-        spec["seeds"] = {**seeds, "start": seeds.get("start", 0) + ctx.seed}
-    run_sweep(parse_spec(spec), out, workers=ctx.workers, log=LogStream(ctx.log))
-    state = json.loads((out / "sweep.json").read_text())
-    runs = {r["name"]: (r["overrides"], out / "runs" / r["name"]) for r in state["runs"]
-            if rundir.is_done(out / "runs" / r["name"])}
-    return aggregate(out), runs
+
+def sweeps(ctx: Context, specs: list) -> list:
+    """``sweep`` for several ``(spec, sub)`` at once, their jobs queued together on one pool of the context's
+    workers (``ganscope.sweep.run_sweeps``): the same runs, no worker idle between sweeps. One (rows, runs) per
+    spec, in order."""
+    from ganscope import rundir
+    from ganscope.sweep import aggregate, parse_spec, run_sweeps
+
+    parsed = []
+    for spec, sub in specs:
+        spec = {**spec, "base": str(find_config(spec["base"]).resolve())}  # shipped, whatever the working directory
+        if ctx.seed:  # the base seed shifts every run's seeds
+            seeds = dict(spec.get("seeds") or {"count": 1})
+            spec["seeds"] = {**seeds, "start": seeds.get("start", 0) + ctx.seed}
+        parsed.append((parse_spec(spec), ctx.out / sub))
+    run_sweeps(parsed, workers=ctx.workers, log=LogStream(ctx.log))
+    out = []
+    for _, root in parsed:
+        state = json.loads((root / "sweep.json").read_text())
+        runs = {r["name"]: (r["overrides"], root / "runs" / r["name"]) for r in state["runs"]
+                if rundir.is_done(root / "runs" / r["name"])}
+        out.append((aggregate(root), runs))
+    return out
 
 
 @contextmanager

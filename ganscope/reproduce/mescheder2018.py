@@ -8,7 +8,7 @@ import functools
 import numpy as np
 
 from ganscope.plots import plt, save
-from ganscope.reproduce.common import compare, evaluations, figure, section, sweep, table
+from ganscope.reproduce.common import compare, evaluations, figure, section, sweep, sweeps, table
 
 TITLE = "Which Training Methods for GANs do actually Converge?"
 CITATION = "Lars Mescheder, Andreas Geiger, Sebastian Nowozin. ICML 2018."
@@ -124,14 +124,14 @@ def _convergence_matrix(ctx):
     schemes, seeds = ["simgd", "altgd"], ctx.size(8, 16)
     steps, eval_every = ctx.size(2000, 10000), ctx.size(200, 500)
     cells, finals = {}, {label: [] for label in MATRIX_METHODS}
-    for i, label in enumerate(MATRIX_METHODS):
-        for problem in problems:
-            spec = matrix_spec(label, problem, schemes, seeds, steps, eval_every)
-            rows, runs = sweep(ctx, spec, f"matrix/row{i:02d}_{problem}")
-            for row in rows:
-                n = row["done"] + row["failed"]
-                cells[(label, problem, row["game.scheme"])] = (round(row["success"] * n) if n else 0, n)
-            finals[label] += [evaluations(run_dir, "grad_sq_real") for _, run_dir in runs.values()]
+    keys = [(i, label, problem) for i, label in enumerate(MATRIX_METHODS) for problem in problems]
+    done = sweeps(ctx, [(matrix_spec(label, problem, schemes, seeds, steps, eval_every),
+                         f"matrix/row{i:02d}_{problem}") for i, label, problem in keys])
+    for (_, label, problem), (rows, runs) in zip(keys, done):  # one sweep per row and problem, on one pool
+        for row in rows:
+            n = row["done"] + row["failed"]
+            cells[(label, problem, row["game.scheme"])] = (round(row["success"] * n) if n else 0, n)
+        finals[label] += [evaluations(run_dir, "grad_sq_real") for _, run_dir in runs.values()]
     path = save(_heatmap(cells, problems, schemes, seeds), ctx.out / "matrix" / "convergence_matrix.png")
     curves = save(_distance_curves(finals, problem_scale(problems[0]) if len(problems) == 1 else None),
                   ctx.out / "matrix" / "distance_to_equilibrium.png")

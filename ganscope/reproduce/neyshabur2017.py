@@ -6,10 +6,11 @@ the generator's gradient norm over training, over seeds.
 Criteria, fixed in advance (docs/reproduce.md, "RP-GAN"): (a) samples **agree** iff the best K > 1 (lowest final
 FID mean) has a final FID mean below K = 1's with non-overlapping 95 % intervals over seeds; (b) the mechanism
 **agrees** iff the late-training generator gradient norm (each seed's mean over the last third of its
-evaluations) under K = 1 is below that under the same best K > 1, with non-overlapping 95 % intervals; (c) the frozen-generator probe against K views
-**agrees** iff, for every K > 1 of the profile, a fresh single discriminator trained alone against each K = 1
-run's last generator rejects a larger share of its samples than fresh K views do, and passes it a smaller
-non-saturating gradient, both with non-overlapping 95 % intervals over the 5 seeds. The quick profile cannot
+evaluations) under K = 1 is below that under the same best K > 1, with non-overlapping 95 % intervals; (c) the
+frozen-generator probe against K views **agrees** iff, for every K > 1 of the profile, a fresh single
+discriminator trained alone against each K = 1 run's last generator rejects a larger share of its samples than
+fresh K views do, and passes it a smaller non-saturating gradient, both with non-overlapping 95 % intervals over
+the 5 seeds. The quick profile cannot
 afford the paper's K (12–48) at full per-view size for training: it runs a reduced version, does not judge (a)
 and (b) (the rows say why), and judges the mechanism by (c); ``--full`` runs the paper's K and judges all three.
 """

@@ -144,7 +144,7 @@ class LocalPool:
         from concurrent.futures import ProcessPoolExecutor
 
         if self.slots is None:
-            return ProcessPoolExecutor(self.workers, mp_context=self.context, initializer=_one_thread)
+            return ProcessPoolExecutor(self.workers, mp_context=self.context, initializer=one_thread)
         free = self.context.SimpleQueue()  # each new worker takes one slot
         for slot in self.slots[:self.workers]:
             free.put(slot)
@@ -164,7 +164,8 @@ class LocalPool:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _one_thread():
+def one_thread():
+    """A CPU worker's start: one OpenMP/MKL and torch thread."""
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
     import torch
 

@@ -10,7 +10,7 @@ from collections import deque
 
 from ganscope.errors import UsageError
 from ganscope.progress import Progress
-from ganscope.sweep.executors import EXECUTORS, make_pool, one_line
+from ganscope.sweep.executors import EXECUTORS, LocalPool, make_pool, one_line
 from ganscope.sweep.gpus import local_slots
 from ganscope.sweep.jobs import Job, RunSpec, expand, group
 from ganscope.sweep.results import aggregate
@@ -33,40 +33,78 @@ def run_sweep(spec, out, executor="local", workers=None, dry_run=False, log=None
         raise UsageError(f"--workers: must be an integer >= 1, got {workers!r}")
     if gpus_per_run is not None and (not _is_int(gpus_per_run) or gpus_per_run < 0):
         raise UsageError(f"--gpus-per-run: must be an integer >= 0, got {gpus_per_run!r}")
-    runs = expand(spec)
-    state = SweepState(out, spec, runs)
-    jobs = group([r for r in runs if not state.done(r.name)], spec.ensemble)
+    state, jobs = _prepare(spec, out)
+    runs = state.runs
     if dry_run:
         print(plan(runs, jobs, state), file=sys.stdout)
         return state
     slots = local_slots(gpus_per_run) if executor == "local" else None
-    limit = workers or ((os.cpu_count() or 1) if executor == "local" else len(runs))
-    limit = min(limit, len(slots)) if slots else limit  # one run per GPU slot at a time
-    if slots:
-        print(f"sweep: {len(slots)} GPU slots ({' '.join(','.join(s) for s in slots)}), {limit} at a time",
-              file=log)
+    limit = _limit(workers or ((os.cpu_count() or 1) if executor == "local" else len(runs)), slots, log)
     # a missing executor: nothing written
     pool = make_pool(executor, state.out, spec, limit, gpus_per_run, slots) if jobs else None
     state.out.mkdir(parents=True, exist_ok=True)
     state.save()
     if pool is not None:
-        _drive(state, jobs, pool, limit, log)
+        _drive([(state, job) for job in jobs], pool, limit, log)
     else:
         print(f"sweep: all {len(runs)} runs done", file=log)
     aggregate(state.out)
     return state
 
 
-def _drive(state: SweepState, jobs: list[Job], pool, limit: int, log):
-    queue, running = deque(jobs), {}
-    bar = _progress(state, jobs, log)
+def run_sweeps(sweeps, workers=None, log=None) -> list[SweepState]:
+    """Several sweeps, ``[(spec, out), ...]``, on one local CPU pool of ``workers`` processes: the unfinished jobs
+    of all of them queue together (in the order given), each outcome is recorded in its own sweep.json and each
+    sweep gets its results tables, as ``run_sweep`` does for one; no worker idles while another sweep's last job
+    runs. The runs are those ``run_sweep`` would train with the local executor (one per GPU slot where GPUs are
+    visible, else one torch thread each)."""
+    log = log or sys.stderr
+    if workers is not None and (not _is_int(workers) or workers < 1):
+        raise UsageError(f"--workers: must be an integer >= 1, got {workers!r}")
+    prepared = [_prepare(spec if isinstance(spec, Spec) else load_spec(spec), out) for spec, out in sweeps]
+    pairs = [(state, job) for state, jobs in prepared for job in jobs]
+    for state, _ in prepared:
+        state.out.mkdir(parents=True, exist_ok=True)
+        state.save()
+    if pairs:
+        slots = local_slots(None)
+        limit = _limit(workers or os.cpu_count() or 1, slots, log)
+        _drive(pairs, LocalPool(limit, slots), limit, log)
+    else:
+        print(f"sweep: all {sum(len(s.runs) for s, _ in prepared)} runs done", file=log)
+    for state, _ in prepared:
+        aggregate(state.out)
+    return [state for state, _ in prepared]
+
+
+def _limit(limit: int, slots, log) -> int:
+    """Jobs at a time: ``limit``, at most one per local GPU slot (``gpus.local_slots``), which are announced."""
+    if not slots:
+        return limit
+    limit = min(limit, len(slots))
+    print(f"sweep: {len(slots)} GPU slots ({' '.join(','.join(s) for s in slots)}), {limit} at a time", file=log)
+    return limit
+
+
+def _prepare(spec: Spec, out) -> tuple[SweepState, list[Job]]:
+    """The sweep's state in ``out`` (runs already done there are kept) and the jobs of its unfinished runs."""
+    runs = expand(spec)
+    state = SweepState(out, spec, runs)
+    return state, group([r for r in runs if not state.done(r.name)], spec.ensemble)
+
+
+def _drive(pairs: list[tuple[SweepState, Job]], pool, limit: int, log):
+    """Keep ``limit`` jobs running until every (sweep state, job) pair has finished, recording each outcome."""
+    states = list({id(s): s for s, _ in pairs}.values())
+    queue, running = deque(pairs), {}
+    bar = _progress(states, [job for _, job in pairs], log)
     try:
         while queue or running:
             while queue and len(running) < limit:
-                job = queue.popleft()
+                state, job = queue.popleft()
                 state.started(job)
                 try:
-                    running[pool.submit(job, state.out)] = job
+                    running[pool.submit(job, state.out)] = (state, job)
                 except Exception as err:  # e.g. sbatch refused the job: record it, go on with the others
                     state.finished(job, {"rc": 1, "error": f"submission failed: {one_line(err)}"})
                     print(f"sweep: {job.name} could not be submitted: {one_line(err)}", file=log)
@@ -76,17 +114,18 @@ def _drive(state: SweepState, jobs: list[Job], pool, limit: int, log):
                 time.sleep(pool.poll)
                 bar.tick()  # a line every 30 s while runs are training
             for handle in finished:
-                job = running.pop(handle)
+                state, job = running.pop(handle)
                 outcome = _outcome(handle)
                 retry = state.finished(job, outcome)
-                queue.extend(retry)
+                queue.extend((state, r) for r in retry)
                 bar.n += 0 if retry else len(job.runs)  # a retried ensemble's runs are pending again
                 if outcome.get("error"):
                     then = "; retrying its runs alone" if retry else ""
                     print(f"sweep: {job.name} failed: {outcome['error']}{then}", file=log)
-                _report(state, bar)
+                _report(states, bar)
     except BaseException:
-        state.interrupted(running.values())
+        for state in states:
+            state.interrupted([job for s, job in running.values() if s is state])
         raise
     finally:
         pool.close()
@@ -99,18 +138,19 @@ def _outcome(handle) -> dict:
         return {"rc": 1, "error": one_line(err), "wall_s": None}
 
 
-def _progress(state: SweepState, jobs: list[Job], log) -> Progress:
+def _progress(states: list[SweepState], jobs: list[Job], log) -> Progress:
     """Plain lines on ``log`` (``ganscope.progress``): one per finished job and one every 30 s while runs train.
-    It counts the runs finished (done or failed); the ETA is elapsed / runs finished in this launch × runs left."""
-    total = len(state.runs)
+    It counts the runs finished (done or failed) over ``states``; the ETA is elapsed / runs finished in this
+    launch × runs left."""
+    total = sum(len(s.runs) for s in states)
     bar = Progress(total, total - sum(len(j.runs) for j in jobs), unit="run", desc="sweep", bar=False, stream=log,
                    fraction=0)
-    _report(state, bar)
+    _report(states, bar)
     return bar
 
 
-def _report(state: SweepState, bar: Progress):
-    c = state.counts()
+def _report(states: list[SweepState], bar: Progress):
+    c = {k: sum(s.counts()[k] for s in states) for k in ("done", "failed", "running", "pending")}
     bar.set_postfix_str(f"{c['done']} done, {c['failed']} failed, {c['running']} running, {c['pending']} pending")
     bar.print_line()
 
