@@ -303,7 +303,7 @@ def test_mode_collapse_section_says_what_ran(tmp_path, monkeypatch):
     monkeypatch.setattr(barnett2018, "_final_samples",
                         lambda ctx, name, overrides, out: np.zeros((6, 10, 2)))
     result = barnett2018._mode_collapse(Context(tmp_path, quick=True, seed=3))
-    assert [o[0] for _, o in ran] == ["method=nonsaturating", "method=r1", "method=wgan-gp"]
+    assert [o[0] for _, o in ran] == ["method=wgan-gp", "method=nonsaturating", "method=r1"]  # longest first
     assert all(name == "toy2d" and "ensemble=6" in o and "train.steps=1500" in o for name, o in ran)
     table_ = result["tables"][0]
     assert [r[0] for r in table_["rows"]] == ["unregularised (non-saturating)", "R1", "WGAN-GP"]
