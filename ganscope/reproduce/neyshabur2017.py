@@ -217,8 +217,11 @@ def _probe_figure(probes: dict):
         for k in sorted(probes):
             x = probes[k][0]["iteration"]
             mean, half = np.array([ci(col) for col in np.stack([c[m] for c in probes[k]]).T]).T
+            half = np.nan_to_num(half)
+            low, high = (np.clip(mean - half, 0, 1), np.clip(mean + half, 0, 1)) if m == "rejected" else \
+                (np.maximum(mean - half, mean / 100), mean + half)  # a share stays in [0, 1], a log axis positive
             ax.plot(x, mean, lw=1.2, label=f"K = {k}" + (" (full view)" if k == 1 else ""))
-            ax.fill_between(x, mean - np.nan_to_num(half), mean + np.nan_to_num(half), alpha=0.2)
+            ax.fill_between(x, low, high, alpha=0.2)
         ax.set(title=titles[m], xlabel="fresh discriminator's iteration", yscale="linear" if m == "rejected" else "log")
         ax.title.set_fontsize(9)
         ax.grid(True, alpha=0.3)
