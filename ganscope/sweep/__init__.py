@@ -38,8 +38,8 @@ from ganscope.sweep.state import SweepState, read_state
 __all__ = ["DISTRIBUTIONS", "EXECUTORS", "Job", "LocalPool", "RESERVED", "RayPool", "RunSpec", "SPEC_KEYS", "Spec",
            "SubmititPool", "SweepState", "aggregate", "expand", "gpu_slots", "group", "load_spec", "local_slots",
            "make_pool", "markdown", "mean_ci", "member_keys", "one_line", "parse_spec", "plan", "read_state",
-           "run_job", "run_rank", "run_sweep", "run_sweeps", "single_job", "split_ensemble", "succeeded", "torchrun_command",
-           "torchrun_env", "visible_gpus", "wilson_ci"]
+           "run_job", "run_rank", "run_sweep", "run_sweeps", "single_job", "split_ensemble", "succeeded",
+           "torchrun_command", "torchrun_env", "visible_gpus", "wilson_ci"]
 
 
 def __getattr__(name):

@@ -53,7 +53,7 @@ def run_sweep(spec, out, executor="local", workers=None, dry_run=False, log=None
 
 
 def run_sweeps(sweeps, workers=None, log=None) -> list[SweepState]:
-    """Several sweeps, ``[(spec, out), ...]``, on one local CPU pool of ``workers`` processes: the unfinished jobs
+    """Several sweeps, ``[(spec, out), ...]``, on one local pool of ``workers`` processes: the unfinished jobs
     of all of them queue together (in the order given), each outcome is recorded in its own sweep.json and each
     sweep gets its results tables, as ``run_sweep`` does for one; no worker idles while another sweep's last job
     runs. The runs are those ``run_sweep`` would train with the local executor (one per GPU slot where GPUs are
