@@ -75,7 +75,7 @@ def probe_parts(run, member: int, views: int = 1, view_width: int = 0):
     if task_class(cfg.data.name).gives_images:
         return _image_parts(run, views, view_width)
     if views != 1:
-        raise UsageError(f"views: random-projection discriminators need an image run, not {cfg.data.name!r}")
+        raise UsageError(f"--views: random-projection discriminators need an image run, not {cfg.data.name!r}")
     gen = run.gen.member(member)
     return gen, get_dataset(cfg.data.name).sample, lambda seed: fresh_discriminator(cfg.model, seed)
 
