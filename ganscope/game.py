@@ -37,8 +37,8 @@ import torch
 from torch import nn
 
 from ganscope import penalties as P
-from ganscope.errors import UsageError
 from ganscope.config import ensemble_step_unsupported
+from ganscope.errors import UsageError
 from ganscope.func_step import FuncStep
 from ganscope.noise import SigmaSchedule, add_noise, instance_noise, repeat_draws
 from ganscope.objectives import get_objective

@@ -154,12 +154,15 @@ def test_smoke_commands_name_no_repository_paths(smoke):
 
 def test_the_base_seed_shifts_every_trained_run_and_sweep(tmp_path, monkeypatch):
     from ganscope.reproduce import common
+    from ganscope.sweep import SweepState
 
     seen = {}
-    monkeypatch.setattr("ganscope.sweep.run_sweeps", lambda sweeps, **kw: seen.setdefault("spec", sweeps[0][0]) and 0)
-    monkeypatch.setattr("ganscope.sweep.aggregate", lambda out: [])
-    (tmp_path / "m").mkdir()
-    (tmp_path / "m" / "sweep.json").write_text(json.dumps({"runs": []}))
+
+    def run_sweeps(sweeps, **kw):  # records the spec, trains nothing
+        seen["spec"] = sweeps[0][0]
+        return [SweepState(tmp_path / "m", sweeps[0][0], [])]
+
+    monkeypatch.setattr("ganscope.sweep.run_sweeps", run_sweeps)
     spec = mescheder2018.matrix_spec("R1", "line", ["simgd"], 3, 10, 5)
     common.sweep(Context(tmp_path, seed=7), spec, "m")
     assert seen["spec"].seeds == [7, 8, 9]

@@ -159,7 +159,7 @@ def sweeps(ctx: Context, specs: list) -> list:
     workers (``ganscope.sweep.run_sweeps``): the same runs, no worker idle between sweeps. One (rows, runs) per
     spec, in order."""
     from ganscope import rundir
-    from ganscope.sweep import aggregate, parse_spec, run_sweeps
+    from ganscope.sweep import parse_spec, run_sweeps
 
     parsed = []
     for spec, sub in specs:
@@ -168,14 +168,9 @@ def sweeps(ctx: Context, specs: list) -> list:
             seeds = dict(spec.get("seeds") or {"count": 1})
             spec["seeds"] = {**seeds, "start": seeds.get("start", 0) + ctx.seed}
         parsed.append((parse_spec(spec), ctx.out / sub))
-    run_sweeps(parsed, workers=ctx.workers, log=LogStream(ctx.log))
-    out = []
-    for _, root in parsed:
-        state = json.loads((root / "sweep.json").read_text())
-        runs = {r["name"]: (r["overrides"], root / "runs" / r["name"]) for r in state["runs"]
-                if rundir.is_done(root / "runs" / r["name"])}
-        out.append((aggregate(root), runs))
-    return out
+    states = run_sweeps(parsed, workers=ctx.workers, log=LogStream(ctx.log))
+    return [(state.rows, {name: (rec["overrides"], state.out / "runs" / name) for name, rec in state.records.items()
+                          if rundir.is_done(state.out / "runs" / name)}) for state in states]
 
 
 @contextmanager

@@ -29,8 +29,7 @@ def run_sweep(spec, out, executor="local", workers=None, dry_run=False, log=None
     spec = spec if isinstance(spec, Spec) else load_spec(spec)
     if executor not in EXECUTORS:
         raise UsageError(f"--executor: {executor!r} is not allowed; allowed: {', '.join(EXECUTORS)}")
-    if workers is not None and (not _is_int(workers) or workers < 1):
-        raise UsageError(f"--workers: must be an integer >= 1, got {workers!r}")
+    _check_workers(workers)
     if gpus_per_run is not None and (not _is_int(gpus_per_run) or gpus_per_run < 0):
         raise UsageError(f"--gpus-per-run: must be an integer >= 0, got {gpus_per_run!r}")
     state, jobs = _prepare(spec, out)
@@ -48,7 +47,7 @@ def run_sweep(spec, out, executor="local", workers=None, dry_run=False, log=None
         _drive([(state, job) for job in jobs], pool, limit, log)
     else:
         print(f"sweep: all {len(runs)} runs done", file=log)
-    aggregate(state.out)
+    state.rows = aggregate(state.out)
     return state
 
 
@@ -59,8 +58,7 @@ def run_sweeps(sweeps, workers=None, log=None) -> list[SweepState]:
     runs. The runs are those ``run_sweep`` would train with the local executor (one per GPU slot where GPUs are
     visible, else one torch thread each)."""
     log = log or sys.stderr
-    if workers is not None and (not _is_int(workers) or workers < 1):
-        raise UsageError(f"--workers: must be an integer >= 1, got {workers!r}")
+    _check_workers(workers)
     prepared = [_prepare(spec if isinstance(spec, Spec) else load_spec(spec), out) for spec, out in sweeps]
     pairs = [(state, job) for state, jobs in prepared for job in jobs]
     for state, _ in prepared:
@@ -73,8 +71,13 @@ def run_sweeps(sweeps, workers=None, log=None) -> list[SweepState]:
     else:
         print(f"sweep: all {sum(len(s.runs) for s, _ in prepared)} runs done", file=log)
     for state, _ in prepared:
-        aggregate(state.out)
+        state.rows = aggregate(state.out)
     return [state for state, _ in prepared]
+
+
+def _check_workers(workers):
+    if workers is not None and (not _is_int(workers) or workers < 1):
+        raise UsageError(f"--workers: must be an integer >= 1, got {workers!r}")
 
 
 def _limit(limit: int, slots, log) -> int:

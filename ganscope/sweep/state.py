@@ -19,6 +19,7 @@ class SweepState:
         previous = read_state(self.out).get("runs", []) if (self.out / "sweep.json").exists() else []
         old = {r["name"]: r for r in previous}
         self.records = {r.name: self._record(r, old.get(r.name, {})) for r in runs}
+        self.rows: list[dict] = []  # the results tables' rows (``results.aggregate``) once the sweep has run
 
     def _record(self, run: RunSpec, old: dict) -> dict:
         status = "done" if self.done(run.name) else ("failed" if old.get("status") == "failed" else "pending")
