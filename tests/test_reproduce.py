@@ -313,8 +313,25 @@ def test_mode_collapse_section_says_what_ran(tmp_path, monkeypatch):
     assert "seeds 3–8" in table_["caption"] and "against R1 and WGAN-GP" in result["figures"][0]["caption"]
     assert "6 seeds per method" in result["text"] and "Adam(0.001, β = (0.5, 0.9)), EMA 0.99 of G" in result["text"]
     assert barnett2018.CRITERION in result["text"]
+    assert "R1 γ = 0.1, WGAN-GP λ = 0.1 with 5 critic steps" in result["text"]
     assert result["comparisons"][0]["verdict"] == "agrees"
     assert result["command"].count("ganscope train toy2d") == 3
+
+
+@pytest.mark.parametrize("quick", [True, False])
+def test_mode_collapse_runs_differ_only_in_their_method(quick, tmp_path):
+    """The three runs share the recipe's nets, optimiser and budget; only loss, penalty and critic steps differ,
+    with R1's γ = 0.1 and WGAN-GP's λ = 0.1 (the amended protocol) and the preset's n_d = 5."""
+    from ganscope.config import to_dict
+
+    name, extra, steps = barnett2018.QUICK if quick else barnett2018.FULL
+    cfgs = {m: to_dict(common.config_of(name, [f"method={m}", *o, *extra, f"train.steps={steps}"]))
+            for m, o in barnett2018.METHODS.items()}
+    assert cfgs["r1"]["penalty"] == {**cfgs["r1"]["penalty"], "name": "r1", "weight": 0.1}
+    assert cfgs["wgan-gp"]["penalty"] == {**cfgs["wgan-gp"]["penalty"], "name": "wgan-gp", "weight": 0.1}
+    assert cfgs["wgan-gp"]["game"]["n_d"] == 5 and cfgs["r1"]["game"]["n_d"] == 1
+    for key in ("model", "optim", "data", "train"):
+        assert cfgs["nonsaturating"][key] == cfgs["r1"][key] == cfgs["wgan-gp"][key], key
 
 
 def test_charlm_text_states_the_run():

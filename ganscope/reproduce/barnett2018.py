@@ -52,8 +52,10 @@ def _optimal_discriminator(ctx):
 # collapse"), then the three methods ran once from the same nets and the same optimiser; each keeps only its
 # defining settings (loss, penalty, critic steps). The shared optimiser is the recipe's (the config file's optim,
 # which overrides the presets'): in --quick Adam(1e-3, β = (0.5, 0.9)), Gulrajani's betas and ten times his 1e-4,
-# for all three alike, because the quick budget is 1,500 generator steps.
-METHODS = {"nonsaturating": [], "r1": ["penalty.weight=0.1"], "wgan-gp": []}  # wgan-gp: λ = 10, n_d = 5 (preset)
+# for all three alike, because the quick budget is 1,500 generator steps. WGAN-GP's λ = 0.1 (Gulrajani's toy
+# script's value) was chosen, as R1's γ, from its own samples on held-out seeds 100–105 over λ ∈ {10, 1, 0.1}
+# (docs/reproduce.md, "Amendment"); n_d = 5 is the preset's.
+METHODS = {"nonsaturating": [], "r1": ["penalty.weight=0.1"], "wgan-gp": ["penalty.weight=0.1"]}
 # --quick: the 8-Gaussian ring and the toy2d recipe at width 64, batch 128 (≤ 90 s on one core); --full: the
 # 25-Gaussian grid and the mode_collapse recipe (3×128, batch 256).
 QUICK = ("toy2d", ["data.name=8gaussians", "model.g_width=64", "model.d_width=64", "data.batch_size=128",
@@ -103,9 +105,9 @@ def _mode_collapse(ctx):
                    f"The same MLP GAN on {dataset} ({n_modes} modes), {methods_text(methods)}, {SEEDS} seeds per "
                    f"method as one ensemble ({seed_text}), {steps} generator steps, the config {name} "
                    f"({', '.join(extra)}), one optimiser for all three: {_optimiser_text(name, extra)}; "
-                   "R1 γ = 0.1, WGAN-GP λ = 10 with 5 critic steps. A mode counts when it holds at least a tenth of "
-                   "its fair share of the EMA generator's samples within 3σ of its centre; mode_kl is "
-                   f"KL(mode histogram ‖ uniform). Criterion (fixed in advance): {CRITERION}.",
+                   f"R1 γ = {_weight('r1')}, WGAN-GP λ = {_weight('wgan-gp')} with 5 critic steps. A mode counts "
+                   "when it holds at least a tenth of its fair share of the EMA generator's samples within 3σ of its "
+                   f"centre; mode_kl is KL(mode histogram ‖ uniform). Criterion (fixed in advance): {CRITERION}.",
                    " && ".join(command(name, [f"method={m}", *METHODS[m], *extra, f"train.steps={steps}",
                                               f"ensemble={SEEDS}"], f"mode_collapse/{m}") for m in methods),
                    figures=[figure(ctx, path, f"Final samples of the EMA generator, {methods_text(methods)}: one "
@@ -116,6 +118,11 @@ def _mode_collapse(ctx):
                    comparisons=[compare("unregularised GAN vs R1 and WGAN-GP on a mixture",
                                         "the unregularised GAN collapses onto a subset of modes where regularised "
                                         "training covers them (Barnett §5; Mescheder §5)", measured, ok)])
+
+
+def _weight(method: str) -> str:
+    """The penalty weight METHODS gives ``method``, as written there ("0.1")."""
+    return next(o.split("=", 1)[1] for o in METHODS[method] if o.startswith("penalty.weight="))
 
 
 def _optimiser_text(name, extra) -> str:
