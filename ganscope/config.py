@@ -102,6 +102,11 @@ class GameConfig:
     clip: float = opt(0.0, low=0, doc="weight clipping c after each critic step (0: off)")
     consensus: float = opt(0.0, low=0, doc="consensus optimisation γ (0: off)")
     ema: float = opt(0.0, low=0, high=1, doc="EMA β of the generator's weights and buffers (0: off)")
+    start: str = opt("random", choices=["random", "equilibrium"],
+                     doc="equilibrium (finite 2-D games): G fitted onto the data, whose points then become the "
+                         "game's data, D = 0, G perturbed by game.perturb; logs eq_distance and eq_ratio "
+                         "(ganscope.equilibrium)")
+    perturb: float = opt(0.1, low=0, doc="equilibrium start: each generator tensor p gets perturb·rms(p)·N(0, I)")
 
 
 @dataclass
@@ -389,6 +394,9 @@ def _check_task(cfg: Config):
         raise UsageError(f"ensemble: {task.kind} runs do not run as ensembles; use 1 (or a sweep over seeds)")
     if cfg.data.finite and task.kind != "toy2d":
         raise UsageError(f"data.finite: a fixed finite sample is for 2-D data, not {task.kind}; use 0")
+    if cfg.game.start == "equilibrium" and not (cfg.data.finite and cfg.train.diagnostics):
+        raise UsageError("game.start: equilibrium needs a finite 2-D game (data.finite > 0) and "
+                         "train.diagnostics true; use random")
     if cfg.rp.k > 1:
         if not task.supports_rp:
             raise UsageError(f"rp.k: random projections are not defined for {task.kind} data; use 1")

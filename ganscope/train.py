@@ -26,7 +26,7 @@ import torch
 import yaml
 
 from ganscope import device as devices
-from ganscope import distributed, rundir
+from ganscope import distributed, equilibrium, rundir
 from ganscope import loggers as loggers_mod
 from ganscope.config import Config, load_yaml, resolve, to_dict
 from ganscope.errors import UsageError
@@ -258,6 +258,7 @@ class Run:
         if self._evaluation_due():
             metrics = self.evaluate()
             diag = self.diagnostics.measure(self.step) if self.diagnostics is not None else {}
+            diag.update(self._equilibrium_distance(metrics, diag))
             log.write(self.step, {**_stack(metrics), **diag, "wall_s": self.elapsed}, group="eval",
                       tags={"wall_s": "train/wall_s", **{k: f"diag/{k}" for k in diag}})
             if cfg.train.histograms:
@@ -270,6 +271,16 @@ class Run:
             log.write(self.step, values, group="diag")
             due = True
         return due
+
+    def _equilibrium_distance(self, metrics: list[dict], diag: dict) -> dict:
+        """A run started at a perturbed equilibrium (``game.start``): each member's distance to it,
+        ``eq_distance`` r = sqrt(w1_finite² + E‖∇ₓD‖²), and ``eq_ratio`` r / r(0); {} for other runs."""
+        r0 = getattr(self.task, "r0", None)
+        if r0 is None:
+            return {}
+        grad_sq = np.atleast_1d(np.asarray(diag["grad_sq_real"], dtype=float))
+        r = [equilibrium.distance(m["w1_finite"], float(g)) for m, g in zip(metrics, grad_sq)]
+        return {"eq_distance": r, "eq_ratio": [a / b for a, b in zip(r, r0)]}
 
     def _snapshot(self, snap_at, log=None):
         if self.ranks.main and self.step in snap_at:

@@ -92,12 +92,13 @@ def test_problem_scale_against_closed_forms(problem, scale):
     assert mescheder2018.problem_scale(problem) == pytest.approx(scale, rel=0.01)
 
 
-def test_the_convergence_rule_scales_with_the_problem():
-    assert mescheder2018.convergence_rule(1.0) == [{"metric": "w1_finite", "below": 0.1, "hold": 3},
-                                                   {"metric": "grad_sq_real", "below": pytest.approx(0.01),
-                                                    "hold": 3}]
-    (w1, gsq) = mescheder2018.convergence_rule(0.5)
-    assert w1["below"] == pytest.approx(0.05) and gsq["below"] == pytest.approx(0.04)
+def test_every_matrix_row_starts_at_a_perturbed_equilibrium_and_reads_its_distance():
+    """Protocol v2b: the same start, perturbation and criterion on every row and problem; σ = 0.3·s for noise."""
+    for label in mescheder2018.MATRIX_METHODS:
+        for problem in ("circle", "line"):
+            spec = mescheder2018.matrix_spec(label, problem, ["simgd", "altgd"], 2, 10, 5)
+            assert spec["set"]["game.start"] == "equilibrium" and spec["set"]["game.perturb"] == 0.1
+            assert spec["success"] == [{"metric": "eq_ratio", "below": 0.1, "hold": 3}]
     noise = mescheder2018.matrix_spec("instance noise", "line", ["altgd"], 2, 10, 5)["set"]
     assert noise["noise.sigma"] == pytest.approx(0.15, abs=1e-3) and noise["noise.draws"] == 16
 
@@ -116,7 +117,7 @@ def test_row_verdicts_follow_the_rule_fixed_in_advance(label, k, n, verdict):
 
 def test_the_matrix_criterion_reads_what_the_engine_logs(tmp_path):
     """One tiny matrix cell end to end: the sweep splits the ensemble and evaluates the success rule on the
-    logged w1_finite and grad_sq_real of each seed."""
+    logged eq_ratio of each seed."""
     from ganscope.sweep import aggregate, parse_spec, run_sweep
 
     spec = mescheder2018.matrix_spec("R1", "circle", ["altgd"], 2, 6, 2)
@@ -124,9 +125,10 @@ def test_the_matrix_criterion_reads_what_the_engine_logs(tmp_path):
     spec["base"] = str(common.find_config("convergence2d"))
     run_sweep(parse_spec(spec), tmp_path, workers=1)
     (row,) = aggregate(tmp_path)
-    assert row["done"] == 2 and row["success"] == 0.0  # 6 steps from the initialisation are far from the data
-    rows = common.evaluations(next((tmp_path / "runs").iterdir()), "grad_sq_real")
-    assert [r["step"] for r in rows] == [2, 4, 6] and all(isinstance(r["w1_finite"], float) for r in rows)
+    assert row["done"] == 2 and row["success"] == 0.0  # 6 steps cannot shrink the perturbation tenfold
+    rows = common.evaluations(next((tmp_path / "runs").iterdir()), "eq_ratio")
+    assert [r["step"] for r in rows] == [2, 4, 6] and all(isinstance(r["eq_ratio"], float) for r in rows)
+    assert all(r["eq_ratio"] > 0.1 for r in rows)
 
 
 def test_commands_and_configs_use_shipped_names(tmp_path, monkeypatch):
@@ -432,7 +434,8 @@ def test_the_convergence_matrix_section_from_stubbed_sweeps(tmp_path, monkeypatc
         run.mkdir(parents=True, exist_ok=True)
         r1 = spec["set"]["method"] == "r1"
         (run / "metrics.jsonl").write_text("".join(json.dumps(
-            {"step": s, "w1_finite": 0.05 if r1 else 0.5, "grad_sq_real": 0.001 if r1 else 3.0}) + "\n"
+            {"step": s, "eq_ratio": 0.02 if r1 else 1.5, "w1_finite": 0.05 if r1 else 0.5,
+             "grad_sq_real": 0.001 if r1 else 3.0}) + "\n"
             for s in (200, 400)))
         rows = [{"game.scheme": s, "done": 2, "failed": 0, "success": 1.0 if r1 else 0.0}
                 for s in spec["grid"]["game.scheme"]]
@@ -445,12 +448,29 @@ def test_the_convergence_matrix_section_from_stubbed_sweeps(tmp_path, monkeypatc
     assert verdicts["R2"][1] == "differs" and verdicts["unregularised"][1] == "agrees"
     assert verdicts["WGAN, 5 critic steps"][0].startswith("0/2 seeds")  # AltGD only
     rows = {r[0]: r for r in sec["tables"][0]["rows"]}
-    assert rows["R1"][1:] == ["2/2", "2/2", "0.05", "0.001"] and rows["WGAN-GP, 5 critic steps"][1] == "n/a"
+    assert rows["R1"][1:] == ["2/2", "2/2", "0.02", "0.05", "0.001"] and rows["WGAN-GP, 5 critic steps"][1] == "n/a"
     assert (tmp_path / "matrix" / "distance_to_equilibrium.png").is_file()
+    assert "No seed of any method converged" not in sec["text"]  # R1 did
     from ganscope.report import validate
 
     validate({"paper": "mescheder2018", "title": "t", "citation": "c", "mode": "quick", "command": "x",
               "wall_s": 1.0, "created": "2026-12-01T00:00:00Z", "sections": [sec]})
+
+
+def test_the_matrix_says_when_nothing_converged(tmp_path, monkeypatch):
+    def fake_sweep(ctx, spec, sub):
+        run = tmp_path / sub / "run"
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "metrics.jsonl").write_text(json.dumps({"step": 2, "eq_ratio": 0.5, "w1_finite": 0.1,
+                                                       "grad_sq_real": 0.01}) + "\n")
+        return [{"game.scheme": s, "done": 2, "failed": 0, "success": 0.0} for s in spec["grid"]["game.scheme"]], \
+            {"a": ({}, run)}
+
+    monkeypatch.setattr(mescheder2018, "sweeps", lambda ctx, specs: [fake_sweep(ctx, *s) for s in specs])
+    sec = mescheder2018._convergence_matrix(Context(tmp_path, problem="circle"))
+    assert "No seed of any method converged" in sec["text"]
+    verdicts = {c["quantity"]: c["verdict"] for c in sec["comparisons"]}
+    assert verdicts["R1"] == "differs" and verdicts["unregularised"] == "agrees"
 
 
 def _read(rejected, grad):

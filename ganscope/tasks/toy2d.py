@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ganscope import equilibrium
 from ganscope.data.toy2d import get_dataset
 from ganscope.device import resolve as resolve_device
 from ganscope.game import MemberValues
@@ -55,6 +56,7 @@ class Toy2DTask(Toy2DKind):
         self.member_values = member_values(cfg.members, self.device)
         self._heldout = None
         self.finite = self._finite_game(cfg.data.finite) if cfg.data.finite else None
+        self.r0 = self._start_at_equilibrium(cfg.game.perturb) if cfg.game.start == "equilibrium" else None
 
     @property
     def size(self) -> int:
@@ -78,6 +80,15 @@ class Toy2DTask(Toy2DKind):
         streams = Streams([s + FINITE_SEED_OFFSET for s in self.seeds])
         x = torch.stack([self.dataset.sample(n, g) for g in streams.generators])
         return x.to(self.device), streams.randn((self.size, n, self.cfg.model.latent_dim)).to(self.device)
+
+    def _start_at_equilibrium(self, eps: float) -> list[float]:
+        """``game.start: equilibrium`` (ganscope.equilibrium.start): the game's data become the fitted
+        generator's points, D = 0, G perturbed; returns each member's distance r(0) = W1(G(Z), X) (D = 0)."""
+        x, z = self.finite
+        self.finite = (equilibrium.start(self.gen, self.disc, x, z, eps, self.seeds), z)
+        with torch.no_grad():
+            g = self.gen(z).cpu().numpy()
+        return [w1(g[i], self.finite[0][i].cpu().numpy()) for i in range(self.size)]
 
     def real(self) -> torch.Tensor:
         """(E, B, 2): one batch per member from its own stream (the whole fixed sample in a finite game)."""
