@@ -55,7 +55,7 @@ def test_the_start_is_an_exact_equilibrium(method, tmp_path):
         assert torch.count_nonzero(run.task.disc(probe)) == 0
     before = [p.detach().clone() for p in [*run.task.gen.parameters(), *run.task.disc.parameters()]]
     run.game.step(0)
-    after = [*run.task.gen.parameters(), *run.task.disc.parameters()]
+    after = [p.detach() for p in [*run.task.gen.parameters(), *run.task.disc.parameters()]]
     assert max(float((a - b).abs().max()) for a, b in zip(after, before)) < 1e-6
 
 
