@@ -67,7 +67,7 @@ def test_the_fitted_points_are_near_the_problem_and_the_perturbation_has_its_siz
     assert w1(fitted, problem) < 0.1  # within a tenth of the circle's scale s = 1
     perturbed = Run(cfg_of("method=r1", "game.perturb=0.1"), tmp_path / "c")
     for p, q in zip(perturbed.task.gen.parameters(), at_eq.task.gen.parameters()):
-        rel = float((p - q).square().mean().sqrt() / q.square().mean().sqrt())
+        rel = float(((p - q).square().mean().sqrt() / q.square().mean().sqrt()).detach())
         assert 0.05 < rel < 0.2  # ε·rms(p)·ξ with ξ ~ N(0, I): relative size ε up to sampling
     assert perturbed.task.r0[0] > 0 and torch.equal(perturbed.task.finite[0], at_eq.task.finite[0])
 
