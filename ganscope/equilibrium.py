@@ -70,7 +70,7 @@ def start(gen, disc, data: torch.Tensor, z: torch.Tensor, eps: float, seeds) -> 
         pi = assignment(gen(z), data)
     fit_generator(gen, z, torch.gather(data, 1, pi.unsqueeze(-1).expand_as(data)))
     with torch.no_grad():
-        fitted = gen(z).detach().clone()
+        fitted = gen(z)
     flatten_critic(disc)
     perturb(gen, eps, seeds)
     return fitted

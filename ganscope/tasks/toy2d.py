@@ -86,9 +86,7 @@ class Toy2DTask(Toy2DKind):
         generator's points, D = 0, G perturbed; returns each member's distance r(0) = W1(G(Z), X) (D = 0)."""
         x, z = self.finite
         self.finite = (equilibrium.start(self.gen, self.disc, x, z, eps, self.seeds), z)
-        with torch.no_grad():
-            g = self.gen(z).cpu().numpy()
-        return [w1(g[i], self.finite[0][i].cpu().numpy()) for i in range(self.size)]
+        return self._w1_finite(self.gen)
 
     def real(self) -> torch.Tensor:
         """(E, B, 2): one batch per member from its own stream (the whole fixed sample in a finite game)."""
@@ -142,12 +140,16 @@ class Toy2DTask(Toy2DKind):
         fake, real = self.samples(gen), self.heldout()
         out = [evaluate(self.dataset, fake[i].numpy(), real[i].numpy()) for i in range(self.size)]
         if self.finite is not None:
-            x, z = self.finite
-            with torch.no_grad():
-                g = gen(z).cpu()
-            for i, m in enumerate(out):
-                m["w1_finite"] = w1(g[i].numpy(), x[i].cpu().numpy())
+            for m, d in zip(out, self._w1_finite(gen)):
+                m["w1_finite"] = d
         return out
+
+    @torch.no_grad()
+    def _w1_finite(self, gen: nn.Module) -> list[float]:
+        """Per member, the exact W1 between G's N points G(Z) and the finite game's N data points."""
+        x, z = self.finite
+        g = gen(z).cpu().numpy()
+        return [w1(g[i], x[i].cpu().numpy()) for i in range(self.size)]
 
     def plot_samples(self, snapshots: dict[int, np.ndarray], path, member=0):
         from ganscope import plots
