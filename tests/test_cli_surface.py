@@ -39,6 +39,8 @@ BAD = [
     (["dirac", "--plot", "missing/p.png"], "--plot: directory 'missing' does not exist (create it first)"),
     (["dirac", "--plot", "p.pdf"], "--plot: expected a .png file name, got 'p.pdf'"),
     (["spectrum", "--dirac", "--plot", "missing/p.png"], "--plot: directory 'missing' does not exist"),
+    (["spectrum", "--equilibrium", "toy2d"], "data.finite: the equilibrium spectrum needs a finite game"),
+    (["spectrum", "--equilibrium", "convergence2d", "--h", "0"], "--h: must be a finite number in (0, 10]"),
     (["theory", "optimal-d", "--real", "normal:0,1", "--fake", "normal:2,1", "--plot", "missing/p.png"],
      "--plot: directory 'missing' does not exist"),
     (["theory", "jsd-saturation", "--plot", "missing/p.png"], "--plot: directory 'missing' does not exist"),

@@ -48,6 +48,7 @@ from ganscope.rng import Given
 DENSE_MAX = 2000  # largest parameter count for the dense Jacobian (LAPACK eig is O(n³))
 K_DEFAULT = 6  # eigenvalues per ARPACK request
 CHUNK = 256  # Jacobian rows per batched backward pass
+NEUTRAL_TOL = 1e-7  # |λ| ≤ NEUTRAL_TOL·max(1, max|λ|): a neutral direction (normal_space)
 DIRAC_REGS = ("none", "r1", "r2", "consensus", "noise")
 DTYPE = torch.float64
 
@@ -366,10 +367,33 @@ def _union(*groups, tol=1e-9):
 
 
 def _dense(fld, h, n_g, n_d, tick=None):
+    """(eigenvalues λ of v', eigenvalues μ of the AltGD update matrix)."""
     jac = jacobian(fld, on_rows=tick)
-    lam = np.linalg.eigvals(jac)
-    alt = np.linalg.eigvals(update_matrix(jac, h, "altgd", n_g, n_d, fld.n_gen))
-    return lam, float(np.abs(1 + h * lam).max()), float(np.abs(alt).max())
+    return np.linalg.eigvals(jac), np.linalg.eigvals(update_matrix(jac, h, "altgd", n_g, n_d, fld.n_gen))
+
+
+def normal_space(lam, mu, h: float, tol: float = NEUTRAL_TOL) -> dict:
+    """The spectrum off the neutral directions. Where the equilibria form a manifold (Mescheder et al. 2018
+    §4, Assumption III: reparametrisations of G that leave p_θ unchanged, a critic's hidden layers while its
+    output layer is zero), v' vanishes on its tangent space: λ = 0, and every update matrix has μ = 1 there.
+    Their Theorem 4.1 reads convergence on the normal space only, so the radii here leave out the n₀ neutral
+    eigenvalues, |λ| ≤ tol·max(1, max|λ|), and the n₀ eigenvalues μ nearest 1 (AltGD fixes every u with
+    v'u = 0). Also: the slowest rate min −Re λ (continuous time, e^{−rate·t}; 10× takes ln 10/(h·rate) steps of
+    a small h) and the least damping ratio ζ = −Re λ/|λ| (0: an undamped rotation, the Dirac-GAN's ±f'(0)i)."""
+    lam, mu = np.asarray(lam, complex), np.asarray(mu, complex)
+    scale = max(1.0, float(np.abs(lam).max(initial=0.0)))
+    neutral = np.abs(lam) <= tol * scale
+    moving, n0 = lam[~neutral], int(neutral.sum())
+    mu_moving = mu[np.argsort(np.abs(mu - 1))[n0:]]
+    if not len(moving):
+        return {"n_neutral": n0, "neutral_gap": None, "slowest_rate": None, "least_damping": None,
+                "spectral_radius_simgd_normal": None, "spectral_radius_altgd_normal": None}
+    return {"n_neutral": n0,
+            "neutral_gap": [float(np.abs(lam[neutral]).max(initial=0.0)), float(np.abs(moving).min())],
+            "slowest_rate": float((-moving.real).min()),
+            "least_damping": float((-moving.real / np.abs(moving)).min()),
+            "spectral_radius_simgd_normal": float(np.abs(1 + h * moving).max()),
+            "spectral_radius_altgd_normal": float(np.abs(mu_moving).max()) if len(mu_moving) else None}
 
 
 def _matrix_free(fld, h, n_g, n_d, k, op=None):
@@ -452,8 +476,11 @@ def spectrum(fld: GameField, h: float, scheme: str = "simgd", n_g: int = 1, n_d:
         if op is not None:
             op.products, op.on_product = 0, bar.update  # count the computation's products, not the timed one
     try:
-        lam, rho_sim, rho_alt = (_dense(fld, h, n_g, n_d, bar and bar.update) if dense
-                                 else _matrix_free(fld, h, n_g, n_d, k, op))
+        if dense:
+            lam, mu = _dense(fld, h, n_g, n_d, bar and bar.update)
+            rho_sim, rho_alt = float(np.abs(1 + h * lam).max()), float(np.abs(mu).max())
+        else:
+            lam, rho_sim, rho_alt = _matrix_free(fld, h, n_g, n_d, k, op)
     finally:
         if bar is not None:
             bar.close()
@@ -478,6 +505,7 @@ def spectrum(fld: GameField, h: float, scheme: str = "simgd", n_g: int = 1, n_d:
         "max_step_simgd": float(dirac.max_step_simgd(lam)) if dense else None,
         "local_verdict": dirac.local_verdict(rho[scheme]),
         "local_verdict_simgd": dirac.local_verdict(rho_sim), "local_verdict_altgd": dirac.local_verdict(rho_alt),
+        "normal_space": normal_space(lam, mu, h) if dense else None,
         "notes": _notes(fld, dense, k),
     }
 
@@ -660,6 +688,89 @@ def spectrum_of_run(run_dir, member: int = 0, batch: int = 256, h: float | None 
 
 def _default(value, default):
     return default if value is None else value
+
+
+# ---- a finite game at its exact equilibrium ---------------------------------------------------------------------
+EQUILIBRIUM_OVERRIDES = ("game.start=equilibrium", "game.perturb=0", "train.diagnostics=true")
+EQUILIBRIUM_DENSE_MAX = 6000  # G of the matrix (4,482) and a 65-weight output layer: dense, about 30 s
+
+
+def equilibrium_field(task, member: int = 0, restrict: bool = True) -> GameField:
+    """The field of member ``member`` of a finite 2-D game ``task`` (``Toy2DTask`` built with ``game.start:
+    equilibrium``, ``game.perturb: 0``) at its exact equilibrium (``ganscope.equilibrium.start``), on the game's
+    own N points and latents, with the engine's loss, penalty weight and consensus.
+
+    ``restrict``: G and the critic's output layer (w, b) only. At D = wᵀh(x) + b with w = 0 that is exact
+    wherever the critic's loss is antisymmetric at 0, f₁'(0) = −f₂'(0) (minimax, non-saturating, WGAN): for
+    the hidden parameters ψ_h, ∂D/∂ψ_h = wᵀ∂h/∂ψ_h = 0 and ∇ₓD = wᵀ∇ₓh = 0, every penalty term is quadratic
+    in w, and the mixed terms f₁'(0)E_X ∂h/∂ψ_h + f₂'(0)E_G(Z) ∂h/∂ψ_h cancel because G(Z) = X; so v' has zero
+    rows and columns on ψ_h and its other eigenvalues are the restricted field's. Instance noise with a finite
+    number of draws breaks the cancellation and the equilibrium itself (the field does not vanish)."""
+    from ganscope.nets.mlp import Logit
+
+    cfg = task.cfg
+    if task.finite is None or cfg.game.start != "equilibrium" or cfg.game.perturb != 0:
+        raise UsageError("game.start: the equilibrium field needs a finite game started at its exact equilibrium "
+                         "(data.finite > 0, game.start=equilibrium, game.perturb=0)")
+    x, z = task.finite
+    gen, disc = task.gen.member(member), Logit(task.disc.net.member(member))
+    params = ("gen.", f"disc.net.layers.{cfg.model.d_depth}.") if restrict else None
+    sigma, weight = member_rules(_At(cfg, 0), member)
+    penalised = cfg.penalty.name != "none"
+    return make_field(gen, disc, get_objective(cfg.loss), x[member], z[member], penalty=cfg.penalty.name,
+                      weight=weight if penalised else None, sigma=sigma, consensus=cfg.game.consensus,
+                      seed=cfg.seed + member, params=params)
+
+
+@dataclass
+class _At:
+    """A config at a step, as ``member_rules`` reads a stored run."""
+    cfg: object
+    step: int
+
+
+def spectrum_at_equilibrium(config, overrides=(), member: int = 0, h: float | None = None,
+                            restrict: bool = True, max_dense: int = EQUILIBRIUM_DENSE_MAX,
+                            progress: bool = False) -> dict:
+    """``spectrum`` of a finite 2-D game (a config file or shipped name with ``KEY=VALUE`` overrides, e.g.
+    ``convergence2d`` with ``method=r1 data.name=circle seed=3``) at its exact equilibrium: the local test of
+    Mescheder et al. 2018 (Theorem 4.1) itself, read on the normal space (``normal_space``). h defaults to
+    the critic's learning rate, the scheme and n_g/n_d to the config's."""
+    from ganscope.config import load_yaml, resolve
+    from ganscope.shipped import find_config
+    from ganscope.tasks.kinds import task_class
+    from ganscope.tasks.toy2d import Toy2DTask
+
+    values = load_yaml(find_config(config))
+    cfg = resolve(values, overrides)
+    if not task_class(cfg.data.name).supports_spectrum:
+        raise UsageError(f"data.name: the equilibrium spectrum is for 2-D games, got {cfg.data.name!r}")
+    if not cfg.data.finite:
+        raise UsageError("data.finite: the equilibrium spectrum needs a finite game (data.finite > 0, as the "
+                         "shipped convergence2d)")
+    cfg = resolve(values, [*overrides, *EQUILIBRIUM_OVERRIDES])
+    if isinstance(member, bool) or not isinstance(member, (int, np.integer)) or not 0 <= member < cfg.ensemble:
+        raise UsageError(f"--member: the game has {cfg.ensemble} member(s) (0..{cfg.ensemble - 1}), got {member!r}")
+    with torch.random.fork_rng(devices=[]):
+        fld = equilibrium_field(Toy2DTask(cfg), member, restrict)
+    game = cfg.game
+    out = spectrum(fld, cfg.optim.d.lr if h is None else h, game.scheme, game.n_g, game.n_d,
+                   max_dense=max_dense, progress=progress)
+    normal = out["normal_space"]
+    if normal is not None and normal["slowest_rate"] is not None:  # the verdicts on the normal space
+        for scheme in ("simgd", "altgd"):
+            out[f"local_verdict_{scheme}"] = dirac.local_verdict(normal[f"spectral_radius_{scheme}_normal"])
+        out["local_verdict"] = out[f"local_verdict_{game.scheme}"]
+    out["notes"].append("at the exact equilibrium of the finite game (G fitted onto the data, which become the "
+                        "fitted points; D = 0): the local verdicts read the normal space's radii"
+                        if normal is not None else "at the exact equilibrium of the finite game, matrix-free: the "
+                        "radii include the neutral directions (μ = 1); raise --max-dense for the normal space")
+    if cfg.noise.sigma > 0:
+        out["notes"].append("instance noise with finite draws: the point is not an equilibrium of this field")
+    out["source"] = {"config": str(config), "overrides": list(overrides), "member": int(member),
+                     "seed": cfg.seed + int(member), "method": cfg.method, "loss": cfg.loss,
+                     "penalty": cfg.penalty.name, "problem": cfg.data.name, "restricted": bool(restrict)}
+    return out
 
 
 # ---- the figure ---------------------------------------------------------------------------------------------
