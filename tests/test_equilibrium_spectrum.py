@@ -149,3 +149,38 @@ def test_cli_equilibrium_json(capsys):
 def test_cli_equilibrium_bad_input(argv, field, capsys):
     with pytest.raises(UsageError, match=rf"^{field}:"):
         cli(argv)
+
+
+# ---- the low-rank eigensolver ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("order, n_g, n_d", [("g-first", 1, 1), ("d-first", 1, 1), ("g-first", 2, 3)])
+def test_altgd_apply_is_the_update_matrix(order, n_g, n_d):
+    rng = np.random.default_rng(0)
+    jac, x = rng.standard_normal((9, 9)), rng.standard_normal((9, 4))
+    want = S.update_matrix(jac, 0.3, "altgd", n_g, n_d, n_gen=4, order=order) @ x
+    assert np.abs(S.altgd_apply(jac, x, 0.3, n_g, n_d, 4, order) - want).max() < 1e-12
+
+
+@pytest.mark.parametrize("method", ["minimax", "consensus"])
+def test_low_rank_eigenvalues_are_lapacks(method):
+    fld = S.equilibrium_field(task_of(f"method={method}"))
+    jac = S.jacobian(fld)
+    n, scale = len(jac), np.abs(jac).max()
+    lam = S.low_rank_eigvals(lambda x: jac @ x, n, width=16)
+    nu = S.low_rank_eigvals(lambda x: S.altgd_apply(jac, x, 0.1, 1, 1, fld.n_gen) - x, n, width=16)
+    assert S.match_error(lam, np.linalg.eigvals(jac)) < 1e-7 * scale  # zeros vs ~1e-17: the clusters match
+    full_mu = np.linalg.eigvals(S.update_matrix(jac, 0.1, "altgd", 1, 1, fld.n_gen))
+    a, b = S.normal_space(lam, 1 + nu, 0.1), S.normal_space(np.linalg.eigvals(jac), full_mu, 0.1)
+    assert a["n_neutral"] == b["n_neutral"]
+    for key in ("spectral_radius_simgd_normal", "spectral_radius_altgd_normal", "slowest_rate", "least_damping"):
+        assert a[key] == pytest.approx(b[key], rel=1e-9, abs=1e-14)
+
+
+def test_spectrum_takes_the_low_rank_path_with_the_same_result(monkeypatch):
+    fld = S.equilibrium_field(task_of("method=r1", "model.g_width=32", "model.d_width=32"))
+    fast = S.spectrum(fld, 0.1)
+    monkeypatch.setattr(S, "LOW_RANK_MIN", 10**9)
+    full = S.spectrum(fld, 0.1)
+    assert fast["n_params"] >= 1000  # at or above the default LOW_RANK_MIN: the first result took that path
+    for key in ("spectral_radius_simgd_normal", "spectral_radius_altgd_normal", "slowest_rate", "least_damping"):
+        assert fast["normal_space"][key] == pytest.approx(full["normal_space"][key], rel=1e-9, abs=1e-14)
+    assert fast["normal_space"]["n_neutral"] == full["normal_space"]["n_neutral"]

@@ -49,6 +49,7 @@ DENSE_MAX = 2000  # largest parameter count for the dense Jacobian (LAPACK eig i
 K_DEFAULT = 6  # eigenvalues per ARPACK request
 CHUNK = 256  # Jacobian rows per batched backward pass
 NEUTRAL_TOL = 1e-7  # |λ| ≤ NEUTRAL_TOL·max(1, max|λ|): a neutral direction (normal_space)
+LOW_RANK_MIN = 1000  # dense fields from this size try low_rank_eigvals before a full LAPACK eig
 DIRAC_REGS = ("none", "r1", "r2", "consensus", "noise")
 DTYPE = torch.float64
 
@@ -367,9 +368,45 @@ def _union(*groups, tol=1e-9):
 
 
 def _dense(fld, h, n_g, n_d, tick=None):
-    """(eigenvalues λ of v', eigenvalues μ of the AltGD update matrix)."""
+    """(eigenvalues λ of v', eigenvalues μ of the AltGD update matrix); from ``LOW_RANK_MIN`` parameters on, by
+    ``low_rank_eigvals`` where v' and F_h' − I have low rank (a game at an equilibrium: most directions
+    neutral), else by LAPACK on the whole matrices."""
     jac = jacobian(fld, on_rows=tick)
+    n = len(jac)
+    if n >= LOW_RANK_MIN:
+        lam = low_rank_eigvals(lambda x: jac @ x, n)
+        nu = None if lam is None else low_rank_eigvals(lambda x: altgd_apply(jac, x, h, n_g, n_d, fld.n_gen) - x, n)
+        if nu is not None:
+            return lam, 1 + nu
     return np.linalg.eigvals(jac), np.linalg.eigvals(update_matrix(jac, h, "altgd", n_g, n_d, fld.n_gen))
+
+
+def altgd_apply(jac, x, h, n_g=1, n_d=1, n_gen=None, order=dirac.ORDER_DEFAULT) -> np.ndarray:
+    """F_h' X for AltGD, ``update_matrix``'s product applied to the columns of X without forming it: n_g
+    sub-steps X_θ += h(v'X)_θ and n_d sub-steps X_ψ += h(v'X)_ψ, in ``order``."""
+    y = np.array(x, float, copy=True)
+    players = ((slice(0, n_gen), n_g), (slice(n_gen, None), n_d))
+    for part, steps in players if order == "g-first" else players[::-1]:
+        for _ in range(int(steps)):
+            y[part] += h * (jac[part] @ y)
+    return y
+
+
+def low_rank_eigvals(apply, n: int, width: int = 128, rtol: float = 1e-12, seed: int = 0):
+    """All n eigenvalues of an n×n matrix A of low rank, given as apply(X) = AX: Q an orthonormal basis of
+    range(A) from AΩ for Gaussian Ω of doubling width until AΩ's numerical rank (singular values above
+    rtol·σ₁) falls below the width (Halko, Martinsson & Tropp 2011, §4); then A = QQᵀA, so every eigenvector of
+    λ ≠ 0 lies in range(Q) and eig(A) = eig(QᵀAQ) ∪ {0}^(n − rank). O(n²·rank) instead of LAPACK's O(n³).
+    None when the rank exceeds n/2 (a full eig is then about as cheap)."""
+    rng = np.random.default_rng(seed)
+    while width <= n // 2:
+        u, s, _ = np.linalg.svd(apply(rng.standard_normal((n, width))), full_matrices=False)
+        rank = int((s > rtol * s[0]).sum()) if s[0] > 0 else 0
+        if rank < width:
+            q = u[:, :rank]
+            return np.concatenate([np.linalg.eigvals(q.T @ apply(q)), np.zeros(n - rank, complex)])
+        width *= 2
+    return None
 
 
 def normal_space(lam, mu, h: float, tol: float = NEUTRAL_TOL) -> dict:
@@ -698,7 +735,9 @@ EQUILIBRIUM_DENSE_MAX = 6000  # G of the matrix (4,482) and a 65-weight output l
 def equilibrium_field(task, member: int = 0, restrict: bool = True) -> GameField:
     """The field of member ``member`` of a finite 2-D game ``task`` (``Toy2DTask`` built with ``game.start:
     equilibrium``, ``game.perturb: 0``) at its exact equilibrium (``ganscope.equilibrium.start``), on the game's
-    own N points and latents, with the engine's loss, penalty weight and consensus.
+    own N latents and points, with the engine's loss, penalty weight and consensus. The points are G's at
+    those latents recomputed in float64 (they differ from the engine's float32 data by rounding), so that the
+    point is an equilibrium of the float64 field to rounding, not only to float32's 1e-8.
 
     ``restrict``: G and the critic's output layer (w, b) only. At D = wᵀh(x) + b with w = 0 that is exact
     wherever the critic's loss is antisymmetric at 0, f₁'(0) = −f₂'(0) (minimax, non-saturating, WGAN): for
@@ -712,12 +751,14 @@ def equilibrium_field(task, member: int = 0, restrict: bool = True) -> GameField
     if task.finite is None or cfg.game.start != "equilibrium" or cfg.game.perturb != 0:
         raise UsageError("game.start: the equilibrium field needs a finite game started at its exact equilibrium "
                          "(data.finite > 0, game.start=equilibrium, game.perturb=0)")
-    x, z = task.finite
+    z = task.finite[1][member].to("cpu", DTYPE)
     gen, disc = task.gen.member(member), Logit(task.disc.net.member(member))
+    with torch.no_grad():  # the data are G's points: the engine's, recomputed in float64, so v = 0 to rounding
+        x = copy.deepcopy(gen).to("cpu", DTYPE)(z)
     params = ("gen.", f"disc.net.layers.{cfg.model.d_depth}.") if restrict else None
     sigma, weight = member_rules(_At(cfg, 0), member)
     penalised = cfg.penalty.name != "none"
-    return make_field(gen, disc, get_objective(cfg.loss), x[member], z[member], penalty=cfg.penalty.name,
+    return make_field(gen, disc, get_objective(cfg.loss), x, z, penalty=cfg.penalty.name,
                       weight=weight if penalised else None, sigma=sigma, consensus=cfg.game.consensus,
                       seed=cfg.seed + member, params=params)
 
