@@ -51,6 +51,7 @@ def test_normal_space_of_a_reparametrised_dirac_gan():
     assert normal["slowest_rate"] == pytest.approx(0.5, abs=1e-12)
     assert normal["least_damping"] == pytest.approx(1 / math.sqrt(2), abs=1e-12)
     assert normal["spectral_radius_simgd_normal"] == pytest.approx(abs(1 + h * lam[0]), abs=1e-12)
+    assert normal["max_step_simgd_normal"] == pytest.approx(2 * 0.5 / 0.5, abs=1e-12)  # −2 Re λ/|λ|² = 2
     # AltGD on the normal space: the plain Dirac-GAN's R1 Jacobian with its coupling scaled by √2
     jac = dirac.DiracGAN("minimax", "r1", gamma=1.0).jacobian().copy()
     jac[0, 1] *= math.sqrt(2)

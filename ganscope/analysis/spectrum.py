@@ -416,7 +416,8 @@ def normal_space(lam, mu, h: float, tol: float = NEUTRAL_TOL) -> dict:
     Their Theorem 4.1 reads convergence on the normal space only, so the radii here leave out the n₀ neutral
     eigenvalues, |λ| ≤ tol·max(1, max|λ|), and the n₀ eigenvalues μ nearest 1 (AltGD fixes every u with
     v'u = 0). Also: the slowest rate min −Re λ (continuous time, e^{−rate·t}; 10× takes ln 10/(h·rate) steps of
-    a small h) and the least damping ratio ζ = −Re λ/|λ| (0: an undamped rotation, the Dirac-GAN's ±f'(0)i)."""
+    a small h), the least damping ratio ζ = −Re λ/|λ| (0: an undamped rotation, the Dirac-GAN's ±f'(0)i) and
+    the largest SimGD step that converges there, min −2 Re λ/|λ|² (``dirac.max_step_simgd``)."""
     lam, mu = np.asarray(lam, complex), np.asarray(mu, complex)
     scale = max(1.0, float(np.abs(lam).max(initial=0.0)))
     neutral = np.abs(lam) <= tol * scale
@@ -424,12 +425,14 @@ def normal_space(lam, mu, h: float, tol: float = NEUTRAL_TOL) -> dict:
     mu_moving = mu[np.argsort(np.abs(mu - 1))[n0:]]
     if not len(moving):
         return {"n_neutral": n0, "neutral_gap": None, "slowest_rate": None, "least_damping": None,
-                "spectral_radius_simgd_normal": None, "spectral_radius_altgd_normal": None}
+                "spectral_radius_simgd_normal": None, "max_step_simgd_normal": None,
+                "spectral_radius_altgd_normal": None}
     return {"n_neutral": n0,
             "neutral_gap": [float(np.abs(lam[neutral]).max(initial=0.0)), float(np.abs(moving).min())],
             "slowest_rate": float((-moving.real).min()),
             "least_damping": float((-moving.real / np.abs(moving)).min()),
             "spectral_radius_simgd_normal": float(np.abs(1 + h * moving).max()),
+            "max_step_simgd_normal": float(dirac.max_step_simgd(moving)),
             "spectral_radius_altgd_normal": float(np.abs(mu_moving).max()) if len(mu_moving) else None}
 
 
