@@ -470,7 +470,8 @@ def estimate(fld: GameField, k: int = K_DEFAULT, n_g: int = 1, n_d: int = 1, max
              op=None) -> dict:
     """The cost of ``spectrum`` before it runs, from one timed step: dense, n vector-Jacobian rows in chunks of
     ``CHUNK`` (one chunk timed) plus two eigvals of ``EIG_S_PER_N3``·n³ s; matrix-free, ``arpack_products``
-    Jacobian-vector products (one timed; a rough count: ARPACK stops when it converges)."""
+    Jacobian-vector products (one timed; a rough count: ARPACK stops when it converges). From ``LOW_RANK_MIN``
+    parameters on, the dense figure is an upper bound (``at_most``): a low-rank Jacobian skips LAPACK's n³."""
     n, dense = fld.n_params, _is_dense(fld, max_dense)
     if dense:
         x, v = fld.graph()
@@ -488,14 +489,16 @@ def estimate(fld: GameField, k: int = K_DEFAULT, n_g: int = 1, n_d: int = 1, max
     products = n if dense else arpack_products(n, k, n_g, n_d)
     seconds = products * per + (2 * EIG_S_PER_N3 * n**3 if dense else 0.0)
     return {"method": "dense" if dense else "arnoldi", "n_params": n, "products": products,
-            "seconds_per_product": per, "seconds": seconds}
+            "seconds_per_product": per, "seconds": seconds, "at_most": dense and n >= LOW_RANK_MIN}
 
 
 def estimate_line(est: dict) -> str:
     """``spectrum: 61,026 parameters, arnoldi: about 1,200 Jacobian products × 0.05 s ≈ 0:01:00``."""
     kind = "Jacobian rows" if est["method"] == "dense" else "Jacobian-vector products"
     return (f"spectrum: {est['n_params']:,} parameters, {est['method']}: about {est['products']:,} {kind} × "
-            f"{est['seconds_per_product']:.3g} s ≈ {hms(est['seconds'])} (restrict with params=/--params or k=/--k)")
+            f"{est['seconds_per_product']:.3g} s ≈ {hms(est['seconds'])}"
+            f"{' at most (less where the Jacobian has low rank)' if est.get('at_most') else ''} "
+            "(restrict with params=/--params or k=/--k)")
 
 
 def spectrum(fld: GameField, h: float, scheme: str = "simgd", n_g: int = 1, n_d: int = 1, k: int = K_DEFAULT,
