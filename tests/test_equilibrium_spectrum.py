@@ -152,6 +152,34 @@ def test_cli_equilibrium_bad_input(argv, field, capsys):
         cli(argv)
 
 
+# ---- the premise: every move of G's points felt by the critic ------------------------------------------------------
+def test_premise_of_the_reparametrised_dirac_gan():
+    """G(z) = θ₁ + θ₂ moves its one point in one direction, and the critic's field feels it."""
+    zeros = torch.zeros(1, 1, dtype=S.DTYPE)
+    fld = S.GameField(TwoThetaGenerator(), S.DiracCritic(), get_objective("minimax"), zeros, zeros)
+    assert S.premise(fld) == {"generator_rank": 1, "coupling_rank": 1, "invisible": 0, "points": 1}
+
+
+@pytest.mark.parametrize("d_width", [2, 32])
+def test_premise_counts_against_the_full_jacobian(d_width):
+    """The ranks from their own computation (∂G(Z)/∂θ by autograd through G alone, the coupling block of the
+    dense Jacobian): a 2-wide critic (3 output weights) cannot feel 16 points' 32 directions."""
+    fld = S.equilibrium_field(task_of("model.g_width=16", f"model.d_width={d_width}"))
+    got = S.premise(fld)
+    jac = S.jacobian(fld)
+    coupling = jac[fld.n_gen:, :fld.n_gen]
+    gen = fld.gen
+    moves = torch.autograd.functional.jacobian(lambda *p: torch.func.functional_call(
+        gen, dict(zip([n for n, _ in gen.named_parameters()], p)), (fld.z,)).reshape(-1),
+        tuple(p.detach() for p in gen.parameters()))
+    moves = torch.cat([m.reshape(m.shape[0], -1) for m in moves], 1).numpy()
+    rank = lambda a: int((np.linalg.svd(a, compute_uv=False) > 1e-9 * np.linalg.norm(a, 2)).sum())  # noqa: E731
+    assert got["generator_rank"] == rank(moves) and got["coupling_rank"] == rank(coupling)
+    assert got["points"] == 16 and got["invisible"] == got["generator_rank"] - got["coupling_rank"]
+    if d_width == 2:  # 3 output weights: rank ≤ 3
+        assert got["coupling_rank"] <= 3 < got["generator_rank"] and got["invisible"] > 0
+
+
 # ---- the low-rank eigensolver ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("order, n_g, n_d", [("g-first", 1, 1), ("d-first", 1, 1), ("g-first", 2, 3)])
 def test_altgd_apply_is_the_update_matrix(order, n_g, n_d):

@@ -769,6 +769,30 @@ def equilibrium_field(task, member: int = 0, restrict: bool = True) -> GameField
                       seed=cfg.seed + member, params=params)
 
 
+def premise(fld: GameField, rtol: float = 1e-9) -> dict:
+    """Does the critic feel every move of G's points at first order? ``generator_rank`` = rank ∂G(Z)/∂θ (the
+    moves of the N points that G can make), ``coupling_rank`` = rank ∂v_ψ/∂θ (how many of them change the
+    critic's field), ranks counting singular values above rtol·σ₁. ``invisible`` = the difference: directions
+    that move the points off the data with λ = 0 for every method, along which no linearisation can converge
+    (docs/reproduce.md, "Protocol v3"; Mescheder et al. 2018 need the coupling of full rank off the
+    equilibria). 0 is the premise of a local test."""
+    x, v = fld.graph()
+    n, n_gen = fld.n_params, fld.n_gen
+    basis = torch.zeros(n - n_gen, n, dtype=DTYPE, device=x.device)
+    basis[torch.arange(n - n_gen), torch.arange(n_gen, n)] = 1.0
+    coupling = _vjp_rows(v, x, basis, True)[:, :n_gen].cpu().numpy()  # rows of v' on ψ, columns on θ
+    points = lambda y: functional_call(fld.gen, fld.split(y)[0], (fld.z,)).reshape(-1)  # noqa: E731
+    moves = torch.func.jacrev(points)(x.detach())[:, :n_gen].cpu().numpy()  # ∂G(Z)/∂θ on the chosen θ
+    r_g, r_c = _rank(moves, rtol), _rank(coupling, rtol)
+    return {"generator_rank": r_g, "coupling_rank": r_c, "invisible": max(r_g - r_c, 0),
+            "points": int(fld.z.shape[0])}
+
+
+def _rank(a, rtol) -> int:
+    s = np.linalg.svd(a, compute_uv=False)
+    return int((s > rtol * s[0]).sum()) if len(s) and s[0] > 0 else 0
+
+
 @dataclass
 class _At:
     """A config at a step, as ``member_rules`` reads a stored run."""
@@ -803,6 +827,7 @@ def spectrum_at_equilibrium(config, overrides=(), member: int = 0, h: float | No
     game = cfg.game
     out = spectrum(fld, cfg.optim.d.lr if h is None else h, game.scheme, game.n_g, game.n_d,
                    max_dense=max_dense, progress=progress)
+    out["premise"] = premise(fld)
     normal = out["normal_space"]
     if normal is not None and normal["slowest_rate"] is not None:  # the verdicts on the normal space
         for scheme in ("simgd", "altgd"):

@@ -157,6 +157,10 @@ def summary(r: dict) -> str:
                      f"{normal['spectral_radius_simgd_normal']:.10g}, ρ(AltGD) = "
                      f"{normal['spectral_radius_altgd_normal']:.10g}; slowest rate {normal['slowest_rate']:.3g}, "
                      f"least damping ζ = {normal['least_damping']:.3g}")
+    if "premise" in r:
+        p = r["premise"]
+        lines.append(f"  premise: G moves its {p['points']} points in {p['generator_rank']} directions, the critic "
+                     f"feels {p['coupling_rank']}: {p['invisible']} invisible (0 is the premise of a local test)")
     if "closed_form_eigenvalues" in r:
         lines.append(f"  closed form: {_fmt(r['closed_form_eigenvalues'])} (max error "
                      f"{r['closed_form_max_error']:.2e})")
