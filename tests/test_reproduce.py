@@ -442,7 +442,10 @@ def test_the_convergence_matrix_section_from_stubbed_sweeps(tmp_path, monkeypatc
         return rows, {"a": ({}, run)}
 
     monkeypatch.setattr(mescheder2018, "sweeps", lambda ctx, specs: [fake_sweep(ctx, *s) for s in specs])
-    sec = mescheder2018._convergence_matrix(Context(tmp_path, problem="line"))
+    monkeypatch.setattr(mescheder2018, "premise", lambda problem, seed: {
+        "generator_rank": 128, "coupling_rank": 50 + seed, "invisible": 78 - seed, "points": 64})
+    sec = mescheder2018._convergence_matrix(Context(tmp_path, problem="line", seed=3))
+    assert "line: 128 and 53, 75 invisible" in sec["text"] and sec["config"]["premise"]["line"]["invisible"] == 75
     verdicts = {c["quantity"]: (c["measured"], c["verdict"]) for c in sec["comparisons"]}
     assert verdicts["R1"] == ("4/4 seeds converged (100%, 95 % CI 51%–100%)", "agrees")
     assert verdicts["R2"][1] == "differs" and verdicts["unregularised"][1] == "agrees"
@@ -467,10 +470,19 @@ def test_the_matrix_says_when_nothing_converged(tmp_path, monkeypatch):
             {"a": ({}, run)}
 
     monkeypatch.setattr(mescheder2018, "sweeps", lambda ctx, specs: [fake_sweep(ctx, *s) for s in specs])
+    monkeypatch.setattr(mescheder2018, "premise", lambda problem, seed: {
+        "generator_rank": 128, "coupling_rank": 53, "invisible": 75, "points": 64})
     sec = mescheder2018._convergence_matrix(Context(tmp_path, problem="circle"))
     assert "No seed of any method converged" in sec["text"]
     verdicts = {c["quantity"]: c["verdict"] for c in sec["comparisons"]}
     assert verdicts["R1"] == "differs" and verdicts["unregularised"] == "agrees"
+
+
+def test_the_matrix_games_premise_as_documented():
+    """docs/reproduce.md, "Protocol v3": on circle at seed 0 G moves its 64 points in all 128 directions, the
+    critic at D ≡ 0 feels 53 of them."""
+    assert mescheder2018.premise("circle", 0) == {"generator_rank": 128, "coupling_rank": 53, "invisible": 75,
+                                                  "points": 64}
 
 
 def _read(rejected, grad):

@@ -116,6 +116,33 @@ def row_verdict(label: str, k: int, n: int) -> bool | None:
     return k / n <= FAILS and high < 0.5
 
 
+def premise(problem: str, seed: int) -> dict:
+    """``spectrum.premise`` of the matrix's game on ``problem`` at seed ``seed``'s exact equilibrium (the ranks
+    are the same for every method at D ≡ 0; minimax is used): how many of the moves of G's points the critic
+    feels (docs/reproduce.md, "Protocol v3")."""
+    from ganscope.analysis.spectrum import EQUILIBRIUM_OVERRIDES, equilibrium_field, premise as game_premise
+    from ganscope.config import load_yaml, resolve
+    from ganscope.shipped import find_config
+    from ganscope.tasks.toy2d import Toy2DTask
+
+    import torch
+
+    cfg = resolve(load_yaml(find_config("convergence2d")),
+                  ["method=minimax", f"data.name={problem}", f"seed={seed}", *EQUILIBRIUM_OVERRIDES])
+    with torch.random.fork_rng(devices=[]):  # the task seeds torch's global generator; leave it as it was
+        return game_premise(equilibrium_field(Toy2DTask(cfg)))
+
+
+def _premise_text(premises: dict, seed: int) -> str:
+    parts = "; ".join(f"{p}: {q['generator_rank']} and {q['coupling_rank']}, {q['invisible']} invisible"
+                      for p, q in premises.items())
+    return (f" The game's premise at seed {seed}'s exact equilibrium (spectrum.premise; docs/reproduce.md, "
+            "\"Protocol v3\"): the directions in which G can move its points, and those the critic at D ≡ 0 "
+            f"feels ({parts}). The invisible ones are neutral for every method, so no linearisation can converge "
+            "along them; with the spectrum at the equilibrium (ganscope spectrum --equilibrium) this is why no "
+            "method is expected to converge within this budget.")
+
+
 def _convergence_matrix(ctx):
     from ganscope.sweep import wilson_ci
 
@@ -145,6 +172,7 @@ def _convergence_matrix(ctx):
         summary.append([label, *[_cell_text(cells.get((label, p, s))) for p in problems for s in schemes],
                         *_median_distance([rows[-1] for rows in finals[label] if rows])])
     scales = {p: round(problem_scale(p), 4) for p in problems}
+    premises = {p: premise(p, ctx.seed) for p in problems}
     none = ("" if any(c[0] for c in cells.values()) else " No seed of any method converged: the rows that agree "
             "with \"does not reliably converge\" do so for want of any convergence, not because the methods were "
             "told apart; read the distances in the table and the figure.")
@@ -160,13 +188,13 @@ def _convergence_matrix(ctx):
                    f"below {EQ_RATIO:g} at each of the last {HOLD} evaluations. A row agrees with the paper when "
                    f"its pooled fraction is ≥ {CONVERGES:.0%} with the Wilson 95 % interval above ½ (converges), "
                    f"or ≤ {FAILS:.0%} with the interval below ½ (does not). {seeds} seeds per cell train as one "
-                   "batched ensemble." + none,
+                   "batched ensemble." + none + _premise_text(premises, ctx.seed),
                    f"ganscope reproduce mescheder2018 --{ctx.mode} --out DIR (one sweep per row and problem "
                    "under DIR/matrix/)",
                    config={"base": "convergence2d", "methods": MATRIX_METHODS, "problems": problems,
                            "schemes": schemes, "seeds": seeds, "steps": steps, "scales": scales,
                            "start": {"game.start": "equilibrium", "game.perturb": PERTURB},
-                           "criterion": CONVERGENCE_RULE},
+                           "criterion": CONVERGENCE_RULE, "premise": premises},
                    figures=[figure(ctx, path, "Fraction of seeds converged (counts in the cells)"),
                             figure(ctx, curves, "The distance to the equilibrium over training: r/r(0), W1 between "
                                    "G's points and the data, and E‖∇ₓD‖² on the data (medians over every seed and "
