@@ -416,9 +416,10 @@ def normal_space(lam, mu, h: float, tol: float = NEUTRAL_TOL) -> dict:
     Their Theorem 4.1 reads convergence on the normal space only, so the radii here leave out the n₀ neutral
     eigenvalues, |λ| ≤ tol·max(1, max|λ|), and the n₀ eigenvalues μ nearest 1 (AltGD fixes every u with
     v'u = 0). A neutral direction is a tangent of the equilibria only where every move off them is felt
-    (``premise``); the others are neutral too, and no radius here sees them. Also: the slowest rate min −Re λ (continuous time, e^{−rate·t}; 10× takes ln 10/(h·rate) steps of
-    a small h), the least damping ratio ζ = −Re λ/|λ| (0: an undamped rotation, the Dirac-GAN's ±f'(0)i) and
-    the largest SimGD step that converges there, min −2 Re λ/|λ|² (``dirac.max_step_simgd``)."""
+    (``premise``); the others are neutral too, and no radius here sees them. Also: the slowest rate min −Re λ
+    (continuous time, e^{−rate·t}; 10× takes ln 10/(h·rate) steps of a small h), the least damping ratio
+    ζ = −Re λ/|λ| (0: an undamped rotation, the Dirac-GAN's ±f'(0)i) and the largest SimGD step that
+    converges there, min −2 Re λ/|λ|² (``dirac.max_step_simgd``)."""
     lam, mu = np.asarray(lam, complex), np.asarray(mu, complex)
     scale = max(1.0, float(np.abs(lam).max(initial=0.0)))
     neutral = np.abs(lam) <= tol * scale
@@ -736,7 +737,7 @@ def _default(value, default):
 
 # ---- a finite game at its exact equilibrium ---------------------------------------------------------------------
 EQUILIBRIUM_OVERRIDES = ("game.start=equilibrium", "game.perturb=0", "train.diagnostics=true")
-EQUILIBRIUM_DENSE_MAX = 6000  # G of the matrix (4,482) and a 65-weight output layer: dense, about 30 s
+EQUILIBRIUM_DENSE_MAX = 6000  # G of the matrix (4,482) and a 65-weight output layer: dense, about 20 s
 
 
 def equilibrium_field(task, member: int = 0, restrict: bool = True) -> GameField:

@@ -117,15 +117,15 @@ def row_verdict(label: str, k: int, n: int) -> bool | None:
 
 
 def premise(problem: str, seed: int) -> dict:
-    """``spectrum.premise`` of the matrix's game on ``problem`` at seed ``seed``'s exact equilibrium (the ranks
-    are the same for every method at D ≡ 0; minimax is used): how many of the moves of G's points the critic
-    feels (docs/reproduce.md, "Protocol v3")."""
+    """``spectrum.premise`` of the matrix's game on ``problem`` at seed ``seed``'s exact equilibrium, on
+    minimax's field (R1, R2, non-saturating, WGAN and consensus give the same ranks at D ≡ 0): how many of the
+    moves of G's points the critic feels (docs/reproduce.md, "Protocol v3")."""
+    import torch
+
     from ganscope.analysis.spectrum import EQUILIBRIUM_OVERRIDES, equilibrium_field, premise as game_premise
     from ganscope.config import load_yaml, resolve
     from ganscope.shipped import find_config
     from ganscope.tasks.toy2d import Toy2DTask
-
-    import torch
 
     cfg = resolve(load_yaml(find_config("convergence2d")),
                   ["method=minimax", f"data.name={problem}", f"seed={seed}", *EQUILIBRIUM_OVERRIDES])
