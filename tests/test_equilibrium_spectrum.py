@@ -138,6 +138,16 @@ def test_cli_equilibrium_json(capsys):
     assert out["local_verdict"] == dirac.local_verdict(normal["spectral_radius_altgd_normal"])  # the config's AltGD
 
 
+def test_the_figure_of_an_equilibrium_shows_the_normal_radii(tmp_path, capsys):
+    png = tmp_path / "eq.png"
+    assert cli(["--equilibrium", "convergence2d", "method=r1", *SMALL, "--json", "--quiet", "--plot", str(png)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    fig = S.plot_spectrum(out)
+    title = fig.axes[0].get_title()
+    assert "on the normal space" in title and f"{out['normal_space']['spectral_radius_altgd_normal']:.10g}" in title
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 @pytest.mark.parametrize("argv, field", [
     (["--equilibrium"], "CONFIG"),
     (["--equilibrium", "toy2d"], "data.finite"),

@@ -869,8 +869,12 @@ def plot_spectrum(result: dict, ax=None):
     right = max(float(lam.real.max(initial=0.0)) * 1.15, 0.1 * span)
     top = max(float(np.abs(lam.imag).max(initial=0.0)) * 1.15, 0.25 * (right - left))
     ax.set(xlim=(left, right), ylim=(-top, top), xlabel="Re λ", ylabel="Im λ")
-    ax.set_title(f"{result['n_params']} params, h={h:g}: ρ_simgd={result['spectral_radius_simgd']:.6g}, "
-                 f"ρ_altgd={result['spectral_radius_altgd']:.6g}\nlocal verdict ({result['scheme']}): "
-                 f"{result['local_verdict']}", fontsize=8)
+    sim, alt, where = result["spectral_radius_simgd"], result["spectral_radius_altgd"], ""
+    normal = result.get("normal_space")
+    if "premise" in result and normal and normal["slowest_rate"] is not None:  # an equilibrium: what the verdict reads
+        sim, alt = normal["spectral_radius_simgd_normal"], normal["spectral_radius_altgd_normal"]
+        where = f" on the normal space ({normal['n_neutral']} neutral left out)"
+    ax.set_title(f"{result['n_params']} params, h={h:g}: ρ_simgd={sim:.10g}, ρ_altgd={alt:.10g}{where}\n"
+                 f"local verdict ({result['scheme']}): {result['local_verdict']}", fontsize=8)
     ax.legend(fontsize=7, loc="best")
     return ax.figure
