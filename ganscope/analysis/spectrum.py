@@ -777,7 +777,7 @@ def premise(fld: GameField, rtol: float = 1e-9) -> dict:
     critic's field), ranks counting singular values above rtol·σ₁. ``invisible`` = the difference: directions
     that move the points off the data with λ = 0 for every method, along which no linearisation can converge
     (docs/reproduce.md, "Protocol v3"; Mescheder et al. 2018 need the coupling of full rank off the
-    equilibria). 0 is the premise of a local test."""
+    equilibria). 0 is the premise of a local test. Both matrices are formed densely: for small games."""
     x, v = fld.graph()
     n, n_gen = fld.n_params, fld.n_gen
     basis = torch.zeros(n - n_gen, n, dtype=DTYPE, device=x.device)
