@@ -3,12 +3,15 @@ parameters (R1, non-saturating, a fixed batch of 256): the estimate printed befo
 and the number of Jacobian-vector products, for the full field and for the field restricted to the last layers
 (``params=``). Issue 14: "a 61k-parameter spectrum ran 5 minutes with no output".
 
-Run: PYTHONPATH=. .venv/bin/python bench/spectrum_size.py [61k 1m ...]; ``main()`` returns rows
+Also the low-rank eigensolver against LAPACK at an equilibrium (``equilibrium``).
+
+Run: PYTHONPATH=. .venv/bin/python bench/spectrum_size.py [61k 1m equilibrium ...]; ``main()`` returns rows
 {name, value, unit, ...}.
 """
 import sys
 import time
 
+import numpy as np
 import torch
 
 from ganscope.analysis import spectrum as S
@@ -55,12 +58,50 @@ def measure(name: str, width: int, params=None, k: int = S.K_DEFAULT) -> list[di
             {"name": f"spectrum_{tag}_max_real_part", "value": out["max_real_part"], "unit": "", **common}]
 
 
+EQUILIBRIUM_GAME = ["method=r1", "data.name=circle"]  # the matrix's game (convergence2d), 4,547 parameters
+
+
+def equilibrium(repeats: int = 1) -> list[dict]:
+    """``spectrum_at_equilibrium``'s eigenvalues on the matrix's game: the low-rank solver against a full LAPACK
+    eig of the same Jacobian and AltGD matrix (``LOW_RANK_MIN`` raised), and their largest normal-space
+    disagreement. The ratio is full / low-rank, measured in one run."""
+    from ganscope.config import load_yaml, resolve
+    from ganscope.shipped import find_config
+    from ganscope.tasks.toy2d import Toy2DTask
+
+    cfg = resolve(load_yaml(find_config("convergence2d")), [*EQUILIBRIUM_GAME, *S.EQUILIBRIUM_OVERRIDES])
+    fld = S.equilibrium_field(Toy2DTask(cfg))
+    jac = S.jacobian(fld)
+    n, h = len(jac), cfg.optim.d.lr
+
+    def timed(fn):
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            out = fn()
+        return (time.perf_counter() - t0) / repeats, out
+
+    alt = lambda x: S.altgd_apply(jac, x, h, 1, 1, fld.n_gen) - x  # noqa: E731
+    low_s, (lam, nu) = timed(lambda: (S.low_rank_eigvals(lambda x: jac @ x, n), S.low_rank_eigvals(alt, n)))
+    full_s, (lam_f, mu_f) = timed(lambda: (np.linalg.eigvals(jac),  # what spectrum does below LOW_RANK_MIN
+                                           np.linalg.eigvals(S.update_matrix(jac, h, "altgd", 1, 1, fld.n_gen))))
+    a, b = S.normal_space(lam, 1 + nu, h), S.normal_space(lam_f, mu_f, h)
+    err = max(abs(a[k] - b[k]) for k in ("spectral_radius_simgd_normal", "spectral_radius_altgd_normal",
+                                         "slowest_rate"))
+    common = {"n_params": n, "n_params_total": fld.n_total, "threads": torch.get_num_threads()}
+    return [{"name": "spectrum_equilibrium_low_rank_s", "value": low_s, "unit": "s", **common},
+            {"name": "spectrum_equilibrium_lapack_s", "value": full_s, "unit": "s", **common},
+            {"name": "spectrum_equilibrium_speedup", "value": full_s / low_s, "unit": "x", **common},
+            {"name": "spectrum_equilibrium_max_disagreement", "value": err, "unit": "", **common}]
+
+
 def main(argv=None) -> list[dict]:
-    """``[61k] [1m] [1m-full]``: each model restricted to its last layers and in full; the 1M model's full
-    spectrum (about 850 products of ~1 s each on one core) only with ``1m-full``, else its estimate."""
+    """``[61k] [1m] [1m-full] [equilibrium]``: each model restricted to its last layers and in full; the 1M
+    model's full spectrum (about 850 products of ~1 s each on one core) only with ``1m-full``, else its
+    estimate; ``equilibrium`` (also without arguments): the low-rank eigensolver against LAPACK on the matrix's
+    game."""
     argv = sys.argv[1:] if argv is None else argv
-    names = [a for a in argv if a in MODELS] or list(MODELS)
-    rows = []
+    names = [a for a in argv if a in MODELS] or ([] if argv == ["equilibrium"] else list(MODELS))
+    rows = equilibrium() if "equilibrium" in argv or not argv else []
     for name in names:
         rows += measure(name, MODELS[name], LAST)
         full = name != "1m" or "1m-full" in argv
