@@ -70,8 +70,7 @@ def test_normal_space_without_neutral_directions_is_the_whole_spectrum():
 
 
 def task_of(*overrides):
-    cfg = resolve(load_yaml(find_config("convergence2d")), [*SMALL, *overrides, *S.EQUILIBRIUM_OVERRIDES])
-    return Toy2DTask(cfg)
+    return S.equilibrium_game("convergence2d", [*SMALL, *overrides])
 
 
 def nonzero(fld):

@@ -30,6 +30,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -764,7 +765,7 @@ def equilibrium_field(task, member: int = 0, restrict: bool = True) -> GameField
     with torch.no_grad():  # the data are G's points: the engine's, recomputed in float64, so v = 0 to rounding
         x = copy.deepcopy(gen).to("cpu", DTYPE)(z)
     params = ("gen.", f"disc.net.layers.{cfg.model.d_depth}.") if restrict else None
-    sigma, weight = member_rules(_At(cfg, 0), member)
+    sigma, weight = member_rules(SimpleNamespace(cfg=cfg, step=0), member)  # as a stored run at step 0
     penalised = cfg.penalty.name != "none"
     return make_field(gen, disc, get_objective(cfg.loss), x, z, penalty=cfg.penalty.name,
                       weight=weight if penalised else None, sigma=sigma, consensus=cfg.game.consensus,
@@ -795,20 +796,10 @@ def _rank(a, rtol) -> int:
     return int((s > rtol * s[0]).sum()) if len(s) and s[0] > 0 else 0
 
 
-@dataclass
-class _At:
-    """A config at a step, as ``member_rules`` reads a stored run."""
-    cfg: object
-    step: int
-
-
-def spectrum_at_equilibrium(config, overrides=(), member: int = 0, h: float | None = None,
-                            restrict: bool = True, max_dense: int = EQUILIBRIUM_DENSE_MAX,
-                            progress: bool = False) -> dict:
-    """``spectrum`` of a finite 2-D game (a config file or shipped name with ``KEY=VALUE`` overrides, e.g.
-    ``convergence2d`` with ``method=r1 data.name=circle seed=3``) at its exact equilibrium: the local test of
-    Mescheder et al. 2018 (Theorem 4.1) itself, read on the normal space (``normal_space``). h defaults to
-    the critic's learning rate, the scheme and n_g/n_d to the config's."""
+def equilibrium_game(config, overrides=()):
+    """The finite 2-D game of a config (a file or shipped name, ``KEY=VALUE`` overrides) built at its exact
+    equilibrium (``EQUILIBRIUM_OVERRIDES``): a ``Toy2DTask``, torch's global generator left as it was.
+    UsageError unless the config is a finite 2-D game."""
     from ganscope.config import load_yaml, resolve
     from ganscope.shipped import find_config
     from ganscope.tasks.kinds import task_class
@@ -821,11 +812,22 @@ def spectrum_at_equilibrium(config, overrides=(), member: int = 0, h: float | No
     if not cfg.data.finite:
         raise UsageError("data.finite: the equilibrium spectrum needs a finite game (data.finite > 0, as the "
                          "shipped convergence2d)")
-    cfg = resolve(values, [*overrides, *EQUILIBRIUM_OVERRIDES])
+    with torch.random.fork_rng(devices=[]):  # the task seeds the global generator for its nets
+        return Toy2DTask(resolve(values, [*overrides, *EQUILIBRIUM_OVERRIDES]))
+
+
+def spectrum_at_equilibrium(config, overrides=(), member: int = 0, h: float | None = None,
+                            restrict: bool = True, max_dense: int = EQUILIBRIUM_DENSE_MAX,
+                            progress: bool = False) -> dict:
+    """``spectrum`` of a finite 2-D game (a config file or shipped name with ``KEY=VALUE`` overrides, e.g.
+    ``convergence2d`` with ``method=r1 data.name=circle seed=3``) at its exact equilibrium: the local test of
+    Mescheder et al. 2018 (Theorem 4.1) itself, read on the normal space (``normal_space``). h defaults to
+    the critic's learning rate, the scheme and n_g/n_d to the config's."""
+    task = equilibrium_game(config, overrides)
+    cfg = task.cfg
     if isinstance(member, bool) or not isinstance(member, (int, np.integer)) or not 0 <= member < cfg.ensemble:
         raise UsageError(f"--member: the game has {cfg.ensemble} member(s) (0..{cfg.ensemble - 1}), got {member!r}")
-    with torch.random.fork_rng(devices=[]):
-        fld = equilibrium_field(Toy2DTask(cfg), member, restrict)
+    fld = equilibrium_field(task, member, restrict)
     game = cfg.game
     out = spectrum(fld, cfg.optim.d.lr if h is None else h, game.scheme, game.n_g, game.n_d,
                    max_dense=max_dense, progress=progress)

@@ -120,17 +120,10 @@ def premise(problem: str, seed: int) -> dict:
     """``spectrum.premise`` of the matrix's game on ``problem`` at seed ``seed``'s exact equilibrium, on
     minimax's field (R1, R2, non-saturating, WGAN and consensus give the same ranks at D ≡ 0): how many of the
     moves of G's points the critic feels (docs/reproduce.md, "Protocol v3")."""
-    import torch
+    from ganscope.analysis.spectrum import equilibrium_field, equilibrium_game, premise as game_premise
 
-    from ganscope.analysis.spectrum import EQUILIBRIUM_OVERRIDES, equilibrium_field, premise as game_premise
-    from ganscope.config import load_yaml, resolve
-    from ganscope.shipped import find_config
-    from ganscope.tasks.toy2d import Toy2DTask
-
-    cfg = resolve(load_yaml(find_config("convergence2d")),
-                  ["method=minimax", f"data.name={problem}", f"seed={seed}", *EQUILIBRIUM_OVERRIDES])
-    with torch.random.fork_rng(devices=[]):  # the task seeds torch's global generator; leave it as it was
-        return game_premise(equilibrium_field(Toy2DTask(cfg)))
+    game = equilibrium_game("convergence2d", ["method=minimax", f"data.name={problem}", f"seed={seed}"])
+    return game_premise(equilibrium_field(game))
 
 
 def _premise_text(premises: dict, seed: int) -> str:
