@@ -199,9 +199,9 @@ def test_rp_spec_sizes_each_view_as_the_single_discriminator(tmp_path):
 
     ctx = Context(tmp_path)
     width = neyshabur2017.full_size_view_width(ctx)
-    assert width == 36  # d_width 32 at 28 px grey (quick): one view as large as the single discriminator
+    assert width == 325  # d_width 32 at 28 px grey (quick, 8×8 views): one view as large as the single one
     spec = neyshabur2017.rp_spec(ctx, [1, 4], 5, 500, width)
-    assert spec["set"]["rp.view_width"] == 36 and spec["set"]["checkpoint.keep"] == [100, 200, 300, 400, 500]
+    assert spec["set"]["rp.view_width"] == 325 and spec["set"]["checkpoint.keep"] == [100, 200, 300, 400, 500]
     assert len(expand(parse_spec(spec))) == 10
 
 

@@ -14,7 +14,7 @@ TIGHT = {"rtol": 1e-5, "atol": 1e-6}
 EXACT = {"rtol": 1e-10, "atol": 1e-12}  # float64
 
 
-@pytest.mark.parametrize("size,view", [(8, 4), (28, 14), (32, 16), (64, 32)])
+@pytest.mark.parametrize("size,view", [(8, 4), (28, 14), (32, 16), (64, 32)])  # RGB: stride 2
 def test_projection_filters_are_unit_norm_buffers_and_views_halve(size, view):
     proj = RandomProjections(5, 3, size, seed=1)
     assert projection_geometry(size)[3] == proj.view_size == view
@@ -32,17 +32,32 @@ def test_projections_depend_on_the_seed_only():
     assert not torch.equal(a, RandomProjections(4, 3, 32, seed=8).weight)
 
 
-@pytest.mark.parametrize("size", [32, 64])
-def test_projection_is_a_per_filter_strided_conv(size):
-    proj, x = RandomProjections(3, 3, size, seed=0), torch.randn(2, 3, size, size)
-    f, stride, pad, _ = projection_geometry(size)
+@pytest.mark.parametrize("size,channels", [(32, 3), (64, 3), (28, 1)])
+def test_projection_is_a_per_filter_strided_conv(size, channels):
+    proj, x = RandomProjections(3, channels, size, seed=0), torch.randn(2, channels, size, size)
+    f, stride, pad, _ = projection_geometry(size, channels)
     views = proj(x)
     for k in range(3):
         torch.testing.assert_close(views[:, k:k + 1], F.conv2d(x, proj.weight[k:k + 1], stride=stride, padding=pad))
-    xp = F.pad(x, (pad,) * 4)  # one pixel by hand: <W_k, patch at (2i, 2j)>
+    xp = F.pad(x, (pad,) * 4)  # one pixel by hand: <W_k, patch at (stride·i, stride·j)>
     i, j = 3, 5
-    manual = (proj.weight[1] * xp[0, :, 2 * i:2 * i + f, 2 * j:2 * j + f]).sum()
+    manual = (proj.weight[1] * xp[0, :, stride * i:stride * i + f, stride * j:stride * j + f]).sum()
     torch.testing.assert_close(views[0, 1, i, j], manual)
+
+
+def test_grey_28px_views_are_8x8_tiling_the_image():
+    proj = RandomProjections(2, 1, 28, seed=0)
+    assert projection_geometry(28, 1) == (7, 3, 0, 8) == (proj.weight.shape[-1], proj.stride, proj.padding, 8)
+    assert proj(torch.zeros(1, 1, 28, 28)).shape == (1, 2, 8, 8)
+    x = torch.zeros(1, 1, 28, 28)
+    x[0, 0, -1, -1] = 1.0  # the last pixel is inside the last window: the windows tile the image exactly
+    assert proj(x)[0, :, -1, -1].abs().min() > 0
+
+
+@pytest.mark.parametrize("size,channels", [(64, 3), (32, 3), (28, 3), (28, 1), (8, 3)])
+def test_views_keep_the_papers_12x_reduction(size, channels):
+    view = projection_geometry(size, channels)[3]
+    assert 11.9 <= channels * size ** 2 / view ** 2 <= 12.3  # 12,288 -> 1,024 in the paper (dm12)
 
 
 def grouped(k=4, view=16, width=8, norm="none", in_channels=1):
@@ -141,7 +156,7 @@ def test_k1_is_the_single_full_view_discriminator():
 def test_default_view_width_matches_the_full_discriminator_size_at_k12(size, channels):
     w = equal_size_width(64, channels, size)
     full = param_count(DCGANDiscriminator(size, channels, 64))
-    view = projection_geometry(size)[3]
+    view = projection_geometry(size, channels)[3]
     assert abs(12 * param_count(DCGANDiscriminator(view, 1, w)) / full - 1) < 0.1
     d12 = RPDiscriminator(12, channels, size, d_width=64)
     assert d12.discs.d_width == w == RPDiscriminator(3, channels, size, d_width=64).discs.d_width
@@ -161,9 +176,9 @@ def test_errors_name_the_field(build, field):
 
 def test_view_width_sets_each_view_discriminator_and_full_size_matches_the_single_one():
     w = equal_size_width(32, 1, 28, k=1)
-    assert w == 36
+    assert w == 325  # 8×8 views: one 4×4/2 conv and the head, 10,726 parameters against the single one's 10,713
     d = RPDiscriminator(4, 1, 28, d_width=32, view_width=w)
-    assert d.discs.d_width == 36 and d.member(0).d_width == 36
+    assert d.discs.d_width == 325 and d.member(0).d_width == 325
     single = param_count(DCGANDiscriminator(28, 1, 32))
     assert abs(param_count(d.member(0)) / single - 1) < 0.05  # each view as large as the single discriminator
     assert RPDiscriminator(1, 1, 28, d_width=32, view_width=w).member(0).d_width == 32  # K = 1: unused

@@ -1,20 +1,21 @@
 """RP-GAN (Neyshabur, Bhojanapalli & Chakrabarti 2017): K discriminators, each on its own fixed random projection.
 
 **Projections** (docs/references.md §N2; ``ayanc/rpgan`` ``filts/rproj.py``). View k is ``W_k * x``: one convolution
-with a Gaussian filter ``W_k`` of shape (C, f, f) divided by its Frobenius norm, stride 2, one output
-channel. All K views are one ``conv2d`` with K output channels; the filters are a registered **buffer**
-(saved in checkpoints, never trained), drawn from ``torch.Generator().manual_seed(seed)`` (the global RNG is
-untouched). Geometry per image size S (``PROJECTION``; filter f, stride 2, zero padding (f − 2)/2, view S/2):
+with a Gaussian filter ``W_k`` of shape (C, f, f) divided by its Frobenius norm, one output channel. All K
+views are one ``conv2d`` with K output channels; the filters are a registered **buffer** (saved in checkpoints,
+never trained), drawn from ``torch.Generator().manual_seed(seed)`` (the global RNG is untouched).
 
-    S = 64: f = 8 (the paper's), view 32×32      S = 32: f = 4, view 16×16
-    S = 28: f = 4, view 14×14                    S = 8:  f = 4, view 4×4
+What makes a projected discriminator unable to reject perfectly is the reduction: the paper's 64 px setting
+maps 64·64·3 = 12,288 dims to 32·32 = 1,024 per view ("dm12": **12×**). The geometry (``PROJECTION``, per
+image size S; ``PROJECTION_GREY`` overrides it for 1-channel images) keeps that reduction where the data sets
+of ganscope need it (filter f, stride s, zero padding p):
 
-The paper's 64 px setting reduces 64·64·3 = 12,288 dims to 32·32 = 1,024 per view ("dm12": 12×). What makes
-a projected discriminator unable to reject perfectly is that reduction, so smaller images keep **stride 2**
-(12× for RGB, 4× for grey at every size) and scale the filter with the image (8·32/64 = 4: each view pixel
-mixes the same fraction of the image side; 28 px rounds 3.5 up to the even 4 for symmetric padding; 8 px
-uses 4 too, as 2×2 windows would not overlap). A 4×4 stride-1 filter at 32 px would keep the paper's view
-size (≈1,024 dims) but reduce 3,072 dims only 3×, nearly the full image.
+    RGB, stride 2 (12×):  S = 64: f = 8, p = 3 (the paper's), view 32×32   S = 32: f = 4, p = 1, view 16×16
+    grey 28 px (12.25×):  f = 7, stride 3, p = 0, view 8×8 (784 → 64 dims; reproduce.md, protocol RP v2)
+    otherwise stride 2:   S = 28 RGB: f = 4, view 14×14; S = 8: f = 4, view 4×4; grey at 64, 32, 8 px: 4×
+
+At stride 2 the filter scales with the image (8·32/64 = 4: each view pixel mixes the same fraction of the
+image side); 7×7 windows at stride 3 tile 28 px exactly into 8 per side, overlapping as the paper's do.
 
 **Discriminators** (docs/references.md §N3). Each D_k is the DCGAN discriminator of ``ganscope.nets.conv`` on its 1-channel
 view (4×4 stride-2 convs, LeakyReLU 0.2, no normalisation, linear head). ``GroupedDiscriminators`` evaluates
@@ -33,7 +34,7 @@ of the same size. E.g. ``d_width=64`` at 32 px RGB: 20 per view, 12 × 3,711 = 4
 ``view_width`` (config ``rp.view_width``) sets the per-view width instead; ``equal_size_width(..., k=1)`` is
 the width at which **each** view discriminator alone matches the single one (rpgan's experiment files: each
 view's discriminator has the single discriminator's widest layer, 1024 channels, and about its parameters;
-e.g. ``d_width=32`` at 28 px grey: 36 per view, 11,035 vs 10,713 parameters).
+e.g. ``d_width=32`` at 28 px grey: 325 per view on the 8×8 views, 10,726 vs 10,713 parameters).
 
 **Training** (docs/references.md §N4; wired in the engine). D_k is trained on its own view with its own non-saturating
 loss; the losses (``objectives["nonsaturating"].d_loss`` on ``(K, B)`` logits gives shape (K,)) are **summed**,
@@ -51,32 +52,34 @@ from torch.func import functional_call
 from ganscope.errors import UsageError
 from ganscope.nets.conv import DCGANDiscriminator, _check_channels, _check_int, dcgan_d_layers, param_count
 
-__all__ = ["PROJECTION", "EQUAL_SIZE_K", "RandomProjections", "GroupedDiscriminators", "RPDiscriminator",
+__all__ = ["PROJECTION", "PROJECTION_GREY", "EQUAL_SIZE_K", "RandomProjections", "GroupedDiscriminators", "RPDiscriminator",
            "equal_size_width", "param_count"]
 
 PROJECTION = {64: (8, 2, 3), 32: (4, 2, 1), 28: (4, 2, 1), 8: (4, 2, 1)}  # S: (filter, stride, padding)
+PROJECTION_GREY = {28: (7, 3, 0)}  # 1-channel overrides: the paper's 12x reduction (784 -> 64 dims)
 EQUAL_SIZE_K = 12
 GROUPED_NORMS = ("none", "layer")
 
 
-def projection_geometry(image_size: int) -> tuple[int, int, int, int]:
-    """(filter, stride, padding, view size) of the random projections at ``image_size``."""
+def projection_geometry(image_size: int, channels: int = 3) -> tuple[int, int, int, int]:
+    """(filter, stride, padding, view size) of the random projections of ``channels``-channel images of
+    ``image_size`` px."""
     if image_size not in PROJECTION or isinstance(image_size, bool):
         raise UsageError(f"data.image_size: random projections are defined for image sizes "
                          f"{', '.join(map(str, sorted(PROJECTION)))}; got {image_size!r}")
-    f, s, p = PROJECTION[image_size]
+    f, s, p = (PROJECTION_GREY if channels == 1 else {}).get(image_size, PROJECTION[image_size])
     return f, s, p, (image_size + 2 * p - f) // s + 1
 
 
 class RandomProjections(nn.Module):
-    """K fixed unit-norm Gaussian filters (C, f, f), stride 2: ``(B, C, S, S) -> (B, K, S/2, S/2)``."""
+    """K fixed unit-norm Gaussian filters (C, f, f) at ``projection_geometry``: ``(B, C, S, S) -> (B, K, v, v)``."""
 
     def __init__(self, k: int, channels: int = 3, image_size: int = 64, seed: int = 0):
         super().__init__()
         _check_int("model.rp_k", k)
         _check_channels(channels)
         _check_int("model.rp_seed", seed, 0)
-        f, self.stride, self.padding, self.view_size = projection_geometry(image_size)
+        f, self.stride, self.padding, self.view_size = projection_geometry(image_size, channels)
         self.k, self.channels, self.image_size, self.seed = k, channels, image_size, seed
         w = torch.randn(k, channels, f, f, generator=torch.Generator().manual_seed(seed), dtype=torch.float64,
                         device="cpu")  # the same filters on every device; move the module with .to()
@@ -184,7 +187,7 @@ def equal_size_width(d_width: int, channels: int, image_size: int, k: int = EQUA
     the full-view DCGAN discriminator at ``d_width`` (ties to the smaller w)."""
     _check_int("model.d_width", d_width)
     _check_int("k", k)
-    view = projection_geometry(image_size)[3]
+    view = projection_geometry(image_size, channels)[3]
     with torch.device("meta"):
         target = param_count(DCGANDiscriminator(image_size, channels, d_width))
 
@@ -216,7 +219,7 @@ class RPDiscriminator(nn.Module):
         _check_channels(channels)
         self.k, self.channels, self.image_size = k, channels, image_size
         if k == 1:
-            projection_geometry(image_size)  # same sizes as K > 1
+            projection_geometry(image_size, channels)  # same sizes as K > 1
             self.projections = None
             self.discs = GroupedDiscriminators(1, image_size, d_width, channels)
         else:

@@ -103,9 +103,11 @@ def _rp_vs_single(ctx):
                 "a single discriminator's gradient to the generator vanishes; the projections keep it (abstract, §3)",
                 f"late gradient norm: K = 1 {fmt_interval(late.get(1, []), 3)}, K = {best} "
                 f"{fmt_interval(late.get(best, []), 3)}", ok["mechanism"], verdicts["notes"]["mechanism"])]
+    geometry = ctx.size("7×7, stride 3 at 28 px grey: 8×8 views, 12.25× fewer dims",
+                        "8×8, stride 2 at 64 px RGB: 32×32 views, 12×")
     return section("rp_vs_single", "K random-projection discriminators against one full-view discriminator",
                    "DCGAN generator; K discriminators each see a fixed unit-norm Gaussian filter ("
-                   f"{ctx.size('4×4, stride 2 at 28 px', '8×8, stride 2 at 64 px')}) of the image, evaluated as "
+                   f"{geometry}) of the image, evaluated as "
                    "one grouped network; the generator minimises the mean of the "
                    f"K non-saturating losses (Adam 2e-4, β₁ 0.5). Each view's discriminator is as large as the "
                    f"single full-view one (K = 1), as in rpgan's experiment files: per-view width {width} "
