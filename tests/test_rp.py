@@ -199,3 +199,21 @@ def test_config_view_width_reaches_the_task_and_the_stored_nets(tmp_path):
         assert make_task(cfg).disc.discs.d_width == expected
     with pytest.raises(UsageError, match="rp.view_width"):
         resolve(base, ["rp.view_width=-1"])
+
+
+@pytest.mark.parametrize("fmt", ["auto", "nchw"])
+def test_run_rp_discriminator_is_the_rp_discriminator_in_the_runs_memory_format(fmt):
+    """The probe's and the runs' K-view discriminator: RPDiscriminator's values, laid out as model.memory_format."""
+    from ganscope.config import resolve
+    from ganscope.nets.rp import run_rp_discriminator
+
+    cfg = resolve({"data": {"name": "digits"}, "net": "dcgan", "model": {"d_width": 8, "memory_format": fmt}}, [])
+    torch.manual_seed(4)
+    d = run_rp_discriminator(cfg, 3, 1, 28, seed=2, view_width=5)
+    torch.manual_seed(4)
+    ref = RPDiscriminator(3, 1, 28, d_width=8, seed=2, view_width=5)
+    assert d.discs.d_width == 5 and d.projections.view_size == 8
+    convs = [p for p in d.parameters() if p.dim() == 4]
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in convs) == (fmt == "auto")
+    x = torch.randn(6, 1, 28, 28)
+    torch.testing.assert_close(d(x), ref(x), **TIGHT)

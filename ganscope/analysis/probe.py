@@ -83,7 +83,7 @@ def probe_parts(run, member: int, views: int = 1, view_width: int = 0):
 def _image_parts(run, views: int = 1, view_width: int = 0):
     from ganscope.data.images import load_images
     from ganscope.nets.conv import image_nets
-    from ganscope.nets.rp import RPDiscriminator
+    from ganscope.nets.rp import run_rp_discriminator
 
     cfg = run.cfg
     x = load_images(cfg.data.name, split="train", image_size=cfg.data.image_size or None,
@@ -93,8 +93,7 @@ def _image_parts(run, views: int = 1, view_width: int = 0):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             if views > 1:
-                return RPDiscriminator(views, x.shape[1], x.shape[-1], cfg.model.d_width, seed,
-                                       view_width=view_width or None)
+                return run_rp_discriminator(cfg, views, x.shape[1], x.shape[-1], seed, view_width)
             return image_nets(cfg, x.shape[-1], x.shape[1])[1]
 
     x = x.to(_device_of(run.gen))
