@@ -84,6 +84,7 @@ def test_rp_sweep_spec_is_valid(tmp_path):
 
     runs = expand(parse_spec(neyshabur2017.rp_spec(Context(tmp_path), [1, 4, 12], 2, 10)))
     assert sorted({r.overrides["rp.k"] for r in runs}) == [1, 4, 12] and len(runs) == 6
+    assert [r.overrides["rp.k"] for r in runs] == [12, 12, 4, 4, 1, 1]  # the longest runs start first
 
 
 @pytest.mark.parametrize("problem,scale", [("circle", 1.0), ("line", 0.5), ("gaussian", (math.pi / 2) ** 0.5)])

@@ -63,13 +63,14 @@ def full_size_view_width(ctx) -> int:
 
 def rp_spec(ctx, ks, seeds, steps, view_width: int = 0) -> dict:
     """K × seeds on the shipped config ``rp_base``, a checkpoint kept at every evaluation (for the gradient
-    norms)."""
+    norms); the largest K first."""
     cfg = config_of(rp_base(ctx), [*rp_overrides(ctx), f"train.steps={steps}"])
     every = cfg.train.eval_every
     return {"base": rp_base(ctx),
             "set": {**as_set(rp_overrides(ctx)), "train.steps": steps, "train.plots": False,
                     "rp.view_width": view_width, "checkpoint.keep": list(range(every, steps + 1, every))},
-            "grid": {"rp.k": list(ks)}, "seeds": {"count": seeds, "start": 0}}
+            "grid": {"rp.k": sorted(ks, reverse=True)},  # the largest K, the longest runs, first on the workers
+            "seeds": {"count": seeds, "start": 0}}
 
 
 def _rp_vs_single(ctx):
@@ -79,8 +80,9 @@ def _rp_vs_single(ctx):
     width = full_size_view_width(ctx)
     spec = rp_spec(ctx, ks, SEEDS, steps, width)
     rows, runs = sweep(ctx, spec, "rp")
+    rows = sorted(rows, key=lambda r: r["rp.k"])
     fid, grad = {}, {}
-    for overrides, run_dir in runs.values():
+    for overrides, run_dir in sorted(runs.values(), key=lambda r: r[0]["rp.k"]):
         fid.setdefault(overrides["rp.k"], []).append(evaluations(run_dir, "fid"))
         grad.setdefault(overrides["rp.k"], []).append(run_gradient_norms(run_dir))
     fid_path = save(_over_seeds(fid, "fid"), ctx.out / "rp" / "fid.png")
