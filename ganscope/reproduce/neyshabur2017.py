@@ -35,8 +35,8 @@ PROBE_ITERATIONS = {"quick": 300, "full": 2000}  # each fresh discriminator's Ad
 PROBE_EVERY = 10  # record every 10th iteration, and all of the last tenth (the read-out)
 PROBE_READ = ("rejected", "grad_norm_minus_log_d", "grad_norm_original")
 QUICK_REASON = ("the quick profile runs K = 4 (the paper's K are 12, 24, 48) for {steps} generator steps (the "
-                "paper's 100,000): 5 seeds of K = 12 at full per-view size take about 120 ms a step on one CPU "
-                "thread, beyond its ~150 s budget; the single discriminator's deterioration the paper reports "
+                "paper's 100,000): 5 seeds of K = 12 at full per-view size take about 290 ms a step on one CPU "
+                "thread, beyond its ~4-minute budget; the single discriminator's deterioration the paper reports "
                 "comes late in training. --full (a GPU) runs K = 1, 12, 24, 48")
 
 
