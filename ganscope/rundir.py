@@ -304,7 +304,8 @@ def open_run(run_dir, step: int | None = None, path=None, flag: str = "RUN_DIR",
             ema = build_nets(cfg, state)[0]
             ema.load_state_dict(state["game"]["ema"])
     except Exception as err:  # noqa: BLE001 - weights of another shape: this checkpoint is not this run's
-        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]  # "Error(s) in ...", then the tensor
+        reason = " ".join(lines[:2])[:300] if lines else type(err).__name__
         raise UsageError(f"checkpoint: {path} does not fit the config of {run_dir}: {reason}") from None
     for net in (gen, disc, ema):
         if net is not None:

@@ -104,3 +104,19 @@ def test_bad_input_exits_2_with_one_line(image_run, toy_run, tmp_path, capsys, a
     assert main(["sample", *argv, "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: {field}:")
+
+
+def test_a_checkpoint_of_other_nets_is_one_line_naming_the_tensor(toy_run, tmp_path, capsys):
+    """A run whose config no longer builds its checkpoint's nets (e.g. an RP-GAN run on 28 px grey images from
+    before the 8×8 views): exit 2, one line that says which tensors do not fit."""
+    import shutil
+
+    run = tmp_path / "toy"
+    shutil.copytree(toy_run, run)
+    cfg = (run / "config.yaml").read_text()
+    assert "d_width: 8\n" in cfg
+    (run / "config.yaml").write_text(cfg.replace("d_width: 8\n", "d_width: 9\n"))
+    assert main(["sample", str(run), "--n", "2", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: checkpoint:") and "does not fit the config" in err[0]
+    assert "size mismatch for" in err[0]
