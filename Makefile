@@ -3,6 +3,7 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+TESTED  := $(VENV)/.installed-test
 TORCH   := torch==2.13.0
 OUT     ?= runs/demo
 # Debian packages: Fashion-MNIST (images), English text (char-level LM), Chromium (the report's browser check)
@@ -13,7 +14,8 @@ APT_PACKAGES := dataset-fashion-mnist fortunes chromium
 venv: $(STAMP)
 
 # Rebuilt when missing or when the dependency list changes. torch is pinned first so that
-# nothing later pulls an unpinned (CUDA) build.
+# nothing later pulls an unpinned (CUDA) build. `make demo` needs the package only; `make test`
+# adds the test extras (pytest, lightning, wandb, playwright, ...) on top.
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
@@ -22,14 +24,18 @@ $(STAMP): pyproject.toml
 	  && command -v chromium >/dev/null; }; then \
 	  (apt-get update -qq && apt-get install -y -qq $(APT_PACKAGES)) >/dev/null 2>&1 \
 	  || echo "note: could not install $(APT_PACKAGES) (images, text and the report's browser check need them)"; fi
-	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m pip install -q -e .
 	@touch $(STAMP)
+
+$(TESTED): $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[test]"
+	@touch $(TESTED)
 
 demo: $(STAMP)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/ganscope reproduce all --quick --out $(OUT)
 	@echo "Report: $(OUT)/index.html (Markdown: $(OUT)/REPORT.md)"
 
-test: $(STAMP)
+test: $(TESTED)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
