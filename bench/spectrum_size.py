@@ -65,14 +65,10 @@ def equilibrium(repeats: int = 1) -> list[dict]:
     """``spectrum_at_equilibrium``'s eigenvalues on the matrix's game: the low-rank solver against a full LAPACK
     eig of the same Jacobian and AltGD matrix (``LOW_RANK_MIN`` raised), and their largest normal-space
     disagreement. The ratio is full / low-rank, measured in one run."""
-    from ganscope.config import load_yaml, resolve
-    from ganscope.shipped import find_config
-    from ganscope.tasks.toy2d import Toy2DTask
-
-    cfg = resolve(load_yaml(find_config("convergence2d")), [*EQUILIBRIUM_GAME, *S.EQUILIBRIUM_OVERRIDES])
-    fld = S.equilibrium_field(Toy2DTask(cfg))
+    task = S.equilibrium_game("convergence2d", EQUILIBRIUM_GAME)
+    fld = S.equilibrium_field(task)
     jac = S.jacobian(fld)
-    n, h = len(jac), cfg.optim.d.lr
+    n, h = len(jac), task.cfg.optim.d.lr
 
     def timed(fn):
         t0 = time.perf_counter()

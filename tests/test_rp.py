@@ -17,7 +17,7 @@ EXACT = {"rtol": 1e-10, "atol": 1e-12}  # float64
 @pytest.mark.parametrize("size,view", [(8, 4), (28, 14), (32, 16), (64, 32)])  # RGB: stride 2
 def test_projection_filters_are_unit_norm_buffers_and_views_halve(size, view):
     proj = RandomProjections(5, 3, size, seed=1)
-    assert projection_geometry(size)[3] == proj.view_size == view
+    assert projection_geometry(size, 3)[3] == proj.view_size == view
     assert proj.weight.shape == (5, 3, PROJECTION[size][0], PROJECTION[size][0])
     torch.testing.assert_close(proj.weight.flatten(1).norm(dim=1), torch.ones(5))
     assert list(proj.parameters()) == [] and "weight" in proj.state_dict()

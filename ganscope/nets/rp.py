@@ -61,7 +61,7 @@ EQUAL_SIZE_K = 12
 GROUPED_NORMS = ("none", "layer")
 
 
-def projection_geometry(image_size: int, channels: int = 3) -> tuple[int, int, int, int]:
+def projection_geometry(image_size: int, channels: int) -> tuple[int, int, int, int]:
     """(filter, stride, padding, view size) of the random projections of ``channels``-channel images of
     ``image_size`` px."""
     if image_size not in PROJECTION or isinstance(image_size, bool):
