@@ -5,6 +5,7 @@ import json
 import math
 import subprocess
 import sys
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -30,6 +31,19 @@ def smoke(tmp_path_factory):
 
 def _failing(ctx):
     raise RuntimeError("boom")
+
+
+@contextmanager
+def one_thread():
+    """torch at one intra-op thread (a worker's) for a block, restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_smoke_writes_valid_reports_and_an_index(smoke):
@@ -59,6 +73,33 @@ def test_a_failing_experiment_is_recorded_not_fatal(smoke):
 def test_pages_load_in_headless_chromium(smoke):
     for page in (smoke / "index.html", smoke / "barnett2018" / "index.html"):
         assert check_page(page) == []
+
+
+def test_the_lane_runs_serial_sections_in_its_process_with_the_same_result(tmp_path):
+    ctx, fn = Context(tmp_path), arjovsky2017._theorem_2_5
+    here, here_s = common.run_section(ctx, fn)
+    lines = []
+    with common.Lane(2, lines.append) as lane:
+        future = lane.submit(ctx, fn)
+        there, there_s = lane.result(future, ctx, fn)
+    assert there == here and there_s > 0
+    assert lines == ["[quick] theorem_2_5 ...", f"[quick] theorem_2_5 done in {there_s:.0f} s"]  # relayed
+    assert common.Lane(1, lines.append).submit(ctx, fn) is None  # one worker: no lane, run in order
+
+
+def test_reports_are_the_same_with_and_without_the_lane(tmp_path, monkeypatch):
+    monkeypatch.setattr(reproduce, "PAPERS", ("arjovsky2017", "barnett2018"))
+    monkeypatch.setattr(arjovsky2017, "SECTIONS", [arjovsky2017._jsd_saturation, arjovsky2017._theorem_2_5])
+    monkeypatch.setattr(barnett2018, "SECTIONS", [_failing, barnett2018._gradient_play])  # pooled, then serial
+    reports = {}
+    for workers in (1, 2):
+        reproduce.reproduce("all", tmp_path / str(workers), workers=workers, log=lambda msg: None)
+        reports[workers] = [json.loads((tmp_path / str(workers) / p / "report.json").read_text())
+                            for p in ("arjovsky2017", "barnett2018")]
+    for one, two in zip(reports[1], reports[2]):
+        assert one["sections"] == two["sections"]  # the same sections in SECTIONS' order
+        assert 0 < two["wall_s"] < 60
+    assert [s["id"] for s in reports[2][1]["sections"]] == ["failing", "gradient_play"]
 
 
 def test_unknown_paper_is_a_one_line_error(tmp_path):
@@ -519,7 +560,7 @@ def test_views_probe_freezes_each_single_run_and_trains_fresh_views(tmp_path, mo
     assert out[3][0]["iteration"].tolist() == [0, 10, 18, 19]
     run = rundir.open_run(runs[1])
     gen, sample, fresh = probe.probe_parts(run, 0)
-    with common.threads(ctx.workers):  # the same threads, the same reductions
+    with one_thread():  # a worker's thread count, the same reductions
         direct = probe.probe_generator(gen, fresh(probe.init_seed(1)), sample, 8, iterations=20, batch_size=16,
                                        seed=1, lr=run.cfg.optim.d.lr, betas=run.cfg.optim.d.betas)
     for m in probe.METRICS:
@@ -527,15 +568,6 @@ def test_views_probe_freezes_each_single_run_and_trains_fresh_views(tmp_path, mo
     read = neyshabur2017.probe_read(out[3][0])
     assert read["rejected"] == pytest.approx(float(np.mean(out[3][0]["rejected"][-2:])))
     assert not np.array_equal(out[1][0]["grad_norm_minus_log_d"], out[3][0]["grad_norm_minus_log_d"])
-
-
-def test_threads_are_restored():
-    import torch
-
-    before = torch.get_num_threads()
-    with common.threads(before + 1):
-        assert torch.get_num_threads() == before + 1
-    assert torch.get_num_threads() == before
 
 
 def test_train_all_in_workers_equals_train_in_process(tmp_path):
@@ -549,7 +581,7 @@ def test_train_all_in_workers_equals_train_in_process(tmp_path):
                        f"method={m}"], f"mc/{m}") for m in ("nonsaturating", "r1")]
     lines = []
     parallel = common.train_all(Context(tmp_path / "a", seed=4, log=lines.append), jobs)
-    with common.threads(1):
+    with one_thread():
         alone = [common.train(Context(tmp_path / "b", seed=4), *job) for job in jobs]
     for (out_a, sum_a), (out_b, sum_b), job in zip(parallel, alone, jobs):
         assert sum_a["final"] == sum_b["final"]

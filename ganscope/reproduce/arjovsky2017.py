@@ -7,12 +7,13 @@ import math
 
 from ganscope.experiments import arjovsky2017 as experiment
 from ganscope.plots import save
-from ganscope.reproduce.common import command, compare, figure, section, table, train
+from ganscope.reproduce.common import command, compare, figure, section, serial, table, train
 
 TITLE = "Towards Principled Methods for Training Generative Adversarial Networks"
 CITATION = "Martin Arjovsky, Léon Bottou. ICLR 2017."
 
 
+@serial
 def _perfect_discrimination(ctx):
     seeds, max_steps = ctx.size(2, 10), ctx.size(1500, 2000)
     results = [experiment.perfect_discrimination(s, seeds, max_steps) for s in ("lines", "low-dim-generator", "images")]
@@ -32,6 +33,7 @@ def _perfect_discrimination(ctx):
                    comparisons=comps)
 
 
+@serial
 def _jsd_saturation(ctx):
     rows = experiment.jsd_saturation()
     path = save(experiment.plot_jsd_saturation(rows), ctx.out / "jsd_saturation.png")
@@ -48,6 +50,7 @@ def _jsd_saturation(ctx):
                                         f"max |JSD − log 2| = {worst:.1e} over {len(disjoint)} shifts", worst < 1e-6)])
 
 
+@serial
 def _gradient_probe(ctx):
     from ganscope.analysis.probe import run_probe
 
@@ -85,6 +88,7 @@ def _gradient_probe(ctx):
                                min(grows) > 0)])
 
 
+@serial
 def _theorem_2_5(ctx):
     rows = [experiment.theorem_2_5(t) for t in (0.5, 1.0, 2.0)]
     worst = max(r["abs_diff"] for r in rows)

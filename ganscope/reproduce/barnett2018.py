@@ -10,13 +10,14 @@ import numpy as np
 from ganscope.analysis import dirac, theory
 from ganscope.analysis.distributions import parse_density
 from ganscope.plots import save
-from ganscope.reproduce.common import command, compare, config_of, figure, section, table, train_all
+from ganscope.reproduce.common import command, compare, config_of, figure, section, serial, table, train_all
 from ganscope.reproduce.criteria import below_apart, fmt_interval, interval
 
 TITLE = "Convergence Problems with Generative Adversarial Networks (GANs)"
 CITATION = "Samuel A. Barnett. Dissertation, University of Oxford, 2018 (arXiv:1806.11382)."
 
 
+@serial
 def _optimal_discriminator(ctx):
     steps = ctx.size(1000, 4000)
     pairs = [("normal:0,1", "normal:2,1"), ("normal:0,1", "normal:0,1"), ("uniform:0,1", "uniform:3,4")]
@@ -180,6 +181,7 @@ def methods_text(methods) -> str:
     return f"{base} against " + (others[0] if len(others) == 1 else ", ".join(others[:-1]) + " and " + others[-1])
 
 
+@serial
 def _gradient_play(ctx):
     rows, comps = [], []
     for scheme in ("simgd", "altgd"):

@@ -8,8 +8,7 @@ import json
 import shutil
 import time
 import traceback
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -69,8 +68,9 @@ def figure(ctx: Context, path, caption) -> dict:
     return report.figure(ctx.out, path, caption)
 
 
-def run_section(ctx: Context, fn) -> dict:
-    """Run one experiment; a failure becomes a section that says so instead of stopping the reproduction."""
+def run_section(ctx: Context, fn) -> tuple[dict, float]:
+    """Run one experiment; returns (its section, its seconds). A failure becomes a section that says so instead
+    of stopping the reproduction."""
     name = fn.__name__.lstrip("_")
     ctx.log(f"[{ctx.mode}] {name} ...")
     start = time.perf_counter()
@@ -80,8 +80,90 @@ def run_section(ctx: Context, fn) -> dict:
         detail = traceback.format_exc(limit=3).strip().splitlines()[-1]
         result = section(name, name.replace("_", " "), f"This experiment failed: {detail}",
                          comparisons=[compare(name, "—", f"failed: {type(err).__name__}", None)])
-    ctx.log(f"[{ctx.mode}] {name} done in {time.perf_counter() - start:.0f} s")
-    return result
+    seconds = time.perf_counter() - start
+    ctx.log(f"[{ctx.mode}] {name} done in {seconds:.0f} s")
+    return result, seconds
+
+
+def serial(fn):
+    """Mark section ``fn`` serial: it trains nothing on the worker pool (one process, one thread), so
+    ``reproduce`` may run it in the ``Lane`` beside the sections that do."""
+    fn.serial = True
+    return fn
+
+
+LANE_NICE = 10  # the lane's CPU priority below the worker pool's: it takes the cores the pool leaves idle
+
+
+class Lane:
+    """One side process, ``LANE_NICE`` below the main process in CPU priority, that runs the serial sections
+    while the main process runs the pooled ones (a sweep's last runs and in-process analysis leave a core idle;
+    the lane takes it). Its log lines reach ``log`` through a queue. With ``workers`` ≤ 1 it is off: ``submit``
+    returns None and the caller runs the section itself."""
+
+    def __init__(self, workers: int, log):
+        self.log, self.pool = log, None
+        if workers > 1:
+            import multiprocessing as mp
+            import threading
+            from concurrent.futures import ProcessPoolExecutor
+
+            context = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+            self.queue = context.Queue()
+            self.pool = ProcessPoolExecutor(1, mp_context=context, initializer=_lane_start,
+                                            initargs=(self.queue,))
+            self.relay = threading.Thread(target=self._relay, daemon=True)
+            self.relay.start()
+
+    def _relay(self):
+        for line in iter(self.queue.get, None):
+            self.log(line)
+
+    def submit(self, ctx: Context, fn):
+        """A future of ``run_section(ctx, fn)`` in the lane, or None (the lane is off)."""
+        if self.pool is None:
+            return None
+        return self.pool.submit(_lane_section, replace(ctx, log=None), fn)
+
+    @staticmethod
+    def result(future, ctx: Context, fn) -> tuple[dict, float]:
+        """The (section, seconds) of ``future``; run here instead if the lane's process died."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            return run_section(ctx, fn)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.queue.put(None)
+            self.relay.join()
+
+
+_LANE_QUEUE = None
+
+
+def _lane_start(queue):
+    """The lane's process: one thread, a lower priority, log lines to ``queue``."""
+    import os
+
+    from ganscope.sweep.executors import one_thread
+
+    global _LANE_QUEUE
+    _LANE_QUEUE = queue
+    one_thread()
+    if hasattr(os, "nice"):
+        os.nice(LANE_NICE)
+
+
+def _lane_section(ctx: Context, fn):
+    """``run_section`` in the lane, its log lines to the queue."""
+    return run_section(replace(ctx, log=_LANE_QUEUE.put), fn)
 
 
 def config_of(name: str, overrides=()):
@@ -110,30 +192,39 @@ def train(ctx: Context, name: str, overrides=(), sub=None):
 
 
 def train_all(ctx: Context, jobs: list) -> list:
-    """``train`` for several ``(name, overrides, sub)``, each in a worker process of the context's workers (one
-    torch thread each, as a sweep's), its progress lines in ``ctx.out/sub.log``; a line on the reproduction's log
-    as each finishes and every 30 s. Returns their (run directory, summary) in order: the runs ``train`` makes
+    """``train`` for several ``(name, overrides, sub)``, each in a worker process (``in_workers``), its progress
+    lines in ``ctx.out/sub.log``. Returns their (run directory, summary) in order: the runs ``train`` makes
     in-process at one thread. One worker or one job: in-process."""
+    if ctx.workers <= 1 or len(jobs) <= 1:
+        return [train(ctx, *job) for job in jobs]
+    return in_workers(ctx, _train_logged, [(ctx.out, ctx.seed, *job) for job in jobs],
+                      [f"{job[2]}: trained" for job in jobs])
+
+
+def in_workers(ctx: Context, fn, calls: list, done: list) -> list:
+    """``fn(*args)`` for each ``args`` of ``calls``, started in that order on the context's worker processes
+    (one torch thread each, as a sweep's; ``fn`` a module-level function); the line ``done[i]`` on the
+    reproduction's log as call i finishes, and a count every 30 s. Returns the results in order. One worker or
+    one call: in-process."""
     import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     from ganscope.sweep.executors import one_thread
 
-    if ctx.workers <= 1 or len(jobs) <= 1:
-        return [train(ctx, *job) for job in jobs]
+    if ctx.workers <= 1 or len(calls) <= 1:
+        return [fn(*args) for args in calls]
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     start = time.perf_counter()
-    with ProcessPoolExecutor(min(ctx.workers, len(jobs)), mp_context=mp.get_context(method),
+    with ProcessPoolExecutor(min(ctx.workers, len(calls)), mp_context=mp.get_context(method),
                              initializer=one_thread) as pool:
-        futures = {pool.submit(_train_logged, ctx.out, ctx.seed, *job): job for job in jobs}
+        futures = {pool.submit(fn, *args): line for args, line in zip(calls, done)}
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, timeout=30, return_when=FIRST_COMPLETED)
             for f in finished:
-                ctx.log(f"  {futures[f][2]}: trained ({time.perf_counter() - start:.0f} s)")
+                ctx.log(f"  {futures[f]} ({time.perf_counter() - start:.0f} s)")
             if not finished:
-                ctx.log(f"  training: {len(jobs) - len(pending)}/{len(jobs)} done, "
-                        f"{time.perf_counter() - start:.0f} s elapsed")
+                ctx.log(f"  {len(calls) - len(pending)}/{len(calls)} done, {time.perf_counter() - start:.0f} s elapsed")
         return [f.result() for f in futures]
 
 
@@ -171,20 +262,6 @@ def sweeps(ctx: Context, specs: list) -> list:
     states = run_sweeps(parsed, workers=ctx.workers, log=LogStream(ctx.log))
     return [(state.rows, {name: (rec["overrides"], state.out / "runs" / name) for name, rec in state.records.items()
                           if rundir.is_done(state.out / "runs" / name)}) for state in states]
-
-
-@contextmanager
-def threads(n: int):
-    """torch's intra-op threads set to ``n`` for a block of in-process work (the cores a sweep's workers would
-    use), restored afterwards."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def command(name: str, overrides=(), sub=None, out="DIR") -> str:

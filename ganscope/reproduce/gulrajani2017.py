@@ -9,12 +9,13 @@ import math
 
 from ganscope.plots import plt, save
 from ganscope.reproduce.common import (as_set, command, compare, config_of, evaluations, fid_against, figure,
-                                       image_overrides, section, sweep, table, train)
+                                       image_overrides, section, serial, sweep, table, train)
 
 TITLE = "Improved Training of Wasserstein GANs"
 CITATION = "Ishaan Gulrajani, Faruk Ahmed, Martin Arjovsky, Vincent Dumoulin, Aaron Courville. NeurIPS 2017."
 
 
+@serial
 def _critic_surfaces(ctx):
     from ganscope.experiments.wgan_toy import run_critic_surfaces
 
@@ -37,6 +38,7 @@ def _critic_surfaces(ctx):
                                         f"estimates at least {ratio_gp:.0%} of the exact W1", ratio_gp > 0.5)])
 
 
+@serial
 def _clipping_pathology(ctx):
     from ganscope.experiments.wgan_toy import run_clipping_pathology
 

@@ -8,7 +8,7 @@ import functools
 import numpy as np
 
 from ganscope.plots import plt, save
-from ganscope.reproduce.common import compare, evaluations, figure, section, sweep, sweeps, table
+from ganscope.reproduce.common import compare, evaluations, figure, section, serial, sweep, sweeps, table
 
 TITLE = "Which Training Methods for GANs do actually Converge?"
 CITATION = "Lars Mescheder, Andreas Geiger, Sebastian Nowozin. ICML 2018."
@@ -19,6 +19,7 @@ KEY_ROWS = [("minimax", "none", "simgd"), ("minimax", "none", "altgd"), ("wgan",
             ("minimax", "r2", "altgd"), ("minimax", "consensus", "simgd")]
 
 
+@serial
 def _dirac(ctx):
     from ganscope.analysis.dirac_report import write_report
 

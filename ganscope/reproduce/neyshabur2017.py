@@ -24,7 +24,7 @@ from ganscope import rundir
 from ganscope.io import json_safe, write_json
 from ganscope.plots import plt, save
 from ganscope.reproduce.common import (as_set, compare, config_of, evaluations, fid_axis, figure, image_overrides,
-                                       section, sweep, table, threads)
+                                       in_workers, section, sweep, table)
 from ganscope.reproduce.criteria import below_apart, fmt_interval, interval, late_mean
 
 TITLE = "Stabilizing GAN Training with Multiple Random Projections"
@@ -163,22 +163,26 @@ def views_probe(ctx, k1_runs, ks, width) -> dict:
     """{K: [probe curves per seed]}: for seed i, the K = 1 run ``k1_runs[i]``'s last generator frozen, a fresh
     discriminator for each K (the single one for K = 1, K views at per-view ``width`` otherwise) trained alone
     against it (``analysis.probe.probe_generator``, the run's discriminator optimiser and batch), probe seed i
-    for every K. Uses the context's workers as threads."""
+    for every K. One (seed, K) per worker process, the largest K first."""
+    calls = [(str(d), i, k, width if k > 1 else 0, PROBE_ITERATIONS[ctx.mode])
+             for k in sorted(ks, reverse=True) for i, d in enumerate(k1_runs)]
+    curves = in_workers(ctx, _probe_one, calls, [f"views probe: K = {k}, seed {i} done" for _, i, k, *_ in calls])
+    out = {}
+    for (_, i, k, *_), c in sorted(zip(calls, curves), key=lambda pair: (pair[0][2], pair[0][1])):
+        out.setdefault(k, []).append(c)
+    return out
+
+
+def _probe_one(run_dir: str, i: int, views: int, view_width: int, iterations: int) -> dict:
+    """The probe curves of probe seed ``i`` against the frozen last generator of ``run_dir`` (``views_probe``)."""
     from ganscope.analysis.probe import init_seed, probe_generator, probe_parts
 
-    out = {}
-    with threads(ctx.workers):
-        for i, run_dir in enumerate(k1_runs):
-            run = rundir.open_run(run_dir)
-            cfg = run.cfg
-            for k in ks:
-                gen, sample_real, fresh = probe_parts(run, 0, views=k, view_width=width if k > 1 else 0)
-                out.setdefault(k, []).append(probe_generator(
-                    gen, fresh(init_seed(i)), sample_real, cfg.model.latent_dim,
-                    iterations=PROBE_ITERATIONS[ctx.mode], batch_size=cfg.data.batch_size, seed=i,
-                    lr=cfg.optim.d.lr, betas=cfg.optim.d.betas, record_every=PROBE_EVERY))
-            ctx.log(f"  views probe: seed {i + 1}/{len(k1_runs)} done (K = {', '.join(map(str, ks))})")
-    return out
+    run = rundir.open_run(run_dir)
+    cfg = run.cfg
+    gen, sample_real, fresh = probe_parts(run, 0, views=views, view_width=view_width)
+    return probe_generator(gen, fresh(init_seed(i)), sample_real, cfg.model.latent_dim, iterations=iterations,
+                           batch_size=cfg.data.batch_size, seed=i, lr=cfg.optim.d.lr, betas=cfg.optim.d.betas,
+                           record_every=PROBE_EVERY)
 
 
 def probe_read(curves: dict) -> dict:
