@@ -92,11 +92,11 @@ def serial(fn):
     return fn
 
 
-LANE_NICE = 10  # the lane's CPU priority below the worker pool's: it takes the cores the pool leaves idle
+LANE_NICE = 19  # the lowest CPU priority: the lane runs on the cores the worker pool leaves idle
 
 
 class Lane:
-    """One side process, ``LANE_NICE`` below the main process in CPU priority, that runs the serial sections
+    """One side process, at the lowest CPU priority (``LANE_NICE``), that runs the serial sections
     while the main process runs the pooled ones (a sweep's last runs and in-process analysis leave a core idle;
     the lane takes it). Its log lines reach ``log`` through a queue. With ``workers`` ≤ 1 it is off: ``submit``
     returns None and the caller runs the section itself."""

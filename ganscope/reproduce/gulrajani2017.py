@@ -9,7 +9,7 @@ import math
 
 from ganscope.plots import plt, save
 from ganscope.reproduce.common import (as_set, command, compare, config_of, evaluations, fid_against, figure,
-                                       image_overrides, section, serial, sweep, table, train)
+                                       image_overrides, section, serial, sweeps, table, train)
 
 TITLE = "Improved Training of Wasserstein GANs"
 CITATION = "Ishaan Gulrajani, Faruk Ahmed, Martin Arjovsky, Vincent Dumoulin, Aaron Courville. NeurIPS 2017."
@@ -138,8 +138,7 @@ def grid_specs(ctx, archs, steps) -> list[dict]:
 def _grid_runs(ctx, archs, steps):
     """{(architecture, method): run directory} of the grid's sweeps, and the specs."""
     runs, specs = {}, grid_specs(ctx, archs, steps)
-    for spec in specs:
-        _, done = sweep(ctx, spec, f"architectures/{spec['set']['net']}")
+    for _, done in sweeps(ctx, [(spec, f"architectures/{spec['set']['net']}") for spec in specs]):  # one pool
         runs.update({(o["model.variant"], o["method"]): d for o, d in done.values()})
     return runs, specs
 
@@ -268,13 +267,12 @@ def charlm_verdict(gp_first: list, gp_last: list, gan_last: list) -> bool:
 def _charlm(ctx):
     steps, seeds = ctx.size(300, 20000), ctx.size(4, 3)
     recipe = ctx.size(CHARLM_QUICK, CHARLM_FULL)
-    curves, specs = {}, []
-    for label in CHARLM_METHODS:
-        spec = charlm_spec(label, steps, seeds, recipe)
-        _, runs = sweep(ctx, spec, f"charlm/{label.replace(' ', '-')}")
+    specs = [charlm_spec(label, steps, seeds, recipe) for label in CHARLM_METHODS]
+    results = sweeps(ctx, [(spec, f"charlm/{label.replace(' ', '-')}") for spec, label in zip(specs, CHARLM_METHODS)])
+    curves = {}
+    for label, (_, runs) in zip(CHARLM_METHODS, results):  # both methods' runs queued on one pool
         done = sorted(runs.values(), key=lambda r: _run_seed(r[1]))
         curves[label] = [(evaluations(d, "jsd4"), d) for _, d in done]
-        specs.append(spec)
     gp, gan = (curves[k] for k in CHARLM_METHODS)
     firsts = {k: [r[0][0] for r in v] for k, v in zip(CHARLM_METHODS, (gp, gan))}
     lasts = {k: [r[0][-1] for r in v] for k, v in zip(CHARLM_METHODS, (gp, gan))}
