@@ -216,3 +216,20 @@ def test_gpu_workers_are_spawned_and_each_sees_its_slot():
     finally:
         gpu.close()
         cpu.close()
+
+
+def _engine_preloaded():
+    import sys
+
+    return "ganscope.train" in sys.modules and "ganscope.plots" in sys.modules
+
+
+@pytest.mark.skipif("forkserver" not in mp.get_all_start_methods(), reason="no forkserver on this platform")
+def test_every_cpu_pool_forks_from_a_server_with_the_engine_imported():
+    """Whichever pool starts the process's one forkserver (a sweep's, ``reproduce``'s lane or its workers),
+    the server imports ``PRELOAD``, so a worker starts without importing torch and the engine itself."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    assert S.cpu_context().get_start_method() == "forkserver"
+    with ProcessPoolExecutor(1, mp_context=S.cpu_context()) as pool:
+        assert pool.submit(_engine_preloaded).result(timeout=120)

@@ -104,11 +104,12 @@ class Lane:
     def __init__(self, workers: int, log):
         self.log, self.pool = log, None
         if workers > 1:
-            import multiprocessing as mp
             import threading
             from concurrent.futures import ProcessPoolExecutor
 
-            context = mp.get_context("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
+            from ganscope.sweep.executors import cpu_context
+
+            context = cpu_context()
             self.queue = context.Queue()
             self.pool = ProcessPoolExecutor(1, mp_context=context, initializer=_lane_start,
                                             initargs=(self.queue,))
@@ -206,16 +207,14 @@ def in_workers(ctx: Context, fn, calls: list, done: list) -> list:
     (one torch thread each, as a sweep's; ``fn`` a module-level function); the line ``done[i]`` on the
     reproduction's log as call i finishes, and a count every 30 s. Returns the results in order. One worker or
     one call: in-process."""
-    import multiprocessing as mp
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    from ganscope.sweep.executors import one_thread
+    from ganscope.sweep.executors import cpu_context, one_thread
 
     if ctx.workers <= 1 or len(calls) <= 1:
         return [fn(*args) for args in calls]
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     start = time.perf_counter()
-    with ProcessPoolExecutor(min(ctx.workers, len(calls)), mp_context=mp.get_context(method),
+    with ProcessPoolExecutor(min(ctx.workers, len(calls)), mp_context=cpu_context(),
                              initializer=one_thread) as pool:
         futures = {pool.submit(fn, *args): line for args, line in zip(calls, done)}
         pending = set(futures)

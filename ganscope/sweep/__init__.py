@@ -17,7 +17,8 @@ are in docs/sweeps.md.
 
 Modules, each importing only those above it: ``spec`` (Spec, load_spec, parse_spec), ``jobs`` (RunSpec, expand,
 Job, group), ``gpus`` (visible_gpus, gpu_slots, local_slots, torchrun_command, torchrun_env: which GPUs a
-run gets), ``executors`` (run_job, run_rank, split_ensemble, LocalPool, SubmititPool, RayPool, make_pool), ``state``
+run gets), ``executors`` (run_job, run_rank, split_ensemble, cpu_context, LocalPool, SubmititPool, RayPool,
+make_pool), ``state``
 (SweepState, read_state), ``results`` (mean_ci, wilson_ci, succeeded, aggregate, markdown), ``run`` (run_sweep,
 run_sweeps: several sweeps on one pool, plan).
 Every name is re-exported here: ``from ganscope.sweep import X`` is the public way in.
@@ -26,8 +27,8 @@ from __future__ import annotations
 
 import importlib
 
-from ganscope.sweep.executors import (EXECUTORS, LocalPool, RayPool, SubmititPool, make_pool, one_line, run_job,
-                                      run_rank, split_ensemble)
+from ganscope.sweep.executors import (EXECUTORS, LocalPool, RayPool, SubmititPool, cpu_context, make_pool, one_line,
+                                      run_job, run_rank, split_ensemble)
 from ganscope.sweep.gpus import gpu_slots, local_slots, torchrun_command, torchrun_env, visible_gpus
 from ganscope.sweep.jobs import Job, RunSpec, expand, group, member_keys, single_job
 from ganscope.sweep.results import aggregate, markdown, mean_ci, succeeded, wilson_ci
@@ -36,7 +37,7 @@ from ganscope.sweep.spec import DISTRIBUTIONS, RESERVED, SPEC_KEYS, Spec, load_s
 from ganscope.sweep.state import SweepState, read_state
 
 __all__ = ["DISTRIBUTIONS", "EXECUTORS", "Job", "LocalPool", "RESERVED", "RayPool", "RunSpec", "SPEC_KEYS", "Spec",
-           "SubmititPool", "SweepState", "aggregate", "expand", "gpu_slots", "group", "load_spec", "local_slots",
+           "SubmititPool", "SweepState", "aggregate", "cpu_context", "expand", "gpu_slots", "group", "load_spec", "local_slots",
            "make_pool", "markdown", "mean_ci", "member_keys", "one_line", "parse_spec", "plan", "read_state",
            "run_job", "run_rank", "run_sweep", "run_sweeps", "single_job", "split_ensemble", "succeeded",
            "torchrun_command", "torchrun_env", "visible_gpus", "wilson_ci"]

@@ -122,22 +122,17 @@ class LocalPool:
     no GPU."""
 
     poll = 0.1
-    preload = ["ganscope.train", "ganscope.plots"]
     gpu_start = "spawn"  # the start method of GPU workers
 
     def __init__(self, workers: int, slots: list[list[str]] | None = None):
         import multiprocessing as mp
 
         gpus = bool(slots and slots[0])
-        method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-        method = self.gpu_start if gpus else method
         self.slots = slots if slots else ([[]] * workers if slots == [] else None)
         self.workers = min(workers, len(self.slots)) if self.slots else workers
         self.nproc = len(slots[0]) if gpus else 1
         self.threads = max(1, (os.cpu_count() or 1) // self.workers) if gpus else 1
-        self.context = mp.get_context(method)
-        if method == "forkserver":
-            self.context.set_forkserver_preload(self.preload)
+        self.context = mp.get_context(self.gpu_start) if gpus else cpu_context()
         self.pool = self._new()
 
     def _new(self):
@@ -162,6 +157,22 @@ class LocalPool:
 
     def close(self):
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+PRELOAD = ["ganscope.train", "ganscope.plots"]  # what the forkserver imports once for every CPU worker
+
+
+def cpu_context():
+    """The multiprocessing context of CPU workers (sweeps, ``reproduce``'s pools and lane): forkserver with the
+    engine (``PRELOAD``) imported once in the server, else spawn. The forkserver is one per process and takes
+    its preload list when it starts, so every pool of the process asks for it here."""
+    import multiprocessing as mp
+
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    context = mp.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    return context
 
 
 def one_thread():
