@@ -487,7 +487,7 @@ def _index_html(rows, total, totals) -> str:
               _esc(r["citation"]), _esc(r["mode"]), _esc(fmt_duration(r["wall_s"])), _badges(c)]
              for r, link, c in rows]
     body = (f'<div class="summary"><h1>ganscope reproductions</h1><p class="cite">{len(rows)} papers, '
-            f"{_esc(fmt_duration(total))} in all</p><dl><dt>verdicts</dt><dd>{_badges(totals)}</dd></dl></div>\n"
+            f"{_esc(fmt_duration(total))} of section time in all (sections can run side by side)</p><dl><dt>verdicts</dt><dd>{_badges(totals)}</dd></dl></div>\n"
             + _table_html(["paper", "citation", "mode", "wall time", "verdicts"], table, raw=True))
     return _page("ganscope reproductions", body)
 
@@ -495,7 +495,7 @@ def _index_html(rows, total, totals) -> str:
 def _index_md(rows, total, totals) -> str:
     table = [[f"[{r['title']}]({quote(link)}) (`{r['paper']}`)", r["citation"], r["mode"],
               fmt_duration(r["wall_s"]), _counts_text(c)] for r, link, c in rows]
-    return "\n".join(["# ganscope reproductions", "", f"{len(rows)} papers, {fmt_duration(total)} in all; "
+    return "\n".join(["# ganscope reproductions", "", f"{len(rows)} papers, {fmt_duration(total)} of section time in all (sections can run side by side); "
                       f"verdicts: {_counts_text(totals)}.", "",
                       md_table(["paper", "citation", "mode", "wall time", "verdicts"], table), ""])
 
