@@ -47,8 +47,8 @@ def reproduce(paper: str, out, quick: bool = True, workers: int = 2, log=print, 
         ran, unwritten = {}, list(names)
         for n in names:
             ran[n] = {fn: run_section(contexts[n], fn) for fn in modules[n].SECTIONS if fn not in beside[n]}
-            while unwritten and (n == names[-1] or all(f.done() for f in beside[unwritten[0]].values())):
-                m = unwritten.pop(0)  # in paper order once its lane sections are done (at the end: wait)
+            while unwritten and (n == names[-1] or _finished(beside[unwritten[0]], ran, unwritten[0])):
+                m = unwritten.pop(0)  # in paper order; after the last paper's sections, waiting for the lane
                 _write_paper(m, modules[m], contexts[m], [
                     ran[m][fn] if fn in ran[m] else lane.result(beside[m][fn], contexts[m], fn)
                     for fn in modules[m].SECTIONS])
@@ -56,6 +56,11 @@ def reproduce(paper: str, out, quick: bool = True, workers: int = 2, log=print, 
         report.write_index(out, [out / n for n in names])
     log(f"reproduce {paper}: {time.perf_counter() - start:.0f} s from start to end")
     return out / "index.html"
+
+
+def _finished(futures: dict, ran: dict, name: str) -> bool:
+    """Whether every section of paper ``name`` has finished: its pooled ones ran, its lane futures are done."""
+    return name in ran and all(f.done() for f in futures.values())
 
 
 def _write_paper(name: str, module, ctx, sections: list):
