@@ -158,6 +158,19 @@ def test_fid_and_kid_equal_torchmetrics(n_fake, n_real, dim, subsets):
     assert fid_kid(fake, real, kid=False) == {"fid": fid}
 
 
+@pytest.mark.filterwarnings("ignore:.*will save all extracted features.*")
+def test_kid_of_whole_sets_is_one_mmd_with_zero_spread():
+    """n = subset size on both sides: every draw permutes both whole sets, so torchmetrics' 20 subsets all give
+    the one MMD² (to rounding) that ganscope computes once; its spread is exactly 0, torchmetrics' rounding."""
+    g = torch.Generator().manual_seed(9)
+    fake, real = torch.randn(300, 16, generator=g).relu() * 3, torch.randn(300, 16, generator=g).relu() * 2
+    _, kid, kid_std = _torchmetrics_fid_kid(fake, real, 20, seed=5)
+    ours = fid_kid(fake, real, seed=5, kid_subsets=20)
+    assert abs(ours["kid"] - kid) <= 1e-12 * abs(kid) and kid > 0.01
+    assert ours["kid_std"] == 0.0 and kid_std <= 1e-12 * kid
+    assert ours["kid"] == im.kernel_distance(fake, real, subsets=1, subset_size=300, seed=0)[0]
+
+
 def test_kid_refuses_bad_subsets_and_fid_a_single_sample():
     a = torch.randn(10, 3)
     with pytest.raises(UsageError, match="^n: FID needs at least 2 samples per side, got 1 and 10$"):

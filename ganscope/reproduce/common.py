@@ -198,13 +198,13 @@ def train_all(ctx: Context, jobs: list) -> list:
     in-process at one thread. One worker or one job: in-process."""
     if ctx.workers <= 1 or len(jobs) <= 1:
         return [train(ctx, *job) for job in jobs]
-    return in_workers(ctx, _train_logged, [(ctx.out, ctx.seed, *job) for job in jobs],
+    return in_workers(ctx, [(_train_logged, ctx.out, ctx.seed, *job) for job in jobs],
                       [f"{job[2]}: trained" for job in jobs])
 
 
-def in_workers(ctx: Context, fn, calls: list, done: list) -> list:
-    """``fn(*args)`` for each ``args`` of ``calls``, started in that order on the context's worker processes
-    (one torch thread each, as a sweep's; ``fn`` a module-level function); the line ``done[i]`` on the
+def in_workers(ctx: Context, calls: list, done: list) -> list:
+    """``fn(*args)`` for each ``(fn, *args)`` of ``calls``, started in that order on the context's worker processes
+    (one torch thread each, as a sweep's; each ``fn`` a module-level function); the line ``done[i]`` on the
     reproduction's log as call i finishes, and a count every 30 s. Returns the results in order. One worker or
     one call: in-process."""
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -212,11 +212,11 @@ def in_workers(ctx: Context, fn, calls: list, done: list) -> list:
     from ganscope.sweep.executors import cpu_context, one_thread
 
     if ctx.workers <= 1 or len(calls) <= 1:
-        return [fn(*args) for args in calls]
+        return [fn(*args) for fn, *args in calls]
     start = time.perf_counter()
     with ProcessPoolExecutor(min(ctx.workers, len(calls)), mp_context=cpu_context(),
                              initializer=one_thread) as pool:
-        futures = {pool.submit(fn, *args): line for args, line in zip(calls, done)}
+        futures = {pool.submit(*call): line for call, line in zip(calls, done)}
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, timeout=30, return_when=FIRST_COMPLETED)

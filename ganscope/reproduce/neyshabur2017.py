@@ -17,6 +17,7 @@ and (b) (the rows say why), and judges the mechanism by (c); ``--full`` runs the
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -81,10 +82,17 @@ def _rp_vs_single(ctx):
     spec = rp_spec(ctx, ks, SEEDS, steps, width)
     rows, runs = sweep(ctx, spec, "rp")
     rows = sorted(rows, key=lambda r: r["rp.k"])
+    ordered = sorted(runs.values(), key=lambda r: r[0]["rp.k"])
+    ones = sorted((d for o, d in ordered if o["rp.k"] == 1), key=lambda d: rundir.load_config(d).seed)
+    # the probe's calls (the longest first) and each run's gradient norms share one pool
+    probe = probe_calls(ctx, ones, ks, width)
+    done = [*probe_lines(probe), *(f"gradient norms: {Path(d).name} done" for _, d in ordered)]
+    results = in_workers(ctx, [*probe, *((run_gradient_norms, str(d)) for _, d in ordered)], done)
+    probes = per_k(probe, results[:len(probe)])
     fid, grad = {}, {}
-    for overrides, run_dir in sorted(runs.values(), key=lambda r: r[0]["rp.k"]):
+    for (overrides, run_dir), norms in zip(ordered, results[len(probe):]):
         fid.setdefault(overrides["rp.k"], []).append(evaluations(run_dir, "fid"))
-        grad.setdefault(overrides["rp.k"], []).append(run_gradient_norms(run_dir))
+        grad.setdefault(overrides["rp.k"], []).append(norms)
     fid_path = save(_over_seeds(fid, "fid"), ctx.out / "rp" / "fid.png")
     grad_path = save(_over_seeds(grad, "grad_norm_g"), ctx.out / "rp" / "grad_norm_g.png")
     final = {k: [c[-1]["fid"] for c in v if c] for k, v in fid.items()}
@@ -93,8 +101,6 @@ def _rp_vs_single(ctx):
     ok = {"samples": None, "mechanism": None} if ctx.quick else verdicts["ok"]
     note = QUICK_REASON.format(steps=steps) if ctx.quick else ""
     best = verdicts["best"]
-    ones = sorted((d for o, d in runs.values() if o["rp.k"] == 1), key=lambda d: rundir.load_config(d).seed)
-    probes = views_probe(ctx, ones, ks, width)
     probe_path = save(_probe_figure(probes), ctx.out / "rp" / "views_probe.png")
     write_json(ctx.out / "rp" / "views_probe.json", json_safe({"iterations": PROBE_ITERATIONS[ctx.mode],
                                                                 "per_k": probes}))
@@ -164,11 +170,25 @@ def views_probe(ctx, k1_runs, ks, width) -> dict:
     discriminator for each K (the single one for K = 1, K views at per-view ``width`` otherwise) trained alone
     against it (``analysis.probe.probe_generator``, the run's discriminator optimiser and batch), probe seed i
     for every K. One (seed, K) per worker process, the largest K first."""
-    calls = [(str(d), i, k, width if k > 1 else 0, PROBE_ITERATIONS[ctx.mode])
-             for k in sorted(ks, reverse=True) for i, d in enumerate(k1_runs)]
-    curves = in_workers(ctx, _probe_one, calls, [f"views probe: K = {k}, seed {i} done" for _, i, k, *_ in calls])
+    calls = probe_calls(ctx, k1_runs, ks, width)
+    return per_k(calls, in_workers(ctx, calls, probe_lines(calls)))
+
+
+def probe_calls(ctx, k1_runs, ks, width) -> list:
+    """``views_probe``'s calls ``(_probe_one, run, seed i, K, view width, iterations)``, the largest K first."""
+    return [(_probe_one, str(d), i, k, width if k > 1 else 0, PROBE_ITERATIONS[ctx.mode])
+            for k in sorted(ks, reverse=True) for i, d in enumerate(k1_runs)]
+
+
+def probe_lines(calls) -> list[str]:
+    """The log line of each probe call as it finishes."""
+    return [f"views probe: K = {k}, seed {i} done" for _, _, i, k, *_ in calls]
+
+
+def per_k(calls, curves) -> dict:
+    """The curves of ``probe_calls`` as {K: [curves of seed 0, 1, ...]}."""
     out = {}
-    for (_, i, k, *_), c in sorted(zip(calls, curves), key=lambda pair: (pair[0][2], pair[0][1])):
+    for (_, _, i, k, *_), c in sorted(zip(calls, curves), key=lambda pair: (pair[0][3], pair[0][2])):
         out.setdefault(k, []).append(c)
     return out
 
